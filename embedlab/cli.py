@@ -1,0 +1,327 @@
+"""`python -m embedlab`: the command-line contract of DESIGN §3.
+
+Exit codes: 0 success; 2 bad input (one clear line on stderr, nothing written); 1 an unexpected failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from embedlab.errors import EmbedLabError
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class CliError(EmbedLabError):
+    """Bad input found by the CLI itself."""
+
+
+def _open_db(args):
+    from storage import connect
+
+    return connect(args.db)
+
+
+def _progress_printer(label: str) -> Callable[[float, str], None]:
+    """Progress to stderr: live on a terminal, every 10 % otherwise."""
+    state = {"last": -1.0, "t": 0.0}
+    tty = sys.stderr.isatty()
+
+    def report(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        step = int(fraction * 10)
+        if tty and (now - state["t"] > 0.2 or fraction >= 1):
+            sys.stderr.write(f"\r{label}: {fraction:6.1%} {message[:70]:<70}")
+            if fraction >= 1:
+                sys.stderr.write("\n")
+            state["t"] = now
+        elif not tty and (step > state["last"] or fraction >= 1 and state["last"] < 10):
+            sys.stderr.write(f"{label}: {fraction:.0%} {message}\n")
+            state["last"] = 10 if fraction >= 1 else step
+        sys.stderr.flush()
+
+    return report
+
+
+def cmd_datasets(args) -> int:
+    from embedlab.datasets import list_datasets
+
+    for d in list_datasets():
+        print(f"{d.name}\t{d.kind}\t{d.path}\t{d.description}\t{d.licence}")
+    return EXIT_OK
+
+
+def cmd_ingest(args) -> int:
+    from embedlab.ingest import load_corpus
+    from storage.corpora import save_corpus
+    from storage.sessions import ensure_session
+
+    meta_cols = [c.strip() for c in args.meta_cols.split(",") if c.strip()] if args.meta_cols else None
+    corpus = load_corpus(args.path, name=args.name, text_col=args.text_col, label_col=args.label_col,
+                         id_col=args.id_col, meta_cols=meta_cols, max_bytes=int(args.max_mb * 1024 * 1024))
+    db = _open_db(args)
+    sid = ensure_session(db, args.session)
+    info = save_corpus(db, sid, corpus, replace=args.replace)
+    skipped = f", skipped {corpus.n_skipped} empty" if corpus.n_skipped else ""
+    labels = f", label column {info.label_col!r}" if info.label_col else ""
+    print(f"ingested {info.n_docs} documents into corpus {info.name!r} of session {args.session!r} "
+          f"(text column {info.text_col!r}{labels}{skipped})")
+    return EXIT_OK
+
+
+def _corpus(db, args):
+    from storage.corpora import find_corpus
+    from storage.sessions import require_session
+
+    return find_corpus(db, require_session(db, args.session), args.corpus)
+
+
+def cmd_embed(args) -> int:
+    import embedlab.tasks  # noqa: F401 - registers job kinds
+    from embedlab.jobs import run_job
+    from storage.matrices import get_matrix
+
+    db = _open_db(args)
+    info = _corpus(db, args)
+    t0 = time.perf_counter()
+    if args.engine == "ray":
+        from embedlab.ray_engine import embed_corpus_ray
+
+        meta = embed_corpus_ray(db, info.id, args.model, progress=_progress_printer("embed"))
+    else:
+        ref = run_job(db, "embed", {"corpus_id": info.id, "model": args.model}, session_id=info.session_id,
+                      progress=_progress_printer("embed"))
+        meta = get_matrix(db, int(ref.split(":")[1]))
+    dt = time.perf_counter() - t0
+    print(f"embedded corpus {info.name!r}: {meta.rows} x {meta.cols} with {meta.model} in {dt:.1f} s"
+          f" ({meta.rows / dt if dt > 0 else 0:.0f} docs/s)")
+    return EXIT_OK
+
+
+def cmd_project(args) -> int:
+    import embedlab.tasks  # noqa: F401
+    from embedlab.jobs import run_job
+    from storage.matrices import get_matrix
+
+    db = _open_db(args)
+    info = _corpus(db, args)
+    params = {"corpus_id": info.id, "model": args.model, "method": args.method, "n_components": args.dims,
+              "seed": args.seed}
+    t0 = time.perf_counter()
+    ref = run_job(db, "project", params, session_id=info.session_id, progress=_progress_printer("project"))
+    meta = get_matrix(db, int(ref.split(":")[1]))
+    print(f"projected corpus {info.name!r} with {args.method}: {meta.rows} x {meta.cols} in "
+          f"{time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def _write_json(result: dict, out: str | None) -> None:
+    text = json.dumps(result, indent=2, sort_keys=False)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    print(text)
+
+
+def _methods(value: str | None) -> list[str] | None:
+    return [m.strip() for m in value.split(",") if m.strip()] if value else None
+
+
+def _save_run(db, session: str | None, kind: str, params: dict, result: dict) -> None:
+    if session:
+        from storage.sessions import ensure_session, save_run
+
+        save_run(db, ensure_session(db, session), kind, params, result.get("methods", {}), result)
+
+
+def cmd_bench_retrieval(args) -> int:
+    from embedlab.retrieval.bench import run_retrieval_bench
+
+    if not Path(args.beir).is_dir():
+        raise CliError(f"{args.beir}: not a folder (expected a BEIR folder with corpus, queries and qrels)")
+    db = _open_db(args)
+    result = run_retrieval_bench(beir_dir=args.beir, split=args.split, model=args.model,
+                                 methods=_methods(args.methods), max_docs=args.max_docs, db=db,
+                                 progress=_progress_printer("bench-retrieval"))
+    _save_run(db, args.session, "retrieval", vars_for_run(args), result)
+    _write_json(result, args.json)
+    return EXIT_OK
+
+
+def cmd_bench_ood(args) -> int:
+    from embedlab.ood.bench import run_ood_bench
+
+    files = [args.train, args.test, args.ood]
+    if args.clinc and any(files):
+        raise CliError("give either --clinc FILE or --train/--test/--ood, not both")
+    if not args.clinc and not all(files):
+        raise CliError("give --clinc FILE, or all three of --train F --test F --ood F")
+    db = _open_db(args)
+    result = run_ood_bench(clinc=args.clinc, train=args.train, test=args.test, ood=args.ood, model=args.model,
+                           methods=_methods(args.methods), db=db, progress=_progress_printer("bench-ood"))
+    _save_run(db, args.session, "ood", vars_for_run(args), result)
+    _write_json(result, args.json)
+    return EXIT_OK
+
+
+def vars_for_run(args) -> dict:
+    return {k: v for k, v in vars(args).items() if k not in ("func", "db") and v is not None}
+
+
+def cmd_sessions(args) -> int:
+    from storage.sessions import delete_session, list_sessions
+
+    db = _open_db(args)
+    if args.action == "list":
+        for s in list_sessions(db):
+            print(s.line())
+    elif args.action == "export":
+        from storage.transfer import export_session
+
+        path = export_session(db, args.name, args.out, overwrite=args.force)
+        print(f"exported session {args.name!r} to {path}")
+    elif args.action == "import":
+        from storage.transfer import import_session
+
+        name = import_session(db, args.file)
+        print(f"imported session {name!r}")
+    elif args.action == "delete":
+        delete_session(db, args.name)
+        print(f"deleted session {args.name!r}")
+    return EXIT_OK
+
+
+def cmd_ingest_sample(args) -> int:
+    """Set up the demo session with the bundled samples (used by `make run`)."""
+    from embedlab.datasets import DEMO_SESSION, ensure_demo
+
+    created = ensure_demo(args.db or _default_db(), embed=False)
+    print(f"demo session {DEMO_SESSION!r}: " + ("created" if created else "already there"))
+    return EXIT_OK
+
+
+def _default_db() -> str:
+    from storage.db import default_db_path
+
+    return str(default_db_path())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS,
+                        help="SQLite database (default: $EMBEDLAB_DB or data/embedlab.sqlite; created if missing)")
+    parser = argparse.ArgumentParser(prog="python -m embedlab", parents=[common],
+                                     description="EmbedLab: explore, map and evaluate text embeddings.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("datasets", parents=[common], help="list bundled and shared datasets")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("ingest", parents=[common], help="read a file into a corpus of a session")
+    p.add_argument("path")
+    p.add_argument("--session", required=True)
+    p.add_argument("--name", help="corpus name (default: the file name)")
+    p.add_argument("--text-col")
+    p.add_argument("--label-col")
+    p.add_argument("--id-col")
+    p.add_argument("--meta-cols", help="comma-separated metadata columns (default: all others)")
+    p.add_argument("--max-mb", type=float, default=200.0, help="refuse files larger than this (default 200)")
+    p.add_argument("--replace", action="store_true", help="replace a corpus of the same name")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("embed", parents=[common], help="embed a corpus (a cache hit is instant)")
+    p.add_argument("--session", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path, or tfidf-svd")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("project", parents=[common], help="2-D/3-D map of a corpus (UMAP, PCA, t-SNE)")
+    p.add_argument("--session", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--method", choices=["umap", "pca", "tsne"], default="umap")
+    p.add_argument("--dims", type=int, choices=[2, 3], default=2)
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("bench-retrieval", parents=[common], help="compare retrieval methods on a BEIR folder")
+    p.add_argument("--beir", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--methods", help="comma-separated (default: all)")
+    p.add_argument("--max-docs", type=int)
+    p.add_argument("--json")
+    p.add_argument("--session", help="also keep the run in this session's history")
+    p.set_defaults(func=cmd_bench_retrieval)
+
+    p = sub.add_parser("bench-ood", parents=[common], help="compare OOD detectors")
+    p.add_argument("--clinc")
+    p.add_argument("--train")
+    p.add_argument("--test")
+    p.add_argument("--ood")
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--methods", help="comma-separated (default: all)")
+    p.add_argument("--json")
+    p.add_argument("--session", help="also keep the run in this session's history")
+    p.set_defaults(func=cmd_bench_ood)
+
+    p = sub.add_parser("sessions", parents=[common], help="list, export, import or delete sessions")
+    ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    s = ssub.add_parser("list", parents=[common], help="one line per session with its counts, sorted by name")
+    s = ssub.add_parser("export", parents=[common], help="write one session to a standalone .sqlite file")
+    s.add_argument("name")
+    s.add_argument("out")
+    s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    s = ssub.add_parser("import", parents=[common], help="add the session of an exported .sqlite file")
+    s.add_argument("file")
+    s = ssub.add_parser("delete", parents=[common], help="delete a session and what only it uses")
+    s.add_argument("name")
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("ingest-sample", parents=[common], help="create the demo session from the bundled samples")
+    p.add_argument("--if-missing", action="store_true", help="(default behaviour) do nothing if it exists")
+    p.set_defaults(func=cmd_ingest_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "db"):
+        args.db = None
+    from storage.db import StorageError, explain_sqlite_error
+
+    try:
+        return args.func(args)
+    except (EmbedLabError, StorageError) as exc:
+        _fail(str(exc))
+        return EXIT_BAD_INPUT
+    except sqlite3.Error as exc:
+        _fail(explain_sqlite_error(exc, args.db))
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _fail("interrupted: stored work is kept; run the command again to resume")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if os.environ.get("EMBEDLAB_DEBUG"):
+            raise
+        _fail(f"unexpected error: {type(exc).__name__}: {exc} (set EMBEDLAB_DEBUG=1 for the traceback)")
+        return EXIT_FAILURE
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

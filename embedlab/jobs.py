@@ -1,0 +1,252 @@
+"""Background jobs whose state lives in the `jobs` table, so they survive Streamlit reruns and page reloads.
+
+A job runs in a daemon thread of the process that started it (the Streamlit server, or the CLI in the
+foreground). Its row records the owner (host and pid) and a heartbeat; a job whose owner died is marked
+`interrupted` and can be resumed: the work functions store results chunk by chunk and pick up from there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlite_utils
+
+from embedlab.errors import EmbedLabError
+from storage.db import StorageError, connect, now, transaction
+
+HEARTBEAT_S = 2.0
+STALE_AFTER_S = 30.0
+ACTIVE = ("queued", "running")
+
+JobFn = Callable[[sqlite_utils.Database, dict, "JobContext"], Any]
+JOB_KINDS: dict[str, JobFn] = {}
+
+
+def job_kind(name: str) -> Callable[[JobFn], JobFn]:
+    """Register a function `(db, params, ctx) -> result_ref` as a kind of job."""
+    def register(fn: JobFn) -> JobFn:
+        JOB_KINDS[name] = fn
+        return fn
+    return register
+
+
+@dataclass
+class Job:
+    id: int
+    session_id: int | None
+    kind: str
+    params: dict
+    status: str
+    progress: float
+    message: str
+    started_at: str | None
+    finished_at: str | None
+    result_ref: str | None
+    owner: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner or ":" not in owner:
+        return False
+    host, pid = owner.rsplit(":", 1)
+    if host != socket.gethostname():
+        return True  # another machine's job: trust its heartbeat instead
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobContext:
+    """Handed to a running job: report progress, ask whether to stop."""
+
+    def __init__(self, db: sqlite_utils.Database, job_id: int,
+                 echo: Callable[[float, str], None] | None = None) -> None:
+        self.db, self.job_id, self.echo = db, job_id, echo
+        self._last = 0.0
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if self.echo:
+            self.echo(fraction, message)
+        t = time.monotonic()
+        if t - self._last < 0.5 and fraction < 1.0:
+            return
+        self._last = t
+        with transaction(self.db) as conn:
+            conn.execute("UPDATE jobs SET progress = ?, message = ?, heartbeat_at = ? WHERE id = ? "
+                         "AND status = 'running'", [max(0.0, min(1.0, float(fraction))), message[:500], time.time(),
+                                                    self.job_id])
+
+    def should_stop(self) -> bool:
+        row = self.db.execute("SELECT status FROM jobs WHERE id = ?", [self.job_id]).fetchone()
+        return row is None or row[0] == "cancelled"
+
+
+def _row_to_job(r: tuple) -> Job:
+    return Job(id=r[0], session_id=r[1], kind=r[2], params=json.loads(r[3] or "{}"), status=r[4], progress=r[5],
+               message=r[6], started_at=r[7], finished_at=r[8], result_ref=r[9], owner=r[10])
+
+
+_JOB_COLS = "id, session_id, kind, params_json, status, progress, message, started_at, finished_at, result_ref, owner"
+
+
+def get_job(db: sqlite_utils.Database, job_id: int) -> Job:
+    r = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", [job_id]).fetchone()
+    if r is None:
+        raise StorageError(f"no job {job_id}")
+    return _row_to_job(r)
+
+
+def list_jobs(db: sqlite_utils.Database, *, session_id: int | None = None, kind: str | None = None,
+              limit: int = 50) -> list[Job]:
+    mark_interrupted(db)
+    sql, args = f"SELECT {_JOB_COLS} FROM jobs WHERE 1=1", []
+    if session_id is not None:
+        sql += " AND session_id = ?"
+        args.append(session_id)
+    if kind:
+        sql += " AND kind = ?"
+        args.append(kind)
+    return [_row_to_job(r) for r in db.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]
+
+
+def find_active_job(db: sqlite_utils.Database, kind: str, params: dict) -> Job | None:
+    """A queued or running job of this kind with these exact parameters, if its owner is alive."""
+    mark_interrupted(db)
+    blob = json.dumps(params, sort_keys=True)
+    r = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE kind = ? AND params_json = ? AND status IN "
+                   "('queued','running') ORDER BY id DESC LIMIT 1", [kind, blob]).fetchone()
+    return _row_to_job(r) if r else None
+
+
+def mark_interrupted(db: sqlite_utils.Database) -> int:
+    """Mark running jobs whose process is gone (or silent too long) as interrupted; return how many."""
+    rows = db.execute("SELECT id, owner, heartbeat_at FROM jobs WHERE status IN ('queued','running')").fetchall()
+    dead = [jid for jid, owner, beat in rows
+            if not _owner_alive(owner) or (beat is not None and time.time() - beat > STALE_AFTER_S
+                                          and owner != owner_id())]
+    if dead:
+        with transaction(db) as conn:
+            conn.executemany("UPDATE jobs SET status = 'interrupted', message = 'the process running it stopped; "
+                             "resume to continue from the last stored chunk', finished_at = ? "
+                             "WHERE id = ? AND status IN ('queued','running')", [(now(), j) for j in dead])
+    return len(dead)
+
+
+def _create(db: sqlite_utils.Database, kind: str, params: dict, session_id: int | None) -> int:
+    with transaction(db) as conn:
+        return conn.execute("INSERT INTO jobs (session_id, kind, params_json, status, progress, message, started_at, "
+                            "owner, heartbeat_at) VALUES (?,?,?,'running',0,'starting',?,?,?)",
+                            [session_id, kind, json.dumps(params, sort_keys=True), now(), owner_id(),
+                             time.time()]).lastrowid
+
+
+def _execute(db: sqlite_utils.Database, job_id: int, kind: str, params: dict,
+             echo: Callable[[float, str], None] | None = None) -> Any:
+    ctx = JobContext(db, job_id, echo)
+    fn = JOB_KINDS[kind]
+    try:
+        result = fn(db, params, ctx)
+    except BaseException as exc:
+        from embedlab.embedding_cache import Cancelled
+
+        cancelled = isinstance(exc, Cancelled)
+        message = str(exc) if isinstance(exc, (EmbedLabError, StorageError, Cancelled)) else \
+            f"{type(exc).__name__}: {exc}"
+        with transaction(db) as conn:
+            conn.execute("UPDATE jobs SET status = ?, message = ?, finished_at = ? WHERE id = ?",
+                         ["cancelled" if cancelled else "failed", message[:2000], now(), job_id])
+        if not isinstance(exc, (EmbedLabError, StorageError, Cancelled)):
+            traceback.print_exc()
+        raise
+    with transaction(db) as conn:
+        conn.execute("UPDATE jobs SET status = 'done', progress = 1, message = 'done', finished_at = ?, "
+                     "result_ref = ? WHERE id = ? AND status = 'running'",
+                     [now(), None if result is None else str(result), job_id])
+    return result
+
+
+def run_job(db: sqlite_utils.Database, kind: str, params: dict, *, session_id: int | None = None,
+            progress: Callable[[float, str], None] | None = None) -> Any:
+    """Run a job in the foreground (the CLI), recorded in `jobs` like a background one."""
+    if kind not in JOB_KINDS:
+        raise KeyError(f"unknown job kind {kind!r}")
+    return _execute(db, _create(db, kind, params, session_id), kind, params, echo=progress)
+
+
+def submit_job(db_path: str | Path, kind: str, params: dict, *, session_id: int | None = None) -> int:
+    """Start a job in a background thread of this process; a live identical job is reused, not duplicated."""
+    if kind not in JOB_KINDS:
+        raise KeyError(f"unknown job kind {kind!r}")
+    db = connect(db_path)
+    existing = find_active_job(db, kind, params)
+    if existing is not None:
+        return existing.id
+    job_id = _create(db, kind, params, session_id)
+    db.close()
+
+    def target() -> None:
+        own = connect(db_path)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    with transaction(own) as conn:
+                        conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [time.time(), job_id])
+                except Exception:  # noqa: BLE001 - a missed heartbeat is harmless
+                    pass
+
+        threading.Thread(target=beat, daemon=True).start()
+        try:
+            _execute(own, job_id, kind, params)
+        except BaseException:  # noqa: BLE001 - recorded in the jobs table
+            pass
+        finally:
+            stop.set()
+
+    threading.Thread(target=target, name=f"embedlab-job-{job_id}", daemon=True).start()
+    return job_id
+
+
+def cancel_job(db: sqlite_utils.Database, job_id: int) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE jobs SET status = 'cancelled', message = 'cancelled by the user', finished_at = ? "
+                     "WHERE id = ? AND status IN ('queued','running')", [now(), job_id])
+
+
+def resume_job(db_path: str | Path, job_id: int) -> int:
+    """Start an interrupted, failed or cancelled job again with its parameters (work resumes from storage)."""
+    db = connect(db_path)
+    job = get_job(db, job_id)
+    db.close()
+    return submit_job(db_path, job.kind, job.params, session_id=job.session_id)
+
+
+def wait_for(db: sqlite_utils.Database, job_id: int, timeout: float = 600.0) -> Job:
+    """Block until the job leaves the active states (tests and scripts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get_job(db, job_id)
+        if not job.active:
+            return job
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} still running after {timeout:.0f} s")

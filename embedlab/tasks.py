@@ -1,0 +1,57 @@
+"""The kinds of background job: embedding and projecting a stored corpus. Results are stored matrices."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import sqlite_utils
+
+from embedlab.embedders import DEFAULT_MODEL, get_embedder
+from embedlab.embedding_cache import cache_key, embed_corpus
+from embedlab.jobs import JobContext, job_kind
+from storage.corpora import get_corpus
+from storage.matrices import MatrixMeta, find_matrix, load_matrix, save_matrix
+
+
+@job_kind("embed")
+def embed_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
+    """params: corpus_id, model."""
+    meta = embed_corpus(db, int(params["corpus_id"]), params.get("model") or DEFAULT_MODEL,
+                        progress=ctx.progress, should_stop=ctx.should_stop)
+    return f"matrix:{meta.id}"
+
+
+def projection_key(db: sqlite_utils.Database, corpus_id: int, model: str, params: dict) -> str:
+    info = get_corpus(db, corpus_id)
+    emb_key = cache_key(get_embedder(model), info.content_hash)
+    payload = json.dumps({"embedding": emb_key, "projection": params}, sort_keys=True)
+    return "projection:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def find_projection(db: sqlite_utils.Database, corpus_id: int, model: str, **kwargs) -> MatrixMeta | None:
+    from embedlab.projection import projection_params
+
+    return find_matrix(db, projection_key(db, corpus_id, model, projection_params(**kwargs)))
+
+
+@job_kind("project")
+def project_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
+    """params: corpus_id, model, and the keyword arguments of `embedlab.projection.projection_params`."""
+    from embedlab.projection import project, projection_params
+
+    corpus_id, model = int(params["corpus_id"]), params.get("model") or DEFAULT_MODEL
+    options = {k: v for k, v in params.items() if k not in ("corpus_id", "model")}
+    pparams = projection_params(**options)
+    key = projection_key(db, corpus_id, model, pparams)
+    hit = find_matrix(db, key)
+    if hit is not None:
+        ctx.progress(1.0, "cached: already projected")
+        return f"matrix:{hit.id}"
+    emb = embed_corpus(db, corpus_id, model, progress=lambda f, m: ctx.progress(0.3 * f, m),
+                       should_stop=ctx.should_stop)
+    X = load_matrix(db, emb)
+    coords = project(X, **options, progress=lambda f, m: ctx.progress(0.3 + 0.7 * f, m))
+    info = get_corpus(db, corpus_id)
+    meta = save_matrix(db, coords, cache_key=key, kind="projection", model=model, params=pparams,
+                       corpus_id=corpus_id, content_hash=info.content_hash)
+    return f"matrix:{meta.id}"

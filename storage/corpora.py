@@ -1,0 +1,162 @@
+"""Corpora and their documents, with FTS5 keyword search."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import sqlite_utils
+
+from storage.db import StorageError, now, transaction
+from storage.sessions import clean_name
+
+
+class CorpusLike(Protocol):
+    name: str
+    source: str
+    texts: Sequence[str]
+    doc_ids: Sequence[str]
+    labels: Sequence[str | None] | None
+    metas: Sequence[dict[str, Any]]
+    text_col: str | None
+    label_col: str | None
+    id_col: str | None
+    meta_cols: Sequence[str]
+    n_skipped: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    id: int
+    session_id: int
+    name: str
+    source: str
+    n_docs: int
+    text_col: str | None
+    label_col: str | None
+    id_col: str | None
+    meta_cols: list[str]
+    n_skipped: int
+    content_hash: str
+    created_at: str
+
+
+_COLS = "id, session_id, name, source, n_docs, text_col, label_col, id_col, meta_cols, n_skipped, content_hash, " \
+        "created_at"
+
+
+def _info(r: Sequence) -> CorpusInfo:
+    return CorpusInfo(id=r[0], session_id=r[1], name=r[2], source=r[3], n_docs=r[4], text_col=r[5], label_col=r[6],
+                      id_col=r[7], meta_cols=json.loads(r[8] or "[]"), n_skipped=r[9], content_hash=r[10],
+                      created_at=r[11])
+
+
+def unique_corpus_name(db: sqlite_utils.Database, session_id: int, name: str) -> str:
+    name = clean_name(name, "corpus")
+    taken = {r[0] for r in db.execute("SELECT name FROM corpora WHERE session_id = ?", [session_id])}
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name} ({i})" in taken:
+        i += 1
+    return f"{name} ({i})"
+
+
+def save_corpus(db: sqlite_utils.Database, session_id: int, corpus: CorpusLike, *, name: str | None = None,
+                replace: bool = False) -> CorpusInfo:
+    """Store a validated corpus and its documents in one transaction.
+
+    A name in use gets a suffix unless `replace` is set, in which case the old corpus is replaced.
+    """
+    with transaction(db) as conn:
+        wanted = clean_name(name or corpus.name, "corpus")
+        if replace:
+            conn.execute("DELETE FROM corpora WHERE session_id = ? AND name = ?", [session_id, wanted])
+        final = unique_corpus_name(db, session_id, wanted)
+        cid = conn.execute(
+            "INSERT INTO corpora (session_id, name, source, n_docs, text_col, label_col, id_col, meta_cols, "
+            "n_skipped, content_hash, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [session_id, final, corpus.source, len(corpus.texts), corpus.text_col, corpus.label_col, corpus.id_col,
+             json.dumps(list(corpus.meta_cols)), corpus.n_skipped, corpus.content_hash, now()]).lastrowid
+        labels = corpus.labels if corpus.labels is not None else [None] * len(corpus.texts)
+        conn.executemany(
+            "INSERT INTO documents (corpus_id, idx, doc_id, text, label, meta_json) VALUES (?,?,?,?,?,?)",
+            ((cid, i, d, t, lab, json.dumps(m, ensure_ascii=False, default=str))
+             for i, (d, t, lab, m) in enumerate(zip(corpus.doc_ids, corpus.texts, labels, corpus.metas))))
+        conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [now(), session_id])
+    return get_corpus(db, cid)
+
+
+def get_corpus(db: sqlite_utils.Database, corpus_id: int) -> CorpusInfo:
+    r = db.execute(f"SELECT {_COLS} FROM corpora WHERE id = ?", [corpus_id]).fetchone()
+    if r is None:
+        raise StorageError(f"no corpus {corpus_id}")
+    return _info(r)
+
+
+def find_corpus(db: sqlite_utils.Database, session_id: int, name: str) -> CorpusInfo:
+    r = db.execute(f"SELECT {_COLS} FROM corpora WHERE session_id = ? AND name = ?", [session_id, name]).fetchone()
+    if r is None:
+        names = [x[0] for x in db.execute("SELECT name FROM corpora WHERE session_id = ? ORDER BY name", [session_id])]
+        hint = f" (this session has: {', '.join(names)})" if names else " (this session has no corpora)"
+        raise StorageError(f"no corpus named {name!r}{hint}")
+    return _info(r)
+
+
+def list_corpora(db: sqlite_utils.Database, session_id: int) -> list[CorpusInfo]:
+    return [_info(r) for r in db.execute(f"SELECT {_COLS} FROM corpora WHERE session_id = ? ORDER BY name",
+                                         [session_id])]
+
+
+def delete_corpus(db: sqlite_utils.Database, corpus_id: int) -> None:
+    from storage.matrices import delete_orphan_matrices
+
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM corpora WHERE id = ?", [corpus_id])
+        delete_orphan_matrices(db)
+
+
+def load_texts(db: sqlite_utils.Database, corpus_id: int) -> list[str]:
+    return [r[0] for r in db.execute("SELECT text FROM documents WHERE corpus_id = ? ORDER BY idx", [corpus_id])]
+
+
+def load_documents(db: sqlite_utils.Database, corpus_id: int, idxs: Sequence[int] | None = None) -> list[dict]:
+    """Documents as dicts (idx, doc_id, text, label, meta), in index order or in the order of `idxs`."""
+    if idxs is None:
+        rows = db.execute("SELECT idx, doc_id, text, label, meta_json FROM documents WHERE corpus_id = ? "
+                          "ORDER BY idx", [corpus_id]).fetchall()
+    else:
+        wanted = [int(i) for i in idxs]
+        found: dict[int, tuple] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            q = ",".join("?" * len(part))
+            for r in db.execute(f"SELECT idx, doc_id, text, label, meta_json FROM documents "
+                                f"WHERE corpus_id = ? AND idx IN ({q})", [corpus_id, *part]):
+                found[r[0]] = r
+        rows = [found[i] for i in wanted if i in found]
+    return [dict(idx=r[0], doc_id=r[1], text=r[2], label=r[3], meta=json.loads(r[4] or "{}")) for r in rows]
+
+
+def load_labels(db: sqlite_utils.Database, corpus_id: int) -> list[str | None]:
+    return [r[0] for r in db.execute("SELECT label FROM documents WHERE corpus_id = ? ORDER BY idx", [corpus_id])]
+
+
+def fts_query(text: str) -> str:
+    """A safe FTS5 MATCH expression: each word quoted, so user input is never FTS syntax."""
+    words = [w for w in text.replace('"', " ").split() if w]
+    return " ".join(f'"{w}"' for w in words)
+
+
+def keyword_search(db: sqlite_utils.Database, corpus_id: int, query: str, limit: int = 50) -> list[dict]:
+    """FTS5 search: idx, doc_id, label, bm25 rank and a snippet with [matches] marked by \\x02...\\x03."""
+    expr = fts_query(query)
+    if not expr:
+        return []
+    rows = db.execute(
+        "SELECT d.idx, d.doc_id, d.label, bm25(documents_fts) AS rank, "
+        "snippet(documents_fts, 0, char(2), char(3), '…', 24) "
+        "FROM documents_fts JOIN documents d ON d.rowid = documents_fts.rowid "
+        "WHERE documents_fts MATCH ? AND d.corpus_id = ? ORDER BY rank LIMIT ?", [expr, corpus_id, limit]).fetchall()
+    return [dict(idx=r[0], doc_id=r[1], label=r[2], score=-r[3], snippet=r[4]) for r in rows]

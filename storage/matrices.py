@@ -1,0 +1,189 @@
+"""Matrices as chunked little-endian BLOBs: embeddings, token embeddings, projections."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from storage.db import now, transaction
+
+DTYPES: dict[str, np.dtype] = {
+    "float32": np.dtype("<f4"),
+    "float16": np.dtype("<f2"),
+    "int64": np.dtype("<i8"),
+    "int32": np.dtype("<i4"),
+    "uint8": np.dtype("u1"),
+}
+CHUNK_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MatrixMeta:
+    id: int
+    corpus_id: int | None
+    content_hash: str
+    kind: str
+    model: str
+    params: dict[str, Any]
+    dtype: str
+    rows: int
+    cols: int
+    chunk_rows: int
+    complete: bool
+    cache_key: str
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.rows // self.chunk_rows) if self.rows else 0
+
+
+def default_chunk_rows(cols: int, dtype: str) -> int:
+    """Rows per stored block: a few MB (`EMBEDLAB_CHUNK_ROWS` overrides it, for tests of resumption)."""
+    forced = os.environ.get("EMBEDLAB_CHUNK_ROWS")
+    if forced:
+        return max(1, int(forced))
+    return max(1, CHUNK_BYTES // max(1, cols * DTYPES[dtype].itemsize))
+
+
+def encode_chunk(array: np.ndarray, dtype: str) -> bytes:
+    """Bytes of a 2-D block in the stored (little-endian) dtype."""
+    return np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
+
+
+def decode_chunk(data: bytes, dtype: str, cols: int) -> np.ndarray:
+    """Inverse of `encode_chunk`; a read-only view on `data`."""
+    return np.frombuffer(data, dtype=DTYPES[dtype]).reshape(-1, cols)
+
+
+def _meta(row: dict) -> MatrixMeta:
+    return MatrixMeta(id=row["id"], corpus_id=row["corpus_id"], content_hash=row["content_hash"],
+                      kind=row["kind"], model=row["model"], params=json.loads(row["params_json"] or "{}"),
+                      dtype=row["dtype"], rows=row["rows"], cols=row["cols"], chunk_rows=row["chunk_rows"],
+                      complete=bool(row["complete"]), cache_key=row["cache_key"])
+
+
+def get_matrix(db: sqlite_utils.Database, matrix_id: int) -> MatrixMeta:
+    rows = list(db.query("SELECT * FROM matrices WHERE id = ?", [matrix_id]))
+    if not rows:
+        raise KeyError(f"no matrix {matrix_id}")
+    return _meta(rows[0])
+
+
+def find_matrix(db: sqlite_utils.Database, cache_key: str, *, complete_only: bool = True) -> MatrixMeta | None:
+    """The matrix stored under `cache_key`, or None (also None for an unfinished one if `complete_only`)."""
+    rows = list(db.query("SELECT * FROM matrices WHERE cache_key = ?", [cache_key]))
+    if not rows:
+        return None
+    meta = _meta(rows[0])
+    return meta if (meta.complete or not complete_only) else None
+
+
+def list_matrices(db: sqlite_utils.Database, content_hash: str, kind: str | None = None) -> list[MatrixMeta]:
+    """Complete matrices computed for a corpus content hash (in any session)."""
+    sql = "SELECT * FROM matrices WHERE content_hash = ? AND complete = 1"
+    args: list[Any] = [content_hash]
+    if kind:
+        sql += " AND kind = ?"
+        args.append(kind)
+    return [_meta(r) for r in db.query(sql + " ORDER BY id", args)]
+
+
+def create_matrix(db: sqlite_utils.Database, *, cache_key: str, kind: str, rows: int, cols: int,
+                  dtype: str = "float32", model: str = "", params: dict | None = None,
+                  corpus_id: int | None = None, content_hash: str = "",
+                  chunk_rows: int | None = None) -> MatrixMeta:
+    """Register a matrix to be filled chunk by chunk; an unfinished one of the same key and shape is reused."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}")
+    with transaction(db) as conn:
+        existing = find_matrix(db, cache_key, complete_only=False)
+        if existing is not None:
+            if existing.complete or (existing.rows, existing.cols, existing.dtype) == (rows, cols, dtype):
+                return existing
+            conn.execute("DELETE FROM matrices WHERE id = ?", [existing.id])
+        cur = conn.execute(
+            "INSERT INTO matrices (corpus_id, content_hash, kind, model, params_json, dtype, rows, cols, "
+            "chunk_rows, complete, cache_key, created_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?)",
+            [corpus_id, content_hash, kind, model, json.dumps(params or {}, sort_keys=True), dtype, rows, cols,
+             chunk_rows or default_chunk_rows(cols, dtype), cache_key, now()])
+        return get_matrix(db, cur.lastrowid)
+
+
+def stored_chunks(db: sqlite_utils.Database, matrix_id: int) -> set[int]:
+    return {r[0] for r in db.execute("SELECT chunk_no FROM matrix_chunks WHERE matrix_id = ?", [matrix_id])}
+
+
+def write_chunk(db: sqlite_utils.Database, meta: MatrixMeta, chunk_no: int, block: np.ndarray,
+                *, complete: bool = False) -> None:
+    """Store one row block (atomically; with `complete` the matrix is marked finished in the same commit)."""
+    expected = min(meta.chunk_rows, meta.rows - chunk_no * meta.chunk_rows)
+    if block.shape != (expected, meta.cols):
+        raise ValueError(f"chunk {chunk_no} has shape {block.shape}, expected {(expected, meta.cols)}")
+    with transaction(db) as conn:
+        conn.execute("INSERT OR REPLACE INTO matrix_chunks (matrix_id, chunk_no, data) VALUES (?,?,?)",
+                     [meta.id, chunk_no, encode_chunk(block, meta.dtype)])
+        if complete:
+            _mark_complete(conn, meta)
+
+
+def _mark_complete(conn, meta: MatrixMeta) -> None:
+    n = conn.execute("SELECT COUNT(*) FROM matrix_chunks WHERE matrix_id = ?", [meta.id]).fetchone()[0]
+    if n != meta.n_chunks:
+        raise ValueError(f"matrix {meta.id} has {n} of {meta.n_chunks} chunks")
+    conn.execute("UPDATE matrices SET complete = 1 WHERE id = ?", [meta.id])
+
+
+def mark_complete(db: sqlite_utils.Database, meta: MatrixMeta) -> None:
+    with transaction(db) as conn:
+        _mark_complete(conn, meta)
+
+
+def save_matrix(db: sqlite_utils.Database, array: np.ndarray, *, cache_key: str, kind: str,
+                dtype: str = "float32", model: str = "", params: dict | None = None,
+                corpus_id: int | None = None, content_hash: str = "") -> MatrixMeta:
+    """Store a whole matrix in one transaction (replacing any unfinished one under the key)."""
+    array = np.asarray(array)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    with transaction(db):
+        meta = create_matrix(db, cache_key=cache_key, kind=kind, rows=array.shape[0], cols=array.shape[1],
+                             dtype=dtype, model=model, params=params, corpus_id=corpus_id,
+                             content_hash=content_hash)
+        if meta.complete:
+            return meta
+        for chunk_no in range(meta.n_chunks):
+            start = chunk_no * meta.chunk_rows
+            write_chunk(db, meta, chunk_no, array[start:start + meta.chunk_rows])
+        mark_complete(db, meta)
+    return get_matrix(db, meta.id)
+
+
+def load_matrix(db: sqlite_utils.Database, matrix: int | MatrixMeta, *, rows: int | None = None) -> np.ndarray:
+    """The whole matrix (or its first stored `rows`) as a native-endian array, filled chunk by chunk."""
+    meta = matrix if isinstance(matrix, MatrixMeta) else get_matrix(db, matrix)
+    n = meta.rows if rows is None else rows
+    native = DTYPES[meta.dtype].newbyteorder("=")
+    out = np.empty((n, meta.cols), dtype=native)
+    cur = db.execute("SELECT chunk_no, data FROM matrix_chunks WHERE matrix_id = ? AND chunk_no < ? "
+                     "ORDER BY chunk_no", [meta.id, -(-n // meta.chunk_rows) if n else 0])
+    filled = 0
+    for chunk_no, data in cur:
+        block = decode_chunk(data, meta.dtype, meta.cols)
+        start = chunk_no * meta.chunk_rows
+        take = min(len(block), n - start)
+        out[start:start + take] = block[:take]
+        filled += take
+    if filled != n:
+        raise ValueError(f"matrix {meta.id} is incomplete: {filled} of {n} rows stored")
+    return out
+
+
+def delete_orphan_matrices(db: sqlite_utils.Database) -> int:
+    """Drop matrices whose content no remaining corpus has; return how many went."""
+    with transaction(db) as conn:
+        cur = conn.execute("DELETE FROM matrices WHERE content_hash NOT IN (SELECT content_hash FROM corpora)")
+        return cur.rowcount

@@ -1,0 +1,195 @@
+"""Sessions: named workspaces holding corpora, runs and bookmarks."""
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from storage.db import StorageError, now, transaction
+
+MAX_NAME_LEN = 200
+
+
+class InvalidName(StorageError):
+    """A session or corpus name that cannot be used."""
+
+
+def clean_name(name: str, what: str = "session") -> str:
+    """Validate a user-given name: non-empty, bounded, no control characters. Quotes, SQL and `../` are fine:
+    names are only ever stored as data, never used as paths or in SQL text."""
+    if not isinstance(name, str):
+        raise InvalidName(f"{what} name must be text")
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise InvalidName(f"{what} name is empty")
+    if len(name) > MAX_NAME_LEN:
+        raise InvalidName(f"{what} name is longer than {MAX_NAME_LEN} characters")
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
+    if bad:
+        raise InvalidName(f"{what} name contains a control character ({ascii(bad[0])})")
+    return name
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    name: str
+    corpora: int
+    documents: int
+    embeddings: int
+    runs: int
+    created_at: str = ""
+
+    def line(self) -> str:
+        """The `sessions list` line: name and counts, nothing that differs between copies."""
+        return (f"{self.name}\tcorpora={self.corpora}\tdocuments={self.documents}"
+                f"\tembeddings={self.embeddings}\truns={self.runs}")
+
+
+def get_session_id(db: sqlite_utils.Database, name: str) -> int | None:
+    row = db.execute("SELECT id FROM sessions WHERE name = ?", [clean_name(name)]).fetchone()
+    return row[0] if row else None
+
+
+def require_session(db: sqlite_utils.Database, name: str) -> int:
+    sid = get_session_id(db, name)
+    if sid is None:
+        raise StorageError(f"no session named {name!r}")
+    return sid
+
+
+def ensure_session(db: sqlite_utils.Database, name: str) -> int:
+    """The id of session `name`, created if it does not exist yet."""
+    name = clean_name(name)
+    with transaction(db) as conn:
+        row = conn.execute("SELECT id FROM sessions WHERE name = ?", [name]).fetchone()
+        if row:
+            return row[0]
+        ts = now()
+        return conn.execute("INSERT INTO sessions (name, created_at, updated_at) VALUES (?,?,?)",
+                            [name, ts, ts]).lastrowid
+
+
+def create_session(db: sqlite_utils.Database, name: str) -> int:
+    """Create a new session; refuse a name in use."""
+    name = clean_name(name)
+    with transaction(db):
+        if get_session_id(db, name) is not None:
+            raise InvalidName(f"a session named {name!r} exists already")
+        return ensure_session(db, name)
+
+
+def unique_session_name(db: sqlite_utils.Database, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`, ... whichever is free."""
+    name = clean_name(name)
+    taken = {r[0] for r in db.execute("SELECT name FROM sessions")}
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name} ({i})" in taken:
+        i += 1
+    return f"{name} ({i})"
+
+
+def list_sessions(db: sqlite_utils.Database) -> list[SessionSummary]:
+    """Every session with its counts, sorted by name."""
+    sql = """
+    SELECT s.name, s.created_at,
+      (SELECT COUNT(*) FROM corpora c WHERE c.session_id = s.id),
+      (SELECT COALESCE(SUM(c.n_docs), 0) FROM corpora c WHERE c.session_id = s.id),
+      (SELECT COUNT(*) FROM corpora c JOIN matrices m ON m.content_hash = c.content_hash
+         WHERE c.session_id = s.id AND m.kind = 'embedding' AND m.complete = 1),
+      (SELECT COUNT(*) FROM runs r WHERE r.session_id = s.id)
+    FROM sessions s ORDER BY s.name COLLATE BINARY
+    """
+    return [SessionSummary(name=r[0], created_at=r[1], corpora=r[2], documents=r[3], embeddings=r[4], runs=r[5])
+            for r in db.execute(sql)]
+
+
+def rename_session(db: sqlite_utils.Database, old: str, new: str) -> None:
+    new = clean_name(new)
+    with transaction(db) as conn:
+        sid = require_session(db, old)
+        if get_session_id(db, new) not in (None, sid):
+            raise InvalidName(f"a session named {new!r} exists already")
+        conn.execute("UPDATE sessions SET name = ?, updated_at = ? WHERE id = ?", [new, now(), sid])
+
+
+def set_notes(db: sqlite_utils.Database, name: str, notes: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE sessions SET notes = ?, updated_at = ? WHERE id = ?",
+                     [notes, now(), require_session(db, name)])
+
+
+def get_notes(db: sqlite_utils.Database, name: str) -> str:
+    return db.execute("SELECT notes FROM sessions WHERE id = ?", [require_session(db, name)]).fetchone()[0]
+
+
+def delete_session(db: sqlite_utils.Database, name: str) -> None:
+    """Delete a session with its corpora, runs and bookmarks; matrices no other corpus uses go too."""
+    from storage.matrices import delete_orphan_matrices
+
+    with transaction(db) as conn:
+        sid = require_session(db, name)
+        conn.execute("DELETE FROM sessions WHERE id = ?", [sid])
+        delete_orphan_matrices(db)
+
+
+def duplicate_session(db: sqlite_utils.Database, name: str, new_name: str | None = None) -> str:
+    """Copy a session (corpora, documents, runs, bookmarks; matrices are shared by content)."""
+    with transaction(db) as conn:
+        sid = require_session(db, name)
+        target = unique_session_name(db, new_name or f"{name} (copy)")
+        ts = now()
+        notes = conn.execute("SELECT notes FROM sessions WHERE id = ?", [sid]).fetchone()[0]
+        new_sid = conn.execute("INSERT INTO sessions (name, created_at, updated_at, notes) VALUES (?,?,?,?)",
+                               [target, ts, ts, notes]).lastrowid
+        corpus_map = {}
+        for (cid,) in conn.execute("SELECT id FROM corpora WHERE session_id = ?", [sid]).fetchall():
+            new_cid = conn.execute(
+                "INSERT INTO corpora (session_id, name, source, n_docs, text_col, label_col, id_col, meta_cols, "
+                "n_skipped, content_hash, created_at) SELECT ?, name, source, n_docs, text_col, label_col, id_col, "
+                "meta_cols, n_skipped, content_hash, created_at FROM corpora WHERE id = ?", [new_sid, cid]).lastrowid
+            conn.execute("INSERT INTO documents (corpus_id, idx, doc_id, text, label, meta_json) "
+                         "SELECT ?, idx, doc_id, text, label, meta_json FROM documents WHERE corpus_id = ? "
+                         "ORDER BY idx", [new_cid, cid])
+            corpus_map[cid] = new_cid
+        conn.execute("INSERT INTO runs (session_id, kind, params_json, metrics_json, details_json, created_at) "
+                     "SELECT ?, kind, params_json, metrics_json, details_json, created_at FROM runs "
+                     "WHERE session_id = ? ORDER BY id", [new_sid, sid])
+        for old_cid, new_cid in corpus_map.items():
+            conn.execute("INSERT INTO bookmarks (session_id, corpus_id, idx, tag, note) "
+                         "SELECT ?, ?, idx, tag, note FROM bookmarks WHERE session_id = ? AND corpus_id = ?",
+                         [new_sid, new_cid, sid, old_cid])
+    return target
+
+
+def save_run(db: sqlite_utils.Database, session_id: int, kind: str, params: dict, metrics: dict,
+             details: dict | None = None) -> int:
+    """Keep a retrieval or OOD comparison in the session's history."""
+    with transaction(db) as conn:
+        return conn.execute(
+            "INSERT INTO runs (session_id, kind, params_json, metrics_json, details_json, created_at) "
+            "VALUES (?,?,?,?,?,?)",
+            [session_id, kind, json.dumps(params, default=str), json.dumps(metrics, default=float),
+             json.dumps(details or {}, default=float), now()]).lastrowid
+
+
+def list_runs(db: sqlite_utils.Database, session_id: int, kind: str | None = None) -> list[dict]:
+    sql = "SELECT id, kind, params_json, metrics_json, created_at FROM runs WHERE session_id = ?"
+    args: list = [session_id]
+    if kind:
+        sql += " AND kind = ?"
+        args.append(kind)
+    return [dict(id=r[0], kind=r[1], params=json.loads(r[2]), metrics=json.loads(r[3]), created_at=r[4])
+            for r in db.execute(sql + " ORDER BY id DESC", args)]
+
+
+def load_run(db: sqlite_utils.Database, run_id: int) -> dict:
+    r = db.execute("SELECT id, session_id, kind, params_json, metrics_json, details_json, created_at FROM runs "
+                   "WHERE id = ?", [run_id]).fetchone()
+    if r is None:
+        raise StorageError(f"no run {run_id}")
+    return dict(id=r[0], session_id=r[1], kind=r[2], params=json.loads(r[3]), metrics=json.loads(r[4]),
+                details=json.loads(r[5]), created_at=r[6])

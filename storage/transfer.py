@@ -1,0 +1,593 @@
+"""Moving one session between databases: export to a standalone `.sqlite` file, import such a file.
+
+Export writes a fresh file with our own schema (rows copied, ids renumbered), leaves it as one self-contained
+file (journal mode DELETE, no `-wal`) and moves it into place atomically.
+
+Import is a trust boundary: the file may come from anyone. Before a single row is copied the file is checked
+(size, header, `PRAGMA integrity_check`, schema version, tables, columns and their types, and every row's
+shape and references). It is opened read-only and immutable with `sqlite3` directly, with `trusted_schema`
+off; only plain row values are read from it and inserted with parameters into our database, in one transaction:
+no SQL text, trigger or view of the file is ever executed or copied, and any failure leaves our database as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sqlite3
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from storage.db import StorageError, connect, explain_sqlite_error, transaction
+from storage.matrices import DTYPES
+from storage.schema import EXPECTED_COLUMNS, SCHEMA_VERSION
+from storage.sessions import MAX_NAME_LEN, InvalidName, clean_name, require_session, unique_session_name
+
+__all__ = ["ImportRefused", "export_session", "import_session", "MAX_IMPORT_BYTES"]
+
+MAX_IMPORT_BYTES = 2 * 1024**3
+MAX_MATRIX_ROWS = 100_000_000
+MAX_MATRIX_COLS = 1_000_000
+MAX_VALUE_BYTES = 256 * 1024**2  # one text or one chunk; SQLite's own ceiling is 1e9
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# The columns each table contributes to an export / import (schema version 1).
+SESSION_COLS = ("id", "name", "created_at", "updated_at", "notes")
+CORPUS_COLS = ("id", "session_id", "name", "source", "n_docs", "text_col", "label_col", "id_col", "meta_cols",
+               "n_skipped", "content_hash", "created_at")
+DOC_COLS = ("corpus_id", "idx", "doc_id", "text", "label", "meta_json")
+MATRIX_COLS = ("id", "corpus_id", "content_hash", "kind", "model", "params_json", "dtype", "rows", "cols",
+               "chunk_rows", "complete", "cache_key", "created_at")
+CHUNK_COLS = ("matrix_id", "chunk_no", "data")
+RUN_COLS = ("id", "session_id", "kind", "params_json", "metrics_json", "details_json", "created_at")
+BOOKMARK_COLS = ("session_id", "corpus_id", "idx", "tag", "note")
+COPIED: dict[str, tuple[str, ...]] = {"sessions": SESSION_COLS, "corpora": CORPUS_COLS, "documents": DOC_COLS,
+                                      "matrices": MATRIX_COLS, "matrix_chunks": CHUNK_COLS, "runs": RUN_COLS,
+                                      "bookmarks": BOOKMARK_COLS}
+
+# What `typeof()` may say for each copied column (TEXT columns convert numbers to text on insert).
+_T, _TN, _I, _IN, _B = ("text",), ("text", "null"), ("integer",), ("integer", "null"), ("blob",)
+VALUE_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "sessions": dict(id=_I, name=_T, created_at=_T, updated_at=_T, notes=_T),
+    "corpora": dict(id=_I, session_id=_I, name=_T, source=_T, n_docs=_I, text_col=_TN, label_col=_TN, id_col=_TN,
+                    meta_cols=_T, n_skipped=_I, content_hash=_T, created_at=_T),
+    "documents": dict(corpus_id=_I, idx=_I, doc_id=_T, text=_T, label=_TN, meta_json=_T),
+    "matrices": dict(id=_I, corpus_id=_IN, content_hash=_T, kind=_T, model=_T, params_json=_T, dtype=_T, rows=_I,
+                     cols=_I, chunk_rows=_I, complete=_I, cache_key=_T, created_at=_T),
+    "matrix_chunks": dict(matrix_id=_I, chunk_no=_I, data=_B),
+    "runs": dict(id=_I, session_id=_I, kind=_T, params_json=_T, metrics_json=_T, details_json=_T, created_at=_T),
+    "bookmarks": dict(session_id=_I, corpus_id=_I, idx=_I, tag=_T, note=_T),
+}
+
+
+class ImportRefused(StorageError):
+    """A file that import will not take, with one line saying why; nothing was changed."""
+
+
+# --------------------------------------------------------------------------------------------------- export
+
+def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.PathLike, *,
+                   overwrite: bool = False) -> Path:
+    """Write session `name` (its corpora, documents, runs, bookmarks and the complete matrices computed for its
+    corpora' content) to a standalone `.sqlite` file; return its path. An existing file is kept unless
+    `overwrite`. Jobs are not exported."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise StorageError(f"{out} is a folder: give a file name to export to")
+    if not overwrite and (out.exists() or out.is_symlink()):
+        raise StorageError(f"{out} exists already: choose another file name or allow overwriting")
+    sid = require_session(db, name)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder {out.parent}: {exc.strerror or exc}") from exc
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        target = connect(tmp)
+        try:
+            with _read_snapshot(db):
+                _copy_out(db, sid, target)
+            # Leaving WAL checkpoints everything into the main file and removes the -wal: one file to send.
+            mode = target.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            if str(mode).lower() != "delete":
+                raise StorageError(f"could not finish the export file {tmp} (journal mode {mode})")
+        finally:
+            target.close()
+        _fsync(tmp)
+        _place(tmp, out, overwrite)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(explain_sqlite_error(exc, out)) from exc
+    except OSError as exc:
+        raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    finally:
+        for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    _fsync(out.parent)
+    return out
+
+
+@contextlib.contextmanager
+def _read_snapshot(db: sqlite_utils.Database) -> Iterator[None]:
+    """One read transaction on the source, so the export is a consistent snapshot."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _copy_out(db: sqlite_utils.Database, sid: int, target: sqlite_utils.Database) -> None:
+    src = db.conn
+    with transaction(target) as out:
+        s = src.execute("SELECT name, created_at, updated_at, notes FROM sessions WHERE id = ?", [sid]).fetchone()
+        new_sid = out.execute("INSERT INTO sessions (name, created_at, updated_at, notes) VALUES (?,?,?,?)",
+                              list(s)).lastrowid
+        corpus_map: dict[int, int] = {}
+        first_by_hash: dict[str, int] = {}
+        cols = ", ".join(CORPUS_COLS[2:])
+        for row in src.execute(f"SELECT id, {cols} FROM corpora WHERE session_id = ? ORDER BY id", [sid]).fetchall():
+            new_cid = out.execute(f"INSERT INTO corpora (session_id, {cols}) VALUES (?{',?' * (len(row) - 1)})",
+                                  [new_sid, *row[1:]]).lastrowid
+            corpus_map[row[0]] = new_cid
+            first_by_hash.setdefault(row[CORPUS_COLS.index("content_hash") - 1], new_cid)
+            out.executemany("INSERT INTO documents (corpus_id, idx, doc_id, text, label, meta_json) "
+                            "VALUES (?,?,?,?,?,?)",
+                            ((new_cid, *r) for r in _rows(src.execute(
+                                "SELECT idx, doc_id, text, label, meta_json FROM documents WHERE corpus_id = ? "
+                                "ORDER BY idx", [row[0]]))))
+        out.executemany("INSERT INTO runs (session_id, kind, params_json, metrics_json, details_json, created_at) "
+                        "VALUES (?,?,?,?,?,?)",
+                        ((new_sid, *r) for r in _rows(src.execute(
+                            "SELECT kind, params_json, metrics_json, details_json, created_at FROM runs "
+                            "WHERE session_id = ? ORDER BY id", [sid]))))
+        bookmarks = src.execute("SELECT corpus_id, idx, tag, note FROM bookmarks WHERE session_id = ?",
+                                [sid]).fetchall()
+        out.executemany("INSERT INTO bookmarks (session_id, corpus_id, idx, tag, note) VALUES (?,?,?,?,?)",
+                        [(new_sid, corpus_map[c], i, t, n) for c, i, t, n in bookmarks if c in corpus_map])
+        mcols = MATRIX_COLS[1:]
+        matrices = src.execute(
+            f"SELECT id, {', '.join(mcols)} FROM matrices WHERE complete = 1 AND content_hash IN "
+            "(SELECT content_hash FROM corpora WHERE session_id = ?) ORDER BY id", [sid]).fetchall()
+        for m in matrices:
+            values = dict(zip(mcols, m[1:]))
+            values["corpus_id"] = corpus_map.get(values["corpus_id"]) or first_by_hash[values["content_hash"]]
+            new_mid = out.execute(f"INSERT INTO matrices ({', '.join(mcols)}) VALUES ({', '.join('?' * len(mcols))})",
+                                  [values[c] for c in mcols]).lastrowid
+            out.executemany("INSERT INTO matrix_chunks (matrix_id, chunk_no, data) VALUES (?,?,?)",
+                            ((new_mid, *r) for r in _rows(src.execute(
+                                "SELECT chunk_no, data FROM matrix_chunks WHERE matrix_id = ? ORDER BY chunk_no",
+                                [m[0]]))))
+
+
+def _rows(cursor: sqlite3.Cursor, size: int = 256) -> Iterator[tuple]:
+    """Stream a cursor in batches (large tables and BLOBs are never held whole in memory)."""
+    while True:
+        batch = cursor.fetchmany(size)
+        if not batch:
+            return
+        yield from batch
+
+
+def _place(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished file into place atomically; without `overwrite`, never replace an existing file."""
+    if overwrite:
+        os.replace(tmp, out)
+        return
+    try:
+        os.link(tmp, out)  # atomic and fails if `out` exists, even if it appeared meanwhile
+    except FileExistsError:
+        raise StorageError(f"{out} exists already: choose another file name or allow overwriting") from None
+    except OSError:  # a file system without hard links
+        if out.exists():
+            raise StorageError(f"{out} exists already: choose another file name or allow overwriting") from None
+        os.replace(tmp, out)
+        return
+    tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------------- import
+
+@dataclass
+class _Plan:
+    """What a validated file holds, by its own ids."""
+    session: dict[str, Any]
+    corpora: list[dict[str, Any]] = field(default_factory=list)
+    matrices: list[dict[str, Any]] = field(default_factory=list)
+
+
+def import_session(db: sqlite_utils.Database, file_path: str | os.PathLike, *,
+                   max_bytes: int = MAX_IMPORT_BYTES) -> str:
+    """Import the one session of an exported file; return its name here (suffixed " (2)" etc. when the name is
+    taken: nothing is ever overwritten). Raises `ImportRefused` for a file that fails any check, and
+    `StorageError` when our own database cannot be written; in both cases nothing was changed."""
+    path = Path(file_path)
+    _check_file(path, max_bytes)
+    src = _open_foreign(path)
+    try:
+        try:
+            _check_database(src)
+            plan = _validate(src)
+        except sqlite3.DatabaseError as exc:
+            raise ImportRefused(f"the file cannot be read: {_one_line(exc)}") from exc
+        return _copy_in(db, src, plan)
+    finally:
+        src.close()
+
+
+def _check_file(path: Path, max_bytes: int) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImportRefused(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ImportRefused(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise ImportRefused(f"not a regular file: {path}")
+    size = st.st_size
+    if size == 0:
+        raise ImportRefused("not an SQLite database (empty file)")
+    if size > max_bytes:
+        have, limit = _human(size), _human(max_bytes)
+        if have == limit:
+            have, limit = f"{size:,} bytes", f"{max_bytes:,} bytes"
+        raise ImportRefused(f"file is {have}, over the {limit} import limit")
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except OSError as exc:
+        raise ImportRefused(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if header[:16] != SQLITE_HEADER:
+        raise ImportRefused("not an SQLite database (bad header)")
+    if len(header) < 100:
+        raise ImportRefused("not an SQLite database (truncated header)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    n_pages = int.from_bytes(header[28:32], "big")
+    change_counter, valid_for = header[24:28], header[92:96]
+    if (change_counter == valid_for and n_pages and 512 <= page_size <= 65536
+            and page_size & (page_size - 1) == 0 and size < page_size * n_pages):
+        raise ImportRefused(f"the file is truncated ({size:,} of {page_size * n_pages:,} bytes)")
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def _one_line(exc: BaseException | str, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _open_foreign(path: Path) -> sqlite3.Connection:
+    """The file read-only and immutable (no locks, no -wal/-shm, never written), with untrusted-schema guards."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise ImportRefused(f"cannot open the file: {_one_line(exc)}") from exc
+    try:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        # Defences for a database file from an untrusted source (https://www.sqlite.org/security.html):
+        # no functions with side effects or untrusted virtual tables from its schema, extra page checks,
+        # and this connection cannot write anything.
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA cell_size_check = ON")
+        conn.execute("PRAGMA mmap_size = 0")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ImportRefused(f"not a valid SQLite database ({_one_line(exc)})") from exc
+    return conn
+
+
+@lru_cache(maxsize=1)
+def _reference_columns() -> dict[str, list[tuple[str, str]]]:
+    """Our schema's (column, declared type) per table, as the migrations create it."""
+    ref = connect(":memory:")
+    try:
+        return {t: [(r[1], (r[2] or "").upper()) for r in ref.execute(f"PRAGMA table_info({_q(t)})")]
+                for t in EXPECTED_COLUMNS}
+    finally:
+        ref.close()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_database(src: sqlite3.Connection) -> None:
+    try:
+        problems = [r[0] for r in src.execute("PRAGMA integrity_check(20)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        raise ImportRefused(f"integrity check failed: {_one_line(exc)}") from exc
+    if problems != ["ok"]:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise ImportRefused(f"integrity check failed: {_one_line(problems[0] if problems else 'no answer')}{more}")
+    version = src.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise ImportRefused(f"schema version {version} is not supported (expected {SCHEMA_VERSION})")
+    objects = {r[0]: (r[1], r[2], r[3] or "") for r in
+               src.execute("SELECT name, type, rootpage, sql FROM sqlite_master")}
+    for table in EXPECTED_COLUMNS:
+        if table not in objects:
+            raise ImportRefused(f"the file has no table {table!r}")
+        kind, rootpage, sql = objects[table]
+        if kind != "table":
+            raise ImportRefused(f"{table!r} in the file is a {kind}, not a table")
+        if not rootpage or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+            raise ImportRefused(f"{table!r} in the file is a virtual table, not a table")
+        have = {r[1]: ((r[2] or "").upper(), r[6]) for r in src.execute(f"PRAGMA table_xinfo({_q(table)})")}
+        copied = set(COPIED.get(table, ()))
+        for column, ref_type in _reference_columns()[table]:
+            if column not in EXPECTED_COLUMNS[table] and column not in copied:
+                continue
+            if column not in have:
+                raise ImportRefused(f"table {table!r} lacks column {column!r}")
+            declared, hidden = have[column]
+            if hidden:
+                raise ImportRefused(f"table {table!r} column {column!r} is a generated column")
+            if column in copied and declared != ref_type:
+                raise ImportRefused(f"table {table!r} column {column!r} has type {declared or 'none'!r}, "
+                                    f"expected {ref_type!r}")
+    for table, types in VALUE_TYPES.items():
+        exprs = ", ".join(f"SUM(typeof({_q(c)}) NOT IN ({', '.join(repr(t) for t in ok)}))"
+                          for c, ok in types.items())
+        counts = src.execute(f"SELECT {exprs} FROM {_q(table)}").fetchone()
+        for (column, ok), bad in zip(types.items(), counts):
+            if bad:
+                found = src.execute(f"SELECT typeof({_q(column)}) FROM {_q(table)} WHERE typeof({_q(column)}) "
+                                    f"NOT IN ({', '.join(repr(t) for t in ok)}) LIMIT 1").fetchone()[0]
+                raise ImportRefused(f"{table}.{column} holds a {found} value (expected {' or '.join(ok)})")
+
+
+def _json(value: str, what: str, kind: type) -> Any:
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        raise ImportRefused(f"{what} is not valid JSON") from None
+    if not isinstance(parsed, kind):
+        raise ImportRefused(f"{what} is not a JSON {'object' if kind is dict else 'list'}")
+    return parsed
+
+
+def _name(value: str, what: str) -> str:
+    try:
+        return clean_name(value, what)
+    except InvalidName as exc:
+        raise ImportRefused(f"invalid {what} name in the file: {exc}") from None
+
+
+def _validate(src: sqlite3.Connection) -> _Plan:
+    """Every row of the file, checked for shape and references; returns what to copy."""
+    sessions = src.execute(f"SELECT {', '.join(SESSION_COLS)} FROM sessions").fetchall()
+    if len(sessions) != 1:
+        raise ImportRefused(f"the file holds {len(sessions)} sessions, expected exactly 1")
+    plan = _Plan(session=dict(zip(SESSION_COLS, sessions[0])))
+    sid = plan.session["id"]
+    plan.session["name"] = _name(plan.session["name"], "session")
+
+    names: set[str] = set()
+    for row in src.execute(f"SELECT {', '.join(CORPUS_COLS)} FROM corpora ORDER BY id"):
+        c = dict(zip(CORPUS_COLS, row))
+        if c["session_id"] != sid:
+            raise ImportRefused(f"corpus {c['id']} belongs to another session (session_id {c['session_id']})")
+        c["name"] = _name(c["name"], "corpus")
+        if c["name"] in names:
+            raise ImportRefused(f"corpus name {c['name']!r} appears twice")
+        names.add(c["name"])
+        if plan.corpora and c["id"] == plan.corpora[-1]["id"]:
+            raise ImportRefused(f"corpus id {c['id']} appears twice")
+        if not 0 <= c["n_docs"] <= MAX_MATRIX_ROWS or c["n_skipped"] < 0:
+            raise ImportRefused(f"corpus {c['name']!r} has an impossible document count ({c['n_docs']})")
+        meta_cols = _json(c["meta_cols"], f"corpora.meta_cols of corpus {c['name']!r}", list)
+        if not all(isinstance(x, str) for x in meta_cols):
+            raise ImportRefused(f"corpora.meta_cols of corpus {c['name']!r} is not a list of names")
+        plan.corpora.append(c)
+    by_id = {c["id"]: c for c in plan.corpora}
+
+    found = {r[0]: r[1:] for r in src.execute(
+        "SELECT corpus_id, COUNT(*), COUNT(DISTINCT idx), MIN(idx), MAX(idx) FROM documents GROUP BY corpus_id")}
+    for cid in found:
+        if cid not in by_id:
+            raise ImportRefused(f"documents belong to corpus {cid}, which is not in the file's session")
+    for c in plan.corpora:
+        n = c["n_docs"]
+        count, distinct, lo, hi = found.get(c["id"], (0, 0, None, None))
+        if not (count == distinct == n and (n == 0 or (lo == 0 and hi == n - 1))):
+            span = f"idx {lo}..{hi}" if count else "none"
+            raise ImportRefused(f"corpus {c['name']!r}: documents must have idx 0..{n - 1} without gaps "
+                                f"(found {count} documents, {span})")
+    for cid, idx, meta in _rows(src.execute("SELECT corpus_id, idx, meta_json FROM documents")):
+        _json(meta, f"documents.meta_json of corpus {by_id[cid]['name']!r} idx {idx}", dict)
+
+    for row in _rows(src.execute(f"SELECT {', '.join(RUN_COLS)} FROM runs")):
+        r = dict(zip(RUN_COLS, row))
+        if r["session_id"] != sid:
+            raise ImportRefused(f"run {r['id']} belongs to another session (session_id {r['session_id']})")
+        for col in ("params_json", "metrics_json", "details_json"):
+            _json(r[col], f"runs.{col} of run {r['id']}", dict)
+
+    seen_marks: set[tuple] = set()
+    for s, cid, idx, tag in _rows(src.execute("SELECT session_id, corpus_id, idx, tag FROM bookmarks")):
+        if s != sid:
+            raise ImportRefused(f"a bookmark belongs to another session (session_id {s})")
+        if cid not in by_id or not 0 <= idx < by_id[cid]["n_docs"]:
+            raise ImportRefused(f"bookmark on corpus {cid} idx {idx} points at no document")
+        if (cid, idx, tag) in seen_marks:
+            raise ImportRefused(f"bookmark on corpus {cid} idx {idx} tag {tag!r} appears twice")
+        seen_marks.add((cid, idx, tag))
+
+    hashes = {c["content_hash"] for c in plan.corpora}
+    chunks: dict[int, list[tuple[int, int]]] = {}
+    for mid, no, size in _rows(src.execute(
+            "SELECT matrix_id, chunk_no, length(data) FROM matrix_chunks ORDER BY matrix_id, chunk_no")):
+        chunks.setdefault(mid, []).append((no, size))
+    keys: set[str] = set()
+    for row in src.execute(f"SELECT {', '.join(MATRIX_COLS)} FROM matrices ORDER BY id").fetchall():
+        m = dict(zip(MATRIX_COLS, row))
+        if m["complete"] != 1:
+            continue  # an unfinished cache entry: not part of an export, not imported
+        key = m["cache_key"]
+        _check_matrix(m, chunks.get(m["id"], []))
+        if not key:
+            raise ImportRefused("a matrix has an empty cache key")
+        if key in keys:
+            raise ImportRefused(f"matrix cache key {key!r} appears twice")
+        keys.add(key)
+        if m["content_hash"] not in hashes:
+            raise ImportRefused(f"matrix {key!r} belongs to no corpus of the session")
+        _json(m["params_json"], f"matrices.params_json of matrix {key!r}", dict)
+        plan.matrices.append(m)
+    return plan
+
+
+def _check_matrix(m: dict[str, Any], chunks: list[tuple[int, int]]) -> None:
+    key, dtype, rows, cols, chunk_rows = m["cache_key"], m["dtype"], m["rows"], m["cols"], m["chunk_rows"]
+    if dtype not in DTYPES:
+        raise ImportRefused(f"matrix {key!r} has unknown dtype {dtype!r}")
+    if not 0 <= rows <= MAX_MATRIX_ROWS:
+        raise ImportRefused(f"matrix {key!r} has {rows} rows, outside the limit of 0..{MAX_MATRIX_ROWS}")
+    if not 1 <= cols <= MAX_MATRIX_COLS:
+        raise ImportRefused(f"matrix {key!r} has {cols} columns, outside the limit of 1..{MAX_MATRIX_COLS}")
+    if not 1 <= chunk_rows:
+        raise ImportRefused(f"matrix {key!r} has an impossible chunk size ({chunk_rows} rows)")
+    itemsize = DTYPES[dtype].itemsize
+    expected_chunks = -(-rows // chunk_rows)
+    if len(chunks) != expected_chunks:
+        raise ImportRefused(f"matrix {key!r} has {len(chunks)} chunks, expected {expected_chunks}")
+    total = sum(size for _, size in chunks)
+    expected = rows * cols * itemsize
+    if total != expected:
+        raise ImportRefused(f"matrix {key!r}: its chunks hold {total} bytes, expected "
+                            f"{rows}×{cols}×{itemsize} = {expected}")
+    for i, (no, size) in enumerate(chunks):
+        want = min(chunk_rows, rows - i * chunk_rows) * cols * itemsize
+        if no != i or size != want:
+            raise ImportRefused(f"matrix {key!r}: chunk {no} holds {size} bytes, expected chunk {i} of {want} bytes")
+
+
+def _free_session_name(db: sqlite_utils.Database, name: str) -> str:
+    """`unique_session_name`, kept within the length limit (a 200-character name gets a shortened base)."""
+    candidate = unique_session_name(db, name)
+    if len(candidate) <= MAX_NAME_LEN:
+        return candidate
+    taken = {r[0] for r in db.execute("SELECT name FROM sessions")}
+    i = 2
+    while True:
+        suffix = f" ({i})"
+        candidate = clean_name(name[:MAX_NAME_LEN - len(suffix)].rstrip() + suffix)
+        if candidate not in taken:
+            return candidate
+        i += 1
+
+
+def _source_rows(cursor_fn) -> Iterator[tuple]:
+    """Rows from the foreign file; a read failure there is the file's fault: ImportRefused."""
+    try:
+        yield from _rows(cursor_fn())
+    except sqlite3.DatabaseError as exc:
+        raise ImportRefused(f"the file cannot be read: {_one_line(exc)}") from exc
+
+
+def _copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: _Plan) -> str:
+    try:
+        with transaction(db) as conn:
+            s = plan.session
+            name = _free_session_name(db, s["name"])
+            new_sid = conn.execute("INSERT INTO sessions (name, created_at, updated_at, notes) VALUES (?,?,?,?)",
+                                   [name, s["created_at"], s["updated_at"], s["notes"]]).lastrowid
+            ccols = CORPUS_COLS[2:]
+            corpus_map: dict[int, int] = {}
+            first_by_hash: dict[str, int] = {}
+            for c in plan.corpora:
+                new_cid = conn.execute(
+                    f"INSERT INTO corpora (session_id, {', '.join(ccols)}) VALUES (?{',?' * len(ccols)})",
+                    [new_sid, *(c[k] for k in ccols)]).lastrowid
+                corpus_map[c["id"]] = new_cid
+                first_by_hash.setdefault(c["content_hash"], new_cid)
+                conn.executemany(
+                    "INSERT INTO documents (corpus_id, idx, doc_id, text, label, meta_json) VALUES (?,?,?,?,?,?)",
+                    ((new_cid, *r) for r in _source_rows(lambda cid=c["id"]: src.execute(
+                        "SELECT idx, doc_id, text, label, meta_json FROM documents WHERE corpus_id = ? "
+                        "ORDER BY idx", [cid]))))
+            conn.executemany(
+                "INSERT INTO runs (session_id, kind, params_json, metrics_json, details_json, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                ((new_sid, *r) for r in _source_rows(lambda: src.execute(
+                    "SELECT kind, params_json, metrics_json, details_json, created_at FROM runs ORDER BY id"))))
+            conn.executemany(
+                "INSERT INTO bookmarks (session_id, corpus_id, idx, tag, note) VALUES (?,?,?,?,?)",
+                ((new_sid, corpus_map[cid], idx, tag, note) for cid, idx, tag, note in _source_rows(
+                    lambda: src.execute("SELECT corpus_id, idx, tag, note FROM bookmarks"))))
+            for m in plan.matrices:
+                _copy_matrix(conn, src, m, corpus_map.get(m["corpus_id"]) or first_by_hash[m["content_hash"]])
+        return name
+    except sqlite3.IntegrityError as exc:
+        raise ImportRefused(f"the file's rows do not fit this database: {_one_line(exc)}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(explain_sqlite_error(exc, _db_file(db))) from exc
+
+
+def _copy_matrix(conn: sqlite3.Connection, src: sqlite3.Connection, m: dict[str, Any], corpus_id: int) -> None:
+    """Insert one complete matrix, or reuse the complete one we already hold under its cache key."""
+    same = ("content_hash", "kind", "dtype", "rows", "cols")
+    have = conn.execute(f"SELECT id, complete, {', '.join(same)} FROM matrices WHERE cache_key = ?",
+                        [m["cache_key"]]).fetchone()
+    if have is not None:
+        if have[1] == 1:
+            if tuple(have[2:]) != tuple(m[k] for k in same):
+                raise ImportRefused(f"matrix {m['cache_key']!r} differs from the matrix of the same cache key "
+                                    "in this database")
+            return
+        conn.execute("DELETE FROM matrices WHERE id = ?", [have[0]])  # an unfinished one: the file has it whole
+    cols = MATRIX_COLS[1:]
+    values = {**m, "corpus_id": corpus_id}
+    new_mid = conn.execute(f"INSERT INTO matrices ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                           [values[c] for c in cols]).lastrowid
+    itemsize, chunk_rows = DTYPES[m["dtype"]].itemsize, m["chunk_rows"]
+
+    def chunks() -> Iterable[tuple]:
+        for no, data in _source_rows(lambda: src.execute(
+                "SELECT chunk_no, data FROM matrix_chunks WHERE matrix_id = ? ORDER BY chunk_no", [m["id"]])):
+            want = min(chunk_rows, m["rows"] - no * chunk_rows) * m["cols"] * itemsize
+            if not isinstance(data, bytes) or len(data) != want:  # re-checked: the bytes actually copied
+                raise ImportRefused(f"matrix {m['cache_key']!r}: chunk {no} changed while importing")
+            yield new_mid, no, data
+
+    conn.executemany("INSERT INTO matrix_chunks (matrix_id, chunk_no, data) VALUES (?,?,?)", chunks())
+
+
+def _db_file(db: sqlite_utils.Database) -> str | None:
+    with contextlib.suppress(sqlite3.Error):
+        for row in db.execute("PRAGMA database_list"):
+            if row[1] == "main":
+                return row[2] or None
+    return None
+
