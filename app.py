@@ -1,0 +1,49 @@
+"""EmbedLab: the Streamlit entry. Navigation over pages/, the sidebar session picker."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import embedlab.tasks  # noqa: E402,F401 - registers the job kinds
+from components.session_picker import session_picker  # noqa: E402
+from components.state import db_path  # noqa: E402
+
+
+@st.cache_resource(show_spinner=False)
+def _first_start(path: str) -> None:
+    """Once per server: mark jobs of dead processes interrupted; with EMBEDLAB_DEMO=1 set up the demo session."""
+    from embedlab.jobs import mark_interrupted
+    from storage import connect
+
+    db = connect(path)
+    mark_interrupted(db)
+    db.close()
+    if os.environ.get("EMBEDLAB_DEMO") == "1":
+        from embedlab.datasets import ensure_demo
+
+        ensure_demo(path)
+
+
+st.set_page_config(page_title="EmbedLab", page_icon="🧭", layout="wide")
+_first_start(db_path())
+
+PAGES = [
+    st.Page("pages/corpora.py", title="Corpora", icon="📚", default=True),
+    st.Page("pages/atlas.py", title="Atlas", icon="🗺️"),
+    st.Page("pages/retrieval.py", title="Retrieval", icon="🔎"),
+    st.Page("pages/ood.py", title="OOD", icon="🚨"),
+    st.Page("pages/sessions.py", title="Sessions", icon="💾"),
+]
+navigation = st.navigation(PAGES)
+session_picker()
+st.sidebar.caption("EmbedLab · embeddings you can see and measure")
+navigation.run()

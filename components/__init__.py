@@ -1,0 +1,1 @@
+"""Reusable Streamlit widgets; business logic stays in `embedlab/` and `storage/`."""

@@ -1,0 +1,74 @@
+"""Per-user database connection, the current session, and matrices shared by every user of the server."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+
+from storage import StorageError, connect
+from storage.db import default_db_path
+
+
+def db_path() -> str:
+    return str(os.environ.get("EMBEDLAB_DB") or default_db_path())
+
+
+def get_db():
+    """This browser session's connection (SQLite connections are cheap; one per user avoids interleaved
+    transactions between users)."""
+    path = db_path()
+    db = st.session_state.get("_db")
+    if db is None or st.session_state.get("_db_path") != path:
+        try:
+            db = connect(path)
+        except StorageError as exc:
+            st.error(str(exc))
+            st.stop()
+        st.session_state["_db"], st.session_state["_db_path"] = db, path
+    return db
+
+
+def current_session() -> tuple[int, str] | None:
+    """(id, name) of the session picked in the sidebar, or None."""
+    from storage.sessions import get_session_id
+
+    name = st.session_state.get("session_name")
+    if not name:
+        return None
+    sid = get_session_id(get_db(), name)
+    return (sid, name) if sid is not None else None
+
+
+def require_session() -> tuple[int, str]:
+    current = current_session()
+    if current is None:
+        st.info("Pick or create a session in the sidebar to begin.")
+        st.stop()
+    return current
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _shared_matrix(path: str, matrix_id: int) -> np.ndarray:
+    from storage.matrices import load_matrix
+
+    db = connect(path)
+    try:
+        arr = load_matrix(db, matrix_id)
+    finally:
+        db.close()
+    arr.setflags(write=False)
+    return arr
+
+
+def shared_matrix(matrix_id: int) -> np.ndarray:
+    """A finished matrix, loaded once per server and shared read-only by all users."""
+    return _shared_matrix(db_path(), int(matrix_id))
+
+
+@st.cache_resource(show_spinner=False)
+def shared_embedder(model: str):
+    """One embedder (and so one loaded model) per server, shared by all users."""
+    from embedlab.embedders import get_embedder
+
+    return get_embedder(model)

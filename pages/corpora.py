@@ -1,0 +1,128 @@
+"""Corpora: upload or pick a sample, preview, choose columns, ingest; embed with live progress."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from components.job_progress import active_jobs_panel
+from components.state import db_path, get_db, require_session
+from embedlab.datasets import SAMPLES, load_sample
+from embedlab.embedders import DEFAULT_MODEL, available_models, get_embedder
+from embedlab.embedding_cache import find_embedding
+from embedlab.errors import EmbedLabError
+from embedlab.ingest import detect_text_column, load_corpus_bytes, read_table
+from embedlab.jobs import find_active_job, submit_job
+from storage import StorageError
+from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
+
+st.title("📚 Corpora")
+db = get_db()
+session_id, session_name = require_session()
+
+add_tab, sample_tab = st.tabs(["Upload a file", "Bundled samples"])
+
+with add_tab:
+    upload = st.file_uploader("CSV, TSV, JSONL, JSON, Parquet, TXT (one document a line) or ZIP of .txt files",
+                              type=["csv", "tsv", "jsonl", "json", "parquet", "txt", "zip", "gz"])
+    if upload is not None:
+        data = upload.getvalue()
+        try:
+            table = read_table(data, upload.name)
+            guessed_text = detect_text_column(table)
+        except EmbedLabError as exc:
+            st.error(str(exc))
+        else:
+            st.caption(f"{len(table):,} rows · {len(table.columns)} columns · first rows:")
+            st.dataframe(table.head(20), use_container_width=True, hide_index=True)
+            columns = list(table.columns)
+            none = "(none)"
+            c1, c2, c3 = st.columns(3)
+            text_col = c1.selectbox("Text column", columns, index=columns.index(guessed_text))
+            label_guess = next((c for c in columns if str(c).lower() in
+                                ("label", "labels", "class", "category", "intent", "target", "topic")), none)
+            label_col = c2.selectbox("Label column", [none, *columns], index=([none, *columns]).index(label_guess))
+            id_guess = next((c for c in columns if str(c).lower() in ("id", "_id", "doc_id")), none)
+            id_col = c3.selectbox("Id column", [none, *columns], index=([none, *columns]).index(id_guess))
+            rest = [c for c in columns if c not in (text_col, label_col, id_col)]
+            meta_cols = st.multiselect("Metadata columns", rest, default=rest)
+            name = st.text_input("Corpus name", value=upload.name.rsplit(".", 1)[0])
+            if st.button("Ingest", type="primary"):
+                try:
+                    corpus = load_corpus_bytes(data, upload.name, name=name, text_col=text_col,
+                                               label_col=None if label_col == none else label_col,
+                                               id_col=None if id_col == none else id_col, meta_cols=meta_cols)
+                    info = save_corpus(db, session_id, corpus)
+                except (EmbedLabError, StorageError) as exc:
+                    st.error(str(exc))
+                else:
+                    st.success(f"Ingested {info.n_docs:,} documents as {info.name!r}.")
+                    if corpus.skipped:
+                        reasons = pd.DataFrame([{"row": s.row, "reason": s.reason} for s in corpus.skipped])
+                        st.warning(f"Skipped {len(corpus.skipped)} documents:")
+                        st.dataframe(reasons.head(200), hide_index=True)
+
+with sample_tab:
+    for name, info in SAMPLES.items():
+        c1, c2 = st.columns([4, 1])
+        c1.markdown(f"**{name}** — {info.description}  \n*Licence: {info.licence}*")
+        if c2.button("Load", key=f"sample-{name}"):
+            corpus = load_sample(db, session_id, name)
+            st.success(f"{corpus.name!r} is in the session ({corpus.n_docs:,} documents).")
+
+st.divider()
+st.subheader(f"Corpora of session “{session_name}”")
+active_jobs_panel(session_id, key="corpora-jobs")
+corpora = list_corpora(db, session_id)
+if not corpora:
+    st.info("No corpus yet: upload a file or load a bundled sample.")
+    st.stop()
+
+models = available_models()
+rows = []
+for c in corpora:
+    done = [m for m in models if find_embedding(db, c.content_hash, m) is not None]
+    rows.append({"corpus": c.name, "documents": c.n_docs, "skipped": c.n_skipped, "label column": c.label_col or "—",
+                 "embedded with": ", ".join(done) or "not yet", "source": c.source})
+st.dataframe(pd.DataFrame(rows), use_container_width=True, hide_index=True)
+
+chosen = st.selectbox("Corpus", [c.name for c in corpora])
+corpus = next(c for c in corpora if c.name == chosen)
+left, right = st.columns(2)
+with left:
+    labels = [lab for lab in load_labels(db, corpus.id) if lab is not None]
+    if labels:
+        counts = pd.Series(labels).value_counts()
+        shown = counts.head(30)
+        fig = go.Figure(go.Bar(x=shown.values, y=[str(v) for v in shown.index], orientation="h"))
+        fig.update_layout(height=max(250, 18 * len(shown)), margin=dict(l=0, r=0, t=30, b=0),
+                          title=f"{len(counts)} labels" + (" (top 30)" if len(counts) > 30 else ""),
+                          yaxis=dict(autorange="reversed"))
+        st.plotly_chart(fig, use_container_width=True)
+    else:
+        st.caption("This corpus has no labels.")
+with right:
+    model = st.selectbox("Model", models, index=models.index(DEFAULT_MODEL),
+                         help="all-MiniLM-L6-v2 is bundled (offline); tfidf-svd needs no weights.")
+    custom = st.text_input("…or any sentence-transformers name or local path", "")
+    model = custom.strip() or model
+    try:
+        embedder = get_embedder(model)
+        cached = find_embedding(db, corpus.content_hash, embedder) is not None
+    except EmbedLabError as exc:
+        st.error(str(exc))
+        cached = None
+    if cached:
+        st.success(f"Embedded with {model} (backend {getattr(embedder, 'backend', 'n/a')}).")
+    elif cached is False:
+        params = {"corpus_id": corpus.id, "model": model}
+        if find_active_job(db, "embed", params):
+            st.info("Embedding in progress (see above).")
+        elif st.button("Embed", type="primary"):
+            submit_job(db_path(), "embed", params, session_id=session_id)
+            st.rerun()
+    with st.expander("Delete this corpus"):
+        confirm = st.text_input("Type the corpus name to confirm", key="delete-corpus-confirm")
+        if st.button("Delete corpus", disabled=confirm != corpus.name):
+            delete_corpus(db, corpus.id)
+            st.rerun()
