@@ -1,0 +1,730 @@
+"""Files -> validated :class:`Corpus`, with errors that name the file, the row and the column.
+
+Formats (from the extension, case-insensitive; Parquet, ZIP and gzip are also recognised by their
+magic bytes): CSV, TSV, JSONL, JSON (a list of objects, or an object holding one such list, e.g.
+``{"data": [...]}``), Parquet, TXT (one document a line), ZIP of ``.txt`` files (one document a
+file, the doc id is the path inside the archive), and any of the text formats gzipped (``.csv.gz``).
+
+Conventions
+-----------
+* **Rows** count from 1 and are *data* rows: the first record after a CSV/TSV header is row 1
+  (a header-less file's first line is row 1); for TXT a row is a line; for JSONL a non-blank line;
+  for JSON an item of the list; for Parquet a table row; for ZIP a ``.txt`` member in path order.
+  Blank lines in CSV/TSV/JSONL are not records. Messages about broken syntax also give the line.
+* **Doc ids** come from the id column (as strings), else they are the 0-based row position
+  (``row - 1``), so they stay stable when rows are skipped.
+* **CSV header**: the first line is a header unless one of its cells is a number or a date, two
+  cells repeat, or a cell is longer than 100 characters or spans lines; a header-less file's
+  columns are named ``col1, col2, ...``. ``.csv`` files whose first line has no comma but a
+  semicolon (or a tab) use that as the delimiter.
+* **Encodings**: UTF-8 (BOM or not), UTF-16/32 with a BOM; otherwise Windows-1252 (or Latin-1)
+  when the bytes hold no NUL and decode to printable text. Anything else is refused as binary.
+* **Texts** are kept literally (no normalisation, no HTML stripping); TXT lines lose only their
+  line break, ZIP members one trailing line break. Missing, empty and whitespace-only texts are
+  skipped and reported in ``Corpus.skipped``.
+* Nothing is written anywhere: every function is pure and refuses a bad file as a whole.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import gzip
+import io
+import json
+import math
+import os
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embedlab.corpus import Corpus, Skip
+from embedlab.errors import InputError
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "txt", "zip")
+
+_ALIASES = {"ndjson": "jsonl", "tab": "tsv", "pq": "parquet", "text": "txt"}
+_LABEL_NAMES = ("label", "labels", "class", "category", "intent", "target", "topic")
+_ID_NAMES = ("id", "_id", "doc_id")
+_INT = r"0|-?[1-9][0-9]{0,14}"
+_FLOAT = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"   # "03" stays text
+_NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}")
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+_HEADER_MAX_LEN = 100
+
+
+@dataclass
+class _Table:
+    """A parsed file: its columns, and how it was read."""
+    frame: pd.DataFrame
+    fmt: str
+    encoding: str | None = None
+    header: bool | None = None       # CSV/TSV: whether the first line was a header
+    raw_strings: bool = False        # CSV/TSV: values are the strings as read, numbers not inferred
+
+
+# --------------------------------------------------------------------------- public API
+
+def read_table(data: bytes, filename: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
+    """Parse any supported format into a DataFrame (all rows) for previews and column pickers.
+
+    CSV/TSV columns whose every value is a number become numeric; other strings stay ``str``;
+    empty CSV cells are missing. ``df.attrs`` holds ``format``, ``encoding`` and ``header``.
+    Raises InputError.
+    """
+    table = _parse(data, _basename(filename), max_bytes)
+    df = _infer_numbers(table.frame) if table.raw_strings else table.frame
+    df.attrs.update(format=table.fmt, encoding=table.encoding, header=table.header)
+    return df
+
+
+def detect_text_column(df: pd.DataFrame) -> str:
+    """The string column with the longest mean length (InputError "no text column" if none).
+
+    Columns holding only numbers are not text; columns named like an id or a label, and
+    columns whose values mostly lack whitespace (URLs, hashes), are chosen only when nothing
+    else is left.
+    """
+    return _detect_text_column(df, None)
+
+
+def load_corpus_bytes(data: bytes, filename: str, *, name: str | None = None,
+                      text_col: str | None = None, label_col: str | None = None,
+                      id_col: str | None = None, meta_cols: list[str] | None = None,
+                      max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
+    """Read a file's bytes into a validated Corpus (see the module docstring for conventions).
+
+    ``text_col`` None: detected. ``label_col``/``id_col`` None: a column named like
+    label/class/category/intent/target/topic (resp. id/_id/doc_id) if there is one; ``""``
+    means none. ``meta_cols`` None: every other column (scalars kept, others as JSON text).
+    Labels and ids become stripped strings (3 and 3.0 -> "3"; a missing label -> None).
+    """
+    file = _basename(filename)
+    table = _parse(data, file, max_bytes)
+    return _build_corpus(table, file, name=name if name else _stem(file), text_col=text_col,
+                         label_col=label_col, id_col=id_col, meta_cols=meta_cols)
+
+
+def load_corpus(path: str | os.PathLike, *, name: str | None = None, text_col: str | None = None,
+                label_col: str | None = None, id_col: str | None = None,
+                meta_cols: list[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
+    """Read a file into a Corpus; its size is checked before it is read."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if p.is_dir():
+            raise InputError("is a folder, not a file", file=str(path))
+        _check_size(size, p.name, max_bytes)
+        with p.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputError("no such file", file=str(path)) from None
+    except PermissionError:
+        raise InputError("permission denied", file=str(path)) from None
+    return load_corpus_bytes(data, p.name, name=name, text_col=text_col, label_col=label_col,
+                             id_col=id_col, meta_cols=meta_cols, max_bytes=max_bytes)
+
+
+# --------------------------------------------------------------------------- format dispatch
+
+def _parse(data: bytes, file: str, max_bytes: int) -> _Table:
+    _check_size(len(data), file, max_bytes)
+    if not data:
+        raise InputError("the file is empty", file=file)
+    fmt = _format_of(file, data)
+    if fmt == "gz":
+        data = _gunzip(data, file, max_bytes)
+        fmt = _format_of(file[:-3] if file.lower().endswith(".gz") else file, data)
+        if fmt == "gz":
+            raise InputError("a gzip file inside a gzip file is not supported", file=file)
+    if not data:
+        raise InputError("the file is empty", file=file)
+    if fmt == "parquet":
+        return _read_parquet(data, file)
+    if fmt == "zip":
+        return _read_zip(data, file, max_bytes)
+    text, encoding = _decode(data, file)
+    if not text.strip():
+        raise InputError("the file is empty", file=file)
+    reader = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl, "json": _read_json,
+              "txt": _read_txt}[fmt]
+    table = reader(text, file)
+    table.encoding = encoding
+    return table
+
+
+def _format_of(file: str, data: bytes) -> str:
+    """'gz', or one of FORMATS: magic bytes first (gzip, Parquet, ZIP), then the extension."""
+    lower = file.lower()
+    if data[:2] == b"\x1f\x8b":
+        return "gz"
+    if data[:4] == b"PAR1" and (data[-4:] == b"PAR1" or lower.endswith((".parquet", ".pq"))):
+        return "parquet"
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    ext = lower.rsplit(".", 1)[-1] if "." in lower else ""
+    if ext == "gz":
+        raise InputError("not a gzip file (it does not start with the gzip magic bytes)", file=file)
+    ext = _ALIASES.get(ext, ext)
+    if ext == "parquet":
+        raise InputError("not a Parquet file (it does not start with the bytes PAR1)", file=file)
+    if ext == "zip":
+        raise InputError("not a ZIP archive (it does not start with the bytes PK)", file=file)
+    if ext in FORMATS:
+        return ext
+    hint = " (save the sheet as CSV)" if ext in ("xlsx", "xls", "ods") else ""
+    shown = f"'.{ext}'" if ext else "without an extension"
+    raise InputError(f"unsupported file type {shown}{hint}; supported: {', '.join(FORMATS)} "
+                     "(and .gz of the text formats)", file=file)
+
+
+def _gunzip(data: bytes, file: str, max_bytes: int) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            out = gz.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error):
+        raise InputError("the gzip file is damaged or truncated", file=file) from None
+    if len(out) > max_bytes:
+        raise InputError(f"decompressed, it is over the {_human(max_bytes)} limit "
+                         "(set --max-mb to raise it)", file=file)
+    return out
+
+
+def _check_size(size: int, file: str, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise InputError(f"{_human(size)} is over the {_human(max_bytes)} limit "
+                         "(set --max-mb to raise it)", file=file)
+
+
+def _human(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value, unit = (n / 1024, "KB") if n < 1024 * 1024 else (n / 1024 / 1024, "MB")
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+# --------------------------------------------------------------------------- decoding
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _decode(data: bytes, file: str) -> tuple[str, str]:
+    """Bytes -> (text, encoding); refuses binary data and broken UTF-8."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError as e:
+                raise InputError(f"not valid {encoding.upper().removesuffix('-SIG')} text "
+                                 f"(bad bytes at byte {e.start})", file=file) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        head = data[:4096]
+        utf16 = max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 4
+        hint = "UTF-16 without a byte-order mark? save it as UTF-8" if utf16 else "binary data?"
+        raise InputError(f"not a text file: it holds NUL bytes ({hint}), the first at byte "
+                         f"{nul}, line {_line_of(data, nul)}", file=file)
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as e:
+        bad = e.start
+    sample = data[:1_000_000].decode("utf-8", errors="replace")
+    n_bad = sample.count("\ufffd")
+    if sum(1 for ch in sample if ord(ch) > 127) - n_bad >= n_bad:   # mostly good UTF-8
+        raise InputError(f"not valid UTF-8: bad byte {data[bad]:#04x} at byte {bad}, line "
+                         f"{_line_of(data, bad)} (the rest of the file is UTF-8)",
+                         file=file)
+    try:
+        text, encoding = data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        text, encoding = data.decode("latin-1"), "latin-1"
+    sample = text[:100_000]
+    odd = sum(1 for ch in sample if not ch.isprintable() and ch not in "\t\n\r\x0b\x0c")
+    if odd > 0.02 * len(sample):
+        raise InputError("not a text file: the bytes are neither UTF-8 nor readable text "
+                         "(binary data?)", file=file)
+    return text, encoding
+
+
+def _line_of(data: bytes, pos: int) -> int:
+    return data.count(b"\n", 0, pos) + 1
+
+
+# --------------------------------------------------------------------------- readers
+
+def _read_csv(text: str, file: str) -> _Table:
+    first = text.split("\n", 1)[0]
+    delimiter = ","
+    if "," not in first:
+        delimiter = ";" if ";" in first else "\t" if "\t" in first else ","
+    return _read_delimited(text, file, delimiter, csv.QUOTE_MINIMAL, "csv")
+
+
+def _read_tsv(text: str, file: str) -> _Table:
+    """TSV with CSV-style quoting; if the quoting is broken, read it as plain tab-separated text."""
+    try:
+        return _read_delimited(text, file, "\t", csv.QUOTE_MINIMAL, "tsv")
+    except _QuoteError:
+        return _read_delimited(text, file, "\t", csv.QUOTE_NONE, "tsv")
+
+
+def _read_delimited(text: str, file: str, delimiter: str, quoting: int, fmt: str) -> _Table:
+    if csv.field_size_limit() < 2**31 - 1:
+        csv.field_size_limit(2**31 - 1)    # one document may be large; the byte limit bounds it
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
+                        strict=True)
+    names: list[str] | None = None
+    header: bool | None = None
+    rows: list[list[str | None]] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise _csv_error(e, file, len(rows) + 1 if names is not None else None, start) from None
+        if not fields:
+            continue                        # a blank line is not a record
+        if names is None:
+            header = _looks_like_header(fields)
+            names = _column_names(fields if header else [""] * len(fields))
+            if header:
+                continue
+        if len(fields) > len(names):
+            raise InputError(f"{len(fields)} fields but the {'header' if header else 'first row'} "
+                             f"has {len(names)} (line {start}; an unquoted "
+                             f"{_delimiter_name(delimiter)} in a text?)", file=file,
+                             row=len(rows) + 1)
+        fields += [""] * (len(names) - len(fields))
+        rows.append([f if f != "" else None for f in fields])
+    frame = pd.DataFrame(rows, columns=names, dtype=object) if rows else \
+        pd.DataFrame({n: pd.Series([], dtype=object) for n in names or []})
+    return _Table(frame, fmt, header=header, raw_strings=True)
+
+
+class _QuoteError(InputError):
+    """A CSV/TSV record the csv module cannot parse (quoting); TSV then retries without quoting."""
+
+
+def _csv_error(e: csv.Error, file: str, row: int | None, line: int) -> _QuoteError:
+    msg = str(e)
+    if "unexpected end of data" in msg:
+        err = _QuoteError(f"unterminated quoted field: the quote opened in the record starting on "
+                         f"line {line} is never closed", file=file, row=row)
+    elif "expected after" in msg:
+        err = _QuoteError(f"a closing quote is followed by other characters (record starting on "
+                         f"line {line}); quotes inside a quoted field must be doubled", file=file,
+                         row=row)
+    else:
+        err = _QuoteError(f"cannot parse the record starting on line {line}: {msg}", file=file,
+                         row=row)
+    return err
+
+
+def _delimiter_name(d: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab"}.get(d, repr(d))
+
+
+def _looks_like_header(cells: list[str]) -> bool:
+    """A first line is a header unless a cell is a number/date, cells repeat, or a cell is long."""
+    values = [c.strip() for c in cells if c.strip()]
+    if any(_NUMBER_RE.fullmatch(v) or _DATE_RE.fullmatch(v) for v in values):
+        return False
+    if len(set(values)) < len(values):
+        return False
+    return not any(len(c) > _HEADER_MAX_LEN or "\n" in c or "\r" in c for c in cells)
+
+
+def _column_names(cells: list[str]) -> list[str]:
+    """Header cells -> unique names; blank cells become col1, col2, ... by position."""
+    names: list[str] = []
+    for i, cell in enumerate(cells, 1):
+        base = cell.strip() or f"col{i}"
+        name, k = base, 1
+        while name in names:
+            name, k = f"{base}.{k}", k + 1
+        names.append(name)
+    return names
+
+
+def _read_txt(text: str, file: str) -> _Table:
+    lines = _NEWLINE_RE.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()                        # the line break that ends the last line
+    return _Table(pd.DataFrame({"text": pd.Series(lines, dtype=object)}), "txt")
+
+
+def _read_jsonl(text: str, file: str) -> _Table:
+    records: list[Any] = []
+    for line_no, line in enumerate(_NEWLINE_RE.split(text), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"line {line_no} is not valid JSON: {e.msg} (character {e.colno})",
+                             file=file, row=len(records) + 1) from None
+        if not isinstance(record, dict):
+            raise InputError(f"line {line_no} is {_json_type(record)}, expected an object like "
+                             '{"text": "..."}', file=file, row=len(records) + 1)
+        records.append(record)
+    return _Table(_records_frame(records, file), "jsonl")
+
+
+def _read_json(text: str, file: str) -> _Table:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":          # one object a line: really JSON Lines
+            return _read_jsonl(text, file)
+        raise InputError(f"not valid JSON: {e.msg} (line {e.lineno}, character {e.colno})",
+                         file=file) from None
+    shape = ("expected a list of objects, or an object holding one such list "
+             '(like {"data": [...]})')
+    if isinstance(obj, dict):
+        lists = [k for k, v in obj.items() if isinstance(v, list)]
+        if len(lists) != 1:
+            found = f"lists under {', '.join(map(repr, lists))}" if lists else \
+                f"an object with keys {', '.join(map(repr, list(obj)[:8])) or '(none)'}"
+            raise InputError(f"{shape}; found {found}", file=file)
+        obj = obj[lists[0]]
+    elif not isinstance(obj, list):
+        raise InputError(f"{shape}; found {_json_type(obj)}", file=file)
+    return _Table(_records_frame(obj, file), "json")
+
+
+def _records_frame(records: list[Any], file: str) -> pd.DataFrame:
+    for i, rec in enumerate(records, 1):
+        if not isinstance(rec, dict):
+            raise InputError(f"the item is {_json_type(rec)}, expected an object like "
+                             '{"text": "..."}', file=file, row=i)
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
+
+
+def _read_parquet(data: bytes, file: str) -> _Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(data) < 12 or data[-4:] != b"PAR1":
+        raise InputError("the Parquet file is damaged or truncated", file=file)
+    try:
+        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise InputError(f"the Parquet file is damaged or cannot be read ({e})",
+                         file=file) from None
+    if any(n is not None for n in frame.index.names):
+        frame = frame.reset_index()        # a named pandas index is a real column
+    else:
+        frame = frame.reset_index(drop=True)
+    return _Table(frame, "parquet")
+
+
+def _read_zip(data: bytes, file: str, max_bytes: int) -> _Table:
+    """One document per .txt member (sorted by path); folders, __MACOSX/ and dot files skipped."""
+    damaged = "the ZIP archive is damaged or truncated"
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        raise InputError(damaged, file=file) from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and _zip_keeps(m.filename)]
+        texts_ = [m for m in members if m.filename.lower().endswith(".txt")]
+        if not texts_:
+            others = ", ".join(m.filename for m in members[:5])
+            raise InputError("the ZIP archive holds no .txt files"
+                             + (f" (it holds {others}{', ...' if len(members) > 5 else ''})"
+                                if others else ""), file=file)
+        total = sum(m.file_size for m in texts_)
+        if total > max_bytes:
+            raise InputError(f"unpacked, its .txt files make {_human(total)}, over the "
+                             f"{_human(max_bytes)} limit (set --max-mb to raise it)", file=file)
+        texts_.sort(key=lambda m: m.filename)
+        paths, folders, texts = [], [], []
+        for m in texts_:
+            where = f"{file}:{m.filename}"
+            if m.flag_bits & 0x1:
+                raise InputError("the ZIP member is encrypted", file=where)
+            try:
+                raw = archive.read(m)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+                    RuntimeError):
+                raise InputError(damaged, file=where) from None
+            text = _decode(raw, where)[0] if raw else ""
+            paths.append(m.filename)
+            parent = str(PurePosixPath(m.filename).parent)
+            folders.append(None if parent == "." else parent)
+            texts.append(text[:-2] if text.endswith("\r\n") else
+                         text[:-1] if text.endswith(("\n", "\r")) else text)
+    frame = pd.DataFrame({"doc_id": pd.Series(paths, dtype=object),
+                          "text": pd.Series(texts, dtype=object)})
+    if any(folders):
+        frame["folder"] = pd.Series(folders, dtype=object)
+    return _Table(frame, "zip")
+
+
+def _zip_keeps(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return bool(parts) and parts[0] != "__MACOSX" and not any(p.startswith(".") for p in parts)
+
+
+# --------------------------------------------------------------------------- columns
+
+def _infer_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """CSV strings -> numbers for columns whose every value is an integer (Int64) or a number."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col].dropna()
+        if s.empty:
+            continue
+        s = s.astype(str)
+        if s.str.fullmatch(_INT).all():
+            out[col] = pd.to_numeric(out[col]).astype("Int64")
+        elif s.str.fullmatch(_FLOAT).all():
+            out[col] = pd.to_numeric(out[col]).astype("float64")
+    return out
+
+
+def _text_stats(s: pd.Series) -> tuple[bool, bool, bool, float] | None:
+    """Ranking key of a text column (any non-blank text, not named like an id or label, mostly
+    words, mean length); None if the column is not text."""
+    values = s.dropna()
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if values.empty or kind not in ("string", "mixed", "mixed-integer"):
+        return None
+    if kind == "string":
+        strings = values.astype(str)
+    else:
+        is_str = values.map(lambda v: isinstance(v, str))
+        if is_str.mean() <= 0.5:
+            return None
+        strings = values[is_str].astype(str)
+    nonblank = strings[strings.str.strip() != ""]
+    if not nonblank.empty and nonblank.str.strip().str.fullmatch(_NUMBER_RE.pattern).all():
+        return None
+    sample = nonblank.head(1000)
+    wordy = bool(sample.str.contains(r"\s", regex=True).mean() >= 0.5)
+    plain_name = str(s.name).strip().lower() not in _LABEL_NAMES + _ID_NAMES
+    mean_len = float(strings.str.len().sum()) / len(s)
+    return not nonblank.empty, plain_name, wordy, mean_len
+
+
+def _detect_text_column(df: pd.DataFrame, file: str | None) -> str:
+    best, best_key = None, None
+    for col in df.columns:
+        stats = _text_stats(df[col])
+        if stats is not None and (best_key is None or stats > best_key):
+            best, best_key = col, stats
+    if best is None:
+        cols = ", ".join(map(str, df.columns)) or "(none)"
+        raise InputError(f"no text column: none of the columns ({cols}) holds strings; "
+                         "name one with --text-col", file=file)
+    return str(best)
+
+
+def _pick(df: pd.DataFrame, wanted: str | None, role: str, file: str) -> str | None:
+    """Check that a named column exists (InputError listing the columns if not)."""
+    if wanted is None or wanted == "":
+        return None
+    if wanted not in df.columns:
+        cols = ", ".join(repr(str(c)) for c in df.columns) or "(none)"
+        raise InputError(f"no such column (named as the {role} column); the columns are: {cols}",
+                         file=file, column=wanted)
+    return wanted
+
+
+def _by_name(df: pd.DataFrame, names: tuple[str, ...], exclude: set[str]) -> str | None:
+    lowered = {str(c).strip().lower(): str(c) for c in reversed(df.columns) if c not in exclude}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def _class_like(df: pd.DataFrame, exclude: set[str]) -> str | None:
+    """Header-less files: the first column with 2..100 distinct short values, each seen twice
+    on average (like AG News' class index)."""
+    for col in df.columns:
+        if col in exclude:
+            continue
+        values = df[col].dropna()
+        distinct = values.nunique()
+        if 2 <= distinct <= 100 and distinct * 2 <= len(values) and \
+                values.astype(str).str.len().max() <= 50:
+            return str(col)
+    return None
+
+
+# --------------------------------------------------------------------------- corpus
+
+def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
+                  label_col: str | None, id_col: str | None,
+                  meta_cols: list[str] | None) -> Corpus:
+    df = table.frame
+    df.columns = [str(c) for c in df.columns]
+    n = len(df)
+    if n == 0:
+        what = "only a header row" if table.header else "no rows"
+        raise InputError(f"no documents: the file has {what}", file=file)
+    text_col = _pick(df, text_col, "text", file) if text_col else _detect_text_column(df, file)
+    used = {text_col}
+    if label_col is None:
+        label_col = _by_name(df, _LABEL_NAMES, used)
+        if label_col is None and table.header is False:
+            label_col = _class_like(df, used)
+    else:
+        label_col = _pick(df, label_col, "label", file)
+    used.add(label_col)
+    id_col = _by_name(df, _ID_NAMES, used) if id_col is None else _pick(df, id_col, "id", file)
+    used.add(id_col)
+    if meta_cols is None:
+        meta_cols = [c for c in df.columns if c not in used]
+    else:
+        meta_cols = [c for c in (_pick(df, m, "metadata", file) for m in meta_cols)
+                     if c not in used]
+    meta_df = df[meta_cols]
+    if table.raw_strings:
+        meta_df = _infer_numbers(meta_df)
+
+    raw_texts = df[text_col].tolist()
+    raw_labels = df[label_col].tolist() if label_col else None
+    raw_ids = df[id_col].tolist() if id_col else None
+    meta_values = [meta_df[c].tolist() for c in meta_cols]
+    texts: list[str] = []
+    doc_ids: list[str] = []
+    labels: list[str | None] = []
+    metas: list[dict[str, Any]] = []
+    rows: list[int] = []
+    skipped: list[Skip] = []
+    for i in range(n):
+        row = i + 1
+        text = _text_value(raw_texts[i], file, row, text_col)
+        if not text:
+            skipped.append(Skip(row, "empty text"))
+            continue
+        if not text.strip():
+            skipped.append(Skip(row, "only whitespace"))
+            continue
+        if raw_ids is not None:
+            doc_id = _scalar_str(raw_ids[i])
+            if doc_id is None:
+                raise InputError("the id is empty", file=file, row=row, column=id_col)
+        else:
+            doc_id = str(i)
+        texts.append(text)
+        doc_ids.append(doc_id)
+        rows.append(row)
+        if raw_labels is not None:
+            labels.append(_scalar_str(raw_labels[i]))
+        metas.append({c: _meta_value(vals[i]) for c, vals in zip(meta_cols, meta_values)})
+    if not texts:
+        raise InputError(f"no documents: all {n} rows are empty", file=file, column=text_col)
+    if raw_ids is not None:
+        _check_unique_ids(doc_ids, rows, file, id_col)
+    return Corpus(name=name, source=file, texts=texts, doc_ids=doc_ids,
+                  labels=labels if raw_labels is not None else None, metas=metas,
+                  text_col=text_col, label_col=label_col, id_col=id_col,
+                  meta_cols=list(meta_cols), skipped=skipped)
+
+
+def _check_unique_ids(doc_ids: list[str], rows: list[int], file: str, id_col: str | None) -> None:
+    if len(set(doc_ids)) == len(doc_ids):
+        return
+    seen: dict[str, list[int]] = {}
+    for doc_id, row in zip(doc_ids, rows):
+        seen.setdefault(doc_id, []).append(row)
+    dups = [(k, r) for k, r in seen.items() if len(r) > 1]
+    if not dups:
+        return
+    shown = "; ".join(f"{k!r} in rows {', '.join(map(str, r[:5]))}{', ...' if len(r) > 5 else ''}"
+                      for k, r in dups[:3])
+    more = f" (and {len(dups) - 3} more repeated ids)" if len(dups) > 3 else ""
+    raise InputError(f"duplicate ids: {shown}{more}", file=file, row=dups[0][1][1], column=id_col)
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    return isinstance(v, (float, np.floating)) and math.isnan(v)
+
+
+def _text_value(v: Any, file: str, row: int, col: str) -> str | None:
+    if type(v) is str:
+        return v
+    if _missing(v):
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (bool, int, float)):
+        return _scalar_str(v)
+    kind = _json_type(v) if isinstance(v, (list, dict)) else type(v).__name__
+    raise InputError(f"the text is {kind}, not a string", file=file, row=row, column=col)
+
+
+def _scalar_str(v: Any) -> str | None:
+    """A label or id as a stripped string (3 and 3.0 -> "3"); None when missing or blank."""
+    if type(v) is str:
+        return v.strip() or None
+    if _missing(v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, (list, dict, np.ndarray)):
+        s = json.dumps(v, ensure_ascii=False, default=_json_default)
+    else:
+        s = str(v).strip()
+    return s or None
+
+
+def _meta_value(v: Any) -> Any:
+    """Scalars kept (numpy -> Python), dates as ISO text, anything else as JSON text."""
+    if type(v) is str:
+        return v
+    if isinstance(v, (np.ndarray, list, dict, tuple)):
+        return json.dumps(v, ensure_ascii=False, default=_json_default)
+    if _missing(v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, (_dt.date, _dt.datetime, pd.Timestamp)):
+        return v.isoformat()
+    return json.dumps(v, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, (_dt.date, _dt.datetime)):
+        return o.isoformat()
+    if isinstance(o, bytes):
+        return o.decode("utf-8", errors="replace")
+    return str(o)
+
+
+def _basename(filename: str) -> str:
+    return PurePosixPath(str(filename).replace("\\", "/")).name or str(filename)
+
+
+def _stem(file: str) -> str:
+    name = file[:-3] if file.lower().endswith(".gz") else file
+    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name

@@ -1,0 +1,41 @@
+"""Real-browser tests: Playwright drives Debian's headless chromium against `streamlit run app.py`."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_support import browser, require_chromium, screenshot, streamlit_server, wait_for_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PAGES = ["corpora", "atlas", "retrieval", "ood", "sessions"]
+
+
+@pytest.fixture(scope="module")
+def prepared_db(tmp_path_factory):
+    """A session with the CLINC sample embedded by the TF-IDF baseline and projected with PCA."""
+    require_chromium()
+    from embedlab.datasets import load_sample
+    from embedlab.jobs import run_job
+    from storage import connect
+    from storage.sessions import ensure_session
+
+    import embedlab.tasks  # noqa: F401
+
+    path = tmp_path_factory.mktemp("browser") / "b.sqlite"
+    db = connect(path)
+    sid = ensure_session(db, "demo")
+    corpus = load_sample(db, sid, "clinc150-sample")
+    run_job(db, "embed", {"corpus_id": corpus.id, "model": "tfidf-svd"})
+    db.close()
+    return path
+
+
+def test_every_page_renders_without_exception(prepared_db):
+    with streamlit_server(prepared_db) as url, browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        for name in PAGES:
+            page.goto(f"{url}/{name}?session=demo")
+            wait_for_app(page)
+            assert page.locator("[data-testid='stException']").count() == 0, f"exception on {name}"
+            assert page.locator("h1").count() >= 1, f"no title on {name}"
+            screenshot(page, f"page-{name}")
