@@ -17,9 +17,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# First start: a `demo` session with the bundled samples, embedded and mapped by background jobs.
 run: setup
-	$(PY) -m embedlab ingest-sample --if-missing
-	$(PY) -m streamlit run app.py --server.headless true
+	EMBEDLAB_DEMO=1 $(PY) -m streamlit run app.py
 
 test: setup
 	$(PY) -m pytest -q

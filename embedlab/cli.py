@@ -197,21 +197,6 @@ def cmd_sessions(args) -> int:
     return EXIT_OK
 
 
-def cmd_ingest_sample(args) -> int:
-    """Set up the demo session with the bundled samples (used by `make run`)."""
-    from embedlab.datasets import DEMO_SESSION, ensure_demo
-
-    created = ensure_demo(args.db or _default_db(), embed=False)
-    print(f"demo session {DEMO_SESSION!r}: " + ("created" if created else "already there"))
-    return EXIT_OK
-
-
-def _default_db() -> str:
-    from storage.db import default_db_path
-
-    return str(default_db_path())
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS,
@@ -285,9 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     p.set_defaults(func=cmd_sessions)
 
-    p = sub.add_parser("ingest-sample", parents=[common], help="create the demo session from the bundled samples")
-    p.add_argument("--if-missing", action="store_true", help="(default behaviour) do nothing if it exists")
-    p.set_defaults(func=cmd_ingest_sample)
     return parser
 
 

@@ -89,24 +89,26 @@ def load_sample(db: sqlite_utils.Database, session_id: int, name: str):
     return save_corpus(db, session_id, corpus)
 
 
-def ensure_demo(db_path: str | os.PathLike, *, embed: bool = True) -> list[int]:
-    """First start: a `demo` session with both samples, their embedding jobs submitted in the background."""
+def ensure_demo(db_path: str | os.PathLike, *, compute: bool = True) -> list[int]:
+    """The `demo` session with both samples; with `compute`, background jobs embed and map those not done yet.
+
+    Idempotent: a restarted app resubmits only what is missing (stored chunks are reused).
+    """
     from embedlab.embedders import DEFAULT_MODEL
     from embedlab.jobs import submit_job
+    from embedlab.tasks import find_projection
     from storage import connect
-    from storage.sessions import ensure_session, get_session_id
-
-    import embedlab.tasks  # noqa: F401 - registers the job kinds
+    from storage.sessions import ensure_session
 
     db = connect(db_path)
     try:
-        if get_session_id(db, DEMO_SESSION) is not None:
-            return []
         sid = ensure_session(db, DEMO_SESSION)
         corpus_ids = [load_sample(db, sid, name).id for name in SAMPLES]
+        todo = [cid for cid in corpus_ids if find_projection(db, cid, DEFAULT_MODEL, method="umap") is None]
     finally:
         db.close()
-    if embed:
-        for cid in corpus_ids:
-            submit_job(db_path, "embed", {"corpus_id": cid, "model": DEFAULT_MODEL}, session_id=sid)
+    if compute:
+        for cid in todo:
+            submit_job(db_path, "project", {"corpus_id": cid, "model": DEFAULT_MODEL, "method": "umap"},
+                       session_id=sid)
     return corpus_ids
