@@ -8,7 +8,7 @@ from typing import Any, Protocol, Sequence
 import sqlite_utils
 
 from storage.db import StorageError, now, transaction
-from storage.sessions import clean_name
+from storage.sessions import clean_name, with_free_suffix
 
 
 class CorpusLike(Protocol):
@@ -53,14 +53,8 @@ def _info(r: Sequence) -> CorpusInfo:
 
 
 def unique_corpus_name(db: sqlite_utils.Database, session_id: int, name: str) -> str:
-    name = clean_name(name, "corpus")
     taken = {r[0] for r in db.execute("SELECT name FROM corpora WHERE session_id = ?", [session_id])}
-    if name not in taken:
-        return name
-    i = 2
-    while f"{name} ({i})" in taken:
-        i += 1
-    return f"{name} ({i})"
+    return with_free_suffix(clean_name(name, "corpus"), taken)
 
 
 def save_corpus(db: sqlite_utils.Database, session_id: int, corpus: CorpusLike, *, name: str | None = None,
@@ -113,8 +107,9 @@ def delete_corpus(db: sqlite_utils.Database, corpus_id: int) -> None:
     from storage.matrices import delete_orphan_matrices
 
     with transaction(db) as conn:
+        hashes = {r[0] for r in conn.execute("SELECT content_hash FROM corpora WHERE id = ?", [corpus_id])}
         conn.execute("DELETE FROM corpora WHERE id = ?", [corpus_id])
-        delete_orphan_matrices(db)
+        delete_orphan_matrices(db, hashes)
 
 
 def load_texts(db: sqlite_utils.Database, corpus_id: int) -> list[str]:

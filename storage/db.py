@@ -86,25 +86,29 @@ def retry_on_busy(fn: Callable[[], T], *, attempts: int = 8) -> T:
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """One write transaction (BEGIN IMMEDIATE), committed on success, rolled back on error.
 
-    Nested use joins the outer transaction.
+    Nested use joins the outer transaction. A read-only file, a full disk or an I/O error becomes a
+    `StorageError` with one clear line; what was stored before is untouched.
     """
     conn = db.conn
     if conn.in_transaction:
         yield conn
         return
-    retry_on_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
+        retry_on_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
+            yield conn
             conn.execute("COMMIT")
-        except sqlite3.DatabaseError:
+        except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+    except sqlite3.OperationalError as exc:
+        raise StorageError(explain_sqlite_error(exc, _db_file(conn))) from exc
+
+
+def _db_file(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return row[2] if row and row[2] else None
 
 
 def now() -> str:

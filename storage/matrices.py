@@ -182,8 +182,17 @@ def load_matrix(db: sqlite_utils.Database, matrix: int | MatrixMeta, *, rows: in
     return out
 
 
-def delete_orphan_matrices(db: sqlite_utils.Database) -> int:
-    """Drop matrices whose content no remaining corpus has; return how many went."""
+def delete_orphan_matrices(db: sqlite_utils.Database, content_hashes: set[str]) -> int:
+    """Drop the matrices of these content hashes that no remaining corpus has; return how many went.
+
+    Only hashes of corpora just deleted are considered: caches of texts that were never a corpus
+    (benchmark queries, a run's inputs) stay.
+    """
+    if not content_hashes:
+        return 0
     with transaction(db) as conn:
-        cur = conn.execute("DELETE FROM matrices WHERE content_hash NOT IN (SELECT content_hash FROM corpora)")
-        return cur.rowcount
+        gone = 0
+        for h in content_hashes:
+            gone += conn.execute("DELETE FROM matrices WHERE content_hash = ? AND NOT EXISTS "
+                                 "(SELECT 1 FROM corpora WHERE content_hash = ?)", [h, h]).rowcount
+        return gone

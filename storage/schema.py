@@ -48,6 +48,10 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER documents_ad AFTER DELETE ON documents BEGIN
         INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
     END;
+    CREATE TRIGGER documents_au AFTER UPDATE OF text ON documents BEGIN
+        INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        INSERT INTO documents_fts(rowid, text) VALUES (new.rowid, new.text);
+    END;
     CREATE TABLE matrices (
         id INTEGER PRIMARY KEY,
         corpus_id INTEGER REFERENCES corpora(id) ON DELETE SET NULL,
@@ -110,14 +114,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Tables and the columns each must have; import checks foreign files against this.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
     "sessions": {"id", "name", "created_at", "updated_at", "notes"},
-    "corpora": {"id", "session_id", "name", "source", "n_docs", "text_col", "label_col", "content_hash",
-                "created_at"},
+    "corpora": {"id", "session_id", "name", "source", "n_docs", "text_col", "label_col", "id_col", "meta_cols",
+                "n_skipped", "content_hash", "created_at"},
     "documents": {"corpus_id", "idx", "doc_id", "text", "label", "meta_json"},
-    "matrices": {"id", "corpus_id", "kind", "model", "params_json", "dtype", "rows", "cols", "cache_key",
-                 "created_at"},
+    "matrices": {"id", "corpus_id", "content_hash", "kind", "model", "params_json", "dtype", "rows", "cols",
+                 "chunk_rows", "complete", "cache_key", "created_at"},
     "matrix_chunks": {"matrix_id", "chunk_no", "data"},
     "jobs": {"id", "session_id", "kind", "params_json", "status", "progress", "message", "started_at",
-             "finished_at", "result_ref"},
+             "finished_at", "result_ref", "owner", "heartbeat_at"},
     "runs": {"id", "session_id", "kind", "params_json", "metrics_json", "details_json", "created_at"},
     "bookmarks": {"session_id", "corpus_id", "idx", "tag", "note"},
 }

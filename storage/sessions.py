@@ -80,16 +80,22 @@ def create_session(db: sqlite_utils.Database, name: str) -> int:
         return ensure_session(db, name)
 
 
-def unique_session_name(db: sqlite_utils.Database, name: str) -> str:
-    """`name`, or `name (2)`, `name (3)`, ... whichever is free."""
-    name = clean_name(name)
-    taken = {r[0] for r in db.execute("SELECT name FROM sessions")}
+def with_free_suffix(name: str, taken: set[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`, ... whichever is free, shortened to stay within the length limit."""
     if name not in taken:
         return name
     i = 2
-    while f"{name} ({i})" in taken:
+    while True:
+        suffix = f" ({i})"
+        candidate = name[:MAX_NAME_LEN - len(suffix)].rstrip() + suffix
+        if candidate not in taken:
+            return candidate
         i += 1
-    return f"{name} ({i})"
+
+
+def unique_session_name(db: sqlite_utils.Database, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`, ... whichever is free."""
+    return with_free_suffix(clean_name(name), {r[0] for r in db.execute("SELECT name FROM sessions")})
 
 
 def list_sessions(db: sqlite_utils.Database) -> list[SessionSummary]:
@@ -132,15 +138,16 @@ def delete_session(db: sqlite_utils.Database, name: str) -> None:
 
     with transaction(db) as conn:
         sid = require_session(db, name)
+        hashes = {r[0] for r in conn.execute("SELECT content_hash FROM corpora WHERE session_id = ?", [sid])}
         conn.execute("DELETE FROM sessions WHERE id = ?", [sid])
-        delete_orphan_matrices(db)
+        delete_orphan_matrices(db, hashes)
 
 
 def duplicate_session(db: sqlite_utils.Database, name: str, new_name: str | None = None) -> str:
     """Copy a session (corpora, documents, runs, bookmarks; matrices are shared by content)."""
     with transaction(db) as conn:
         sid = require_session(db, name)
-        target = unique_session_name(db, new_name or f"{name} (copy)")
+        target = unique_session_name(db, new_name or f"{name[:MAX_NAME_LEN - 7].rstrip()} (copy)")
         ts = now()
         notes = conn.execute("SELECT notes FROM sessions WHERE id = ?", [sid]).fetchone()[0]
         new_sid = conn.execute("INSERT INTO sessions (name, created_at, updated_at, notes) VALUES (?,?,?,?)",

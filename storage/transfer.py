@@ -84,6 +84,9 @@ def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.Path
     if not overwrite and (out.exists() or out.is_symlink()):
         raise StorageError(f"{out} exists already: choose another file name or allow overwriting")
     sid = require_session(db, name)
+    source = _db_file(db)
+    if source and out.exists() and out.resolve() == Path(source).resolve():
+        raise StorageError(f"{out} is the database being exported from: choose another file name")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -133,6 +136,8 @@ def _copy_out(db: sqlite_utils.Database, sid: int, target: sqlite_utils.Database
     src = db.conn
     with transaction(target) as out:
         s = src.execute("SELECT name, created_at, updated_at, notes FROM sessions WHERE id = ?", [sid]).fetchone()
+        if s is None:
+            raise StorageError("the session was deleted while exporting it")
         new_sid = out.execute("INSERT INTO sessions (name, created_at, updated_at, notes) VALUES (?,?,?,?)",
                               list(s)).lastrowid
         corpus_map: dict[int, int] = {}
@@ -262,6 +267,11 @@ def _check_file(path: Path, max_bytes: int) -> None:
         raise ImportRefused("not an SQLite database (bad header)")
     if len(header) < 100:
         raise ImportRefused("not an SQLite database (truncated header)")
+    wal = path.with_name(path.name + "-wal")
+    if header[18:20] == b"\x02\x02" and wal.exists() and wal.stat().st_size > 0:
+        # Opened immutable, the file alone would be read without its recent changes: say so instead.
+        raise ImportRefused(f"the file has unsaved changes in {wal.name}: close the program using it first, "
+                            "or export the session again")
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     n_pages = int.from_bytes(header[28:32], "big")
@@ -303,6 +313,8 @@ def _open_foreign(path: Path) -> sqlite3.Connection:
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if "malformed" in str(exc).lower() or "corrupt" in str(exc).lower():
+            raise ImportRefused(f"integrity check failed: {_one_line(exc)}") from exc
         raise ImportRefused(f"not a valid SQLite database ({_one_line(exc)})") from exc
     return conn
 
