@@ -62,8 +62,8 @@ def _licence_line(folder: Path) -> str:
     if not source.exists():
         return ""
     for line in source.read_text(errors="replace").splitlines():
-        if line.lower().startswith("licence") or line.lower().startswith("license"):
-            return line.split(":", 1)[-1].strip()
+        if line.lower().startswith(("licence", "license")):
+            return line.split(":", 1)[-1].split(" (")[0].strip().rstrip(".;")
     return ""
 
 

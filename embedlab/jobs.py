@@ -27,6 +27,20 @@ ACTIVE = ("queued", "running")
 
 JobFn = Callable[[sqlite_utils.Database, dict, "JobContext"], Any]
 JOB_KINDS: dict[str, JobFn] = {}
+# Kinds whose module is imported on first use, so that app start-up does not pay for ranx or scikit-learn.
+LAZY_KINDS = {"embed": "embedlab.tasks", "project": "embedlab.tasks", "retrieval": "embedlab.retrieval.job",
+              "ood": "embedlab.ood.job"}
+
+
+def job_function(kind: str) -> JobFn:
+    """The registered function of a job kind, importing its module when needed."""
+    if kind not in JOB_KINDS and kind in LAZY_KINDS:
+        import importlib
+
+        importlib.import_module(LAZY_KINDS[kind])
+    if kind not in JOB_KINDS:
+        raise KeyError(f"unknown job kind {kind!r}")
+    return JOB_KINDS[kind]
 
 
 def job_kind(name: str) -> Callable[[JobFn], JobFn]:
@@ -162,7 +176,7 @@ def _create(db: sqlite_utils.Database, kind: str, params: dict, session_id: int 
 def _execute(db: sqlite_utils.Database, job_id: int, kind: str, params: dict,
              echo: Callable[[float, str], None] | None = None) -> Any:
     ctx = JobContext(db, job_id, echo)
-    fn = JOB_KINDS[kind]
+    fn = job_function(kind)
     try:
         result = fn(db, params, ctx)
     except BaseException as exc:
@@ -187,15 +201,13 @@ def _execute(db: sqlite_utils.Database, job_id: int, kind: str, params: dict,
 def run_job(db: sqlite_utils.Database, kind: str, params: dict, *, session_id: int | None = None,
             progress: Callable[[float, str], None] | None = None) -> Any:
     """Run a job in the foreground (the CLI), recorded in `jobs` like a background one."""
-    if kind not in JOB_KINDS:
-        raise KeyError(f"unknown job kind {kind!r}")
+    job_function(kind)
     return _execute(db, _create(db, kind, params, session_id), kind, params, echo=progress)
 
 
 def submit_job(db_path: str | Path, kind: str, params: dict, *, session_id: int | None = None) -> int:
     """Start a job in a background thread of this process; a live identical job is reused, not duplicated."""
-    if kind not in JOB_KINDS:
-        raise KeyError(f"unknown job kind {kind!r}")
+    job_function(kind)
     db = connect(db_path)
     existing = find_active_job(db, kind, params)
     if existing is not None:

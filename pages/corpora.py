@@ -15,6 +15,9 @@ from embedlab.ingest import detect_text_column, load_corpus_bytes, read_table
 from embedlab.jobs import find_active_job, submit_job
 from storage import StorageError
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()
 
 st.title("📚 Corpora")
 db = get_db()

@@ -13,6 +13,9 @@ from components.state import get_db
 from storage import StorageError
 from storage.sessions import (delete_session, duplicate_session, get_notes, get_session_id, list_sessions,
                               rename_session, set_notes)
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()
 
 st.title("💾 Sessions")
 db = get_db()

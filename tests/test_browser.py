@@ -33,9 +33,12 @@ def prepared_db(tmp_path_factory):
 def test_every_page_renders_without_exception(prepared_db):
     with streamlit_server(prepared_db) as url, browser() as b:
         page = b.new_page(viewport={"width": 1400, "height": 900})
-        for name in PAGES:
+        for name in ["retrieval", *PAGES]:  # the first visit is a deep link on a fresh server
             page.goto(f"{url}/{name}?session=demo")
             wait_for_app(page)
             assert page.locator("[data-testid='stException']").count() == 0, f"exception on {name}"
             assert page.locator("h1").count() >= 1, f"no title on {name}"
+            # a deep link on a fresh server still runs app.py: the sidebar's session picker is there
+            assert page.locator("[data-testid='stSidebar']").get_by_text("Session", exact=True).count() >= 1, \
+                f"{name} ran without app.py"
             screenshot(page, f"page-{name}")
