@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import embedlab.tasks  # noqa: E402,F401 - registers the job kinds
+from components.page_setup import mark_app_shell  # noqa: E402
 from components.session_picker import session_picker  # noqa: E402
 from components.state import db_path  # noqa: E402
 
@@ -43,6 +44,7 @@ PAGES = [
     st.Page("pages/ood.py", title="OOD", icon="🚨"),
     st.Page("pages/sessions.py", title="Sessions", icon="💾"),
 ]
+mark_app_shell()
 navigation = st.navigation(PAGES)
 session_picker()
 st.sidebar.caption("EmbedLab · embeddings you can see and measure")

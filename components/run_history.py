@@ -25,7 +25,7 @@ def run_history(session_id: int, *, kind: str | None = None, key: str = "runs") 
                            "methods": ", ".join(list(r["metrics"])[:6]) + (" …" if len(r["metrics"]) > 6 else ""),
                            "dataset": r["params"].get("beir") or r["params"].get("clinc") or
                            r["params"].get("dataset") or r["params"].get("corpus", "")} for r in runs])
-    event = st.dataframe(table, hide_index=True, use_container_width=True, on_select="rerun",
+    event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key=f"{key}-table")
     rows = event.selection.rows if event is not None else []
     if not rows:

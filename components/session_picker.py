@@ -30,7 +30,7 @@ def session_picker() -> str | None:
             current = picked
     if current:
         st.query_params["session"] = current
-    with st.sidebar.popover("New session", use_container_width=True):
+    with st.sidebar.popover("New session", width="stretch"):
         with st.form("new_session", clear_on_submit=True, border=False):
             name = st.text_input("Name", max_chars=200)
             if st.form_submit_button("Create"):

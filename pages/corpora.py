@@ -37,7 +37,7 @@ with add_tab:
             st.error(str(exc))
         else:
             st.caption(f"{len(table):,} rows · {len(table.columns)} columns · first rows:")
-            st.dataframe(table.head(20), use_container_width=True, hide_index=True)
+            st.dataframe(table.head(20), width="stretch", hide_index=True)
             columns = list(table.columns)
             none = "(none)"
             c1, c2, c3 = st.columns(3)
@@ -87,7 +87,7 @@ for c in corpora:
     done = [m for m in models if find_embedding(db, c.content_hash, m) is not None]
     rows.append({"corpus": c.name, "documents": c.n_docs, "skipped": c.n_skipped, "label column": c.label_col or "—",
                  "embedded with": ", ".join(done) or "not yet", "source": c.source})
-st.dataframe(pd.DataFrame(rows), use_container_width=True, hide_index=True)
+st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
 
 chosen = st.selectbox("Corpus", [c.name for c in corpora])
 corpus = next(c for c in corpora if c.name == chosen)
@@ -101,7 +101,7 @@ with left:
         fig.update_layout(height=max(250, 18 * len(shown)), margin=dict(l=0, r=0, t=30, b=0),
                           title=f"{len(counts)} labels" + (" (top 30)" if len(counts) > 30 else ""),
                           yaxis=dict(autorange="reversed"))
-        st.plotly_chart(fig, use_container_width=True)
+        st.plotly_chart(fig, width="stretch")
     else:
         st.caption("This corpus has no labels.")
 with right:

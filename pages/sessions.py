@@ -23,7 +23,7 @@ sessions = list_sessions(db)
 if sessions:
     st.dataframe(pd.DataFrame([{"session": s.name, "corpora": s.corpora, "documents": s.documents,
                                 "embeddings": s.embeddings, "runs": s.runs, "created": s.created_at}
-                               for s in sessions]), hide_index=True, use_container_width=True)
+                               for s in sessions]), hide_index=True, width="stretch")
 else:
     st.info("No sessions yet: create one in the sidebar, or import an exported file below.")
 
@@ -65,12 +65,12 @@ with col1:
                 st.query_params["session"] = new_name.strip()
                 st.rerun()
 with col2:
-    if st.button("Duplicate", use_container_width=True):
+    if st.button("Duplicate", width="stretch"):
         copy = duplicate_session(db, current)
         st.success(f"Duplicated as {copy!r}.")
     from storage.transfer import export_session
 
-    if st.button("Prepare export", use_container_width=True):
+    if st.button("Prepare export", width="stretch"):
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 path = export_session(db, current, Path(tmp) / "session.sqlite")
@@ -82,10 +82,10 @@ with col2:
     if ready and ready[0] == current:
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in current)[:60] or "session"
         st.download_button(f"Download {len(ready[1]) / 1e6:.1f} MB", ready[1], file_name=f"{safe}.sqlite",
-                           mime="application/vnd.sqlite3", use_container_width=True)
+                           mime="application/vnd.sqlite3", width="stretch")
 with col3:
     confirm = st.text_input("Type the session name to delete it", key="delete-confirm")
-    if st.button("Delete session", type="primary", disabled=confirm != current, use_container_width=True):
+    if st.button("Delete session", type="primary", disabled=confirm != current, width="stretch"):
         delete_session(db, current)
         st.session_state["session_name"] = None
         st.query_params.clear()
@@ -104,6 +104,6 @@ st.markdown("#### Run history")
 run = run_history(sid, key="sessions-runs")
 if run:
     st.caption(f"Run {run['id']} · {run['kind']} · {run['created_at']}")
-    st.dataframe(metrics_frame(run["metrics"]), hide_index=True, use_container_width=True)
+    st.dataframe(metrics_frame(run["metrics"]), hide_index=True, width="stretch")
     with st.expander("Parameters"):
         st.json(run["params"])

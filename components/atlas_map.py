@@ -1,0 +1,45 @@
+"""The Atlas map: a Plotly WebGL scatter with click, box and lasso selection mapped back to document indices.
+
+The figure itself is built by `embedlab.atlas.build_map_figure` (pure, tested); this widget renders it and
+turns Plotly selection events into calls of `on_select(indices)` (box or lasso) or `on_click(index)`
+(a single clicked point). Both run as widget callbacks, before the script, so the rerun that follows
+already draws the new state.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from embedlab.atlas import (HOVER_TEXT_MAX_POINTS, build_map_figure, map_payload_bytes,  # noqa: F401 - re-exported
+                            interpret_selection, payload_caption)
+
+PLOTLY_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
+
+
+def _dispatch(key: str, on_select: Callable[[np.ndarray], None] | None,
+              on_click: Callable[[int], None] | None) -> None:
+    action = interpret_selection(st.session_state.get(key))
+    if action is None:
+        return
+    kind, indices = action
+    if kind == "click" and on_click is not None:
+        on_click(int(indices[0]))
+    elif on_select is not None:
+        on_select(indices)
+
+
+def atlas_map(fig, *, key: str, n_points: int, on_select: Callable[[np.ndarray], None] | None = None,
+              on_click: Callable[[int], None] | None = None, hover_snippets: bool = True,
+              show_payload: bool = True) -> int:
+    """Render the map; return the bytes of its JSON (what reaches the browser) and show them in a caption."""
+    three_d = bool(fig.data) and fig.data[0].type == "scatter3d"
+    modes = ("points",) if three_d else ("points", "box", "lasso")
+    st.plotly_chart(fig, key=key, on_select=functools.partial(_dispatch, key, on_select, on_click),
+                    selection_mode=modes, config=PLOTLY_CONFIG, width="stretch")
+    n_bytes = map_payload_bytes(fig)
+    if show_payload:
+        st.caption(payload_caption(n_points, n_bytes, hover=hover_snippets and n_points <= HOVER_TEXT_MAX_POINTS))
+    return n_bytes
