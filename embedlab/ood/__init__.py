@@ -1,0 +1,63 @@
+"""Out-of-distribution detectors on embeddings, one module per family, and the registry that lists them.
+
+The page, the CLI and the benchmark read `REGISTRY` (name → Detector class) and never list methods themselves:
+a new detector is one new module with a `@register`-ed class, named in `_FAMILIES` below."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from embedlab.errors import InputError
+from embedlab.ood.base import REGISTRY, Detector, l2_normalise, register
+
+# The detector modules (the package also holds evaluate, clinc, bench and the page's job: not detectors).
+_FAMILIES = ("knn", "mahalanobis", "logits", "mcm", "outliers", "prototypes")
+for _family in _FAMILIES:
+    importlib.import_module(f"{__name__}.{_family}")
+
+# DESIGN §3 order; a detector added later comes after these.
+_ORDER = ("knn", "mahalanobis", "rmd", "msp", "energy", "mcm", "vim", "lof", "iforest", "prototypes")
+
+
+def method_names() -> list[str]:
+    """Every registered OOD method name, in a stable display order."""
+    return [n for n in _ORDER if n in REGISTRY] + sorted(set(REGISTRY) - set(_ORDER))
+
+
+def parse_methods(methods: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """'knn,msp' or ['knn', 'msp'] or None (= all) → validated names; unknown ones raise InputError."""
+    if methods is None:
+        return method_names()
+    names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
+    unknown = [m for m in names if m not in REGISTRY]
+    if unknown:
+        raise InputError(f"unknown OOD method(s) {', '.join(unknown)}; valid: {', '.join(method_names())}")
+    if not names:
+        raise InputError(f"no OOD method given; valid: {', '.join(method_names())}")
+    return list(dict.fromkeys(names))
+
+
+def get_detector(name: str, **params: Any) -> Detector:
+    """A fresh, unfitted detector; params override its defaults."""
+    return REGISTRY[parse_methods([name])[0]](**params)
+
+
+def describe_methods() -> list[dict[str, Any]]:
+    """What the page shows: one record per method."""
+    return [{"name": n, "description": REGISTRY[n].description, "params": dict(REGISTRY[n].params),
+             "needs_labels": REGISTRY[n].needs_labels, "needs_embedder": REGISTRY[n].needs_embedder}
+            for n in method_names()]
+
+
+def unavailable_reason(name: str, *, has_labels: bool, has_embedder: bool = True) -> str | None:
+    """Why a method cannot run on this in-distribution set (None when it can): the page disables it with this."""
+    cls = REGISTRY[parse_methods([name])[0]]
+    if cls.needs_labels and not has_labels:
+        return "needs labels on the in-distribution set, and it has none"
+    if cls.needs_embedder and not has_embedder:
+        return "needs the embedding model to embed label prompts"
+    return None
+
+
+__all__ = ["REGISTRY", "Detector", "register", "l2_normalise", "method_names", "parse_methods", "get_detector",
+           "describe_methods", "unavailable_reason"]

@@ -1,0 +1,98 @@
+"""The detector interface and the registry that the OOD page, the CLI and the benchmark read."""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from embedlab.errors import InputError
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+REGISTRY: dict[str, type["Detector"]] = {}
+
+
+def register(cls: type["Detector"]) -> type["Detector"]:
+    """Class decorator: a new detector is one new module with one decorated class."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"OOD detector {cls.name!r} is registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+class Detector:
+    """Fits on in-distribution embeddings, then scores test embeddings: higher = more out-of-distribution."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[dict[str, Any]] = {}
+    needs_labels: ClassVar[bool] = False
+    needs_embedder: ClassVar[bool] = False
+    uses_head: ClassVar[bool] = False  # scores come from the shared logistic-regression head (logits.LinearHead)
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            valid = ", ".join(sorted(self.params)) or "none"
+            raise InputError(f"unknown parameter(s) {', '.join(unknown)} for OOD method {self.name!r} "
+                             f"(valid: {valid})")
+        self.config: dict[str, Any] = {**self.params, **params}
+        self.explicit = set(params)  # what the caller chose, as opposed to defaults
+        self.fitted = False
+
+    def fit(self, X: np.ndarray, labels: Any = None, label_names: dict[str, str] | None = None,
+            embed_fn: EmbedFn | None = None) -> "Detector":
+        X = as_matrix(X, "training embeddings")
+        if self.needs_labels:
+            labels = as_labels(labels, len(X), self.name)
+        if self.needs_embedder and embed_fn is None:
+            raise InputError(f"OOD method {self.name!r} needs an embedding model to embed the label prompts")
+        self._fit(X, labels, label_names, embed_fn)
+        self.fitted = True
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if not self.fitted:
+            raise RuntimeError(f"{self.name}: call fit() before score()")
+        return np.asarray(self._score(as_matrix(X, "test embeddings")), dtype=np.float64)
+
+    def _fit(self, X: np.ndarray, labels: np.ndarray | None, label_names: dict[str, str] | None,
+             embed_fn: EmbedFn | None) -> None:
+        raise NotImplementedError
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"
+
+
+def as_matrix(X: Any, what: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise InputError(f"{what} must be a non-empty 2-D array, got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise InputError(f"{what} must be numeric, got {X.dtype}")
+    X = X.astype(np.float64, copy=False)
+    if not np.isfinite(X).all():
+        raise InputError(f"{what} contain NaN or infinite values")
+    return X
+
+
+def as_labels(labels: Any, n: int, method: str) -> np.ndarray:
+    if labels is None:
+        raise InputError(f"OOD method {method!r} needs labels on the in-distribution set, and it has none")
+    labels = np.asarray([None if v is None else str(v) for v in labels], dtype=object)
+    if len(labels) != n:
+        raise InputError(f"{len(labels)} labels for {n} in-distribution embeddings")
+    if any(v is None or v == "" for v in labels):
+        raise InputError(f"OOD method {method!r} needs a label on every in-distribution document")
+    if len(set(labels)) < 2:
+        raise InputError(f"OOD method {method!r} needs at least two labels in the in-distribution set")
+    return labels
+
+
+def l2_normalise(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.maximum(norms, 1e-12)
