@@ -46,11 +46,11 @@ def neighbour_panel(*, X: np.ndarray, coords: np.ndarray | None, focus: int, doc
     st.dataframe(frame, key=table_key, on_select=lambda: _picked(table_key, rows, on_focus),
                  selection_mode="single-row", hide_index=True, width="stretch",
                  height=min(420, 38 + 35 * len(rows)),
-                 column_order=("cosine", "far on map", "label", "text", "idx"),
+                 column_order=("cosine", "far on map", "label", "text", "idx") if n_far else
+                 ("cosine", "label", "text", "idx"),
                  column_config={
                      "idx": st.column_config.NumberColumn("doc", width="small", format="%d"),
-                     "cosine": st.column_config.ProgressColumn("cosine", min_value=0.0, max_value=1.0,
-                                                               format="%.3f", width="small"),
+                     "cosine": st.column_config.NumberColumn("cosine", format="%.3f", width="small"),
                      "label": st.column_config.TextColumn("label", width="small"),
                      "far on map": st.column_config.TextColumn("map", width="small",
                                                                help="Far on the 2-D map although near in the "

@@ -1,0 +1,478 @@
+"""Atlas: category folding, escaped hover text, selection events, the map's payload at 100k points, 3-D maps,
+neighbour rows, search marks, bookmarks and exports; and the Atlas page through AppTest."""
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedlab.atlas import (MAX_CATEGORIES, MISSING, OTHER, Highlight, add_bookmarks, bookmark_tags,
+                            build_map_figure, categorical_colour, delete_bookmark, document_lengths,
+                            escape_markdown, focus_window, fold_categories, hover_texts, interpret_selection, list_bookmarks,
+                            map_payload_bytes, marked_to_markdown, marked_to_plain, neighbour_rows,
+                            numeric_colour, quality_verdict, selection_indices, snippet, to_csv_bytes,
+                            to_jsonl_bytes)
+
+ROOT = Path(__file__).resolve().parents[1]
+XSS = ["<script>alert(1)</script> hello", "<img src=x onerror=alert(2)> world", "plain & simple"]
+
+
+def all_strings(obj):
+    """Every string inside a parsed JSON value."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from all_strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from all_strings(v)
+
+
+# --- categories ------------------------------------------------------------------------------------
+
+
+def test_more_than_30_categories_fold_into_top_29_and_other():
+    # category c appears 100 - c times: frequency order is c0, c1, ...
+    values = [f"c{c}" for c in range(40) for _ in range(100 - c)]
+    folded, categories = fold_categories(values)
+    assert len(categories) == MAX_CATEGORIES
+    assert categories[:29] == [f"c{c}" for c in range(29)] and categories[-1] == OTHER
+    assert set(folded) == set(categories)
+    assert (folded == OTHER).sum() == sum(100 - c for c in range(29, 40))
+
+
+def test_few_categories_are_kept_and_missing_values_named():
+    folded, categories = fold_categories(["b", None, "a", "b", "", float("nan")])
+    assert categories == [MISSING, "b", "a"]
+    assert folded.tolist() == ["b", MISSING, "a", "b", MISSING, MISSING]
+
+
+def test_exactly_30_categories_are_not_folded():
+    _, categories = fold_categories([f"c{c}" for c in range(30)])
+    assert len(categories) == 30 and OTHER not in categories
+
+
+# --- escaping --------------------------------------------------------------------------------------
+
+
+def test_snippet_is_cut_then_escaped():
+    text = "<script>" + "x" * 200
+    out = snippet(text, 100)
+    assert out.startswith("&lt;script&gt;") and "<" not in out and out.endswith("…")
+    assert len(html.unescape(out)) == 100  # cut on the text, so no entity is cut in half
+    assert snippet("a  \n\t b") == "a b"
+
+
+def test_hover_text_and_legend_never_carry_raw_html():
+    coords = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    labels = ["<b onmouseover=alert(3)>bad</b>", "ok", "ok"]
+    fig = build_map_figure(coords, categorical_colour("label", labels), hover=hover_texts(XSS, labels),
+                           labels=labels, highlights=[Highlight("focus", [0], hover=[snippet(XSS[0])])])
+    raw = fig.to_json()
+    assert "<script" not in raw and "<img" not in raw
+    strings = list(all_strings(json.loads(raw)))
+    assert not any("<script" in s or "<img" in s or "<b onmouseover" in s for s in strings)
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in s for s in strings)
+    assert any("&lt;img src=x onerror=alert(2)&gt;" in s for s in strings)
+    names = {t.name for t in fig.data}
+    assert "&lt;b onmouseover=alert(3)&gt;bad&lt;/b&gt;" in names
+
+
+def test_markdown_escaping_neutralises_links_images_html_and_latex():
+    text = "![x](http://evil/p.png) [a](javascript:1) <b>hi</b> $x^2$ :red[alarm] *b*"
+    out = escape_markdown(text)
+    for ch in "![]()<>$:*":
+        assert all(out[i - 1] == "\\" for i, c in enumerate(out) if c == ch)
+    marked = marked_to_markdown("the \x02oil\x03 price [link](http://x)\nnext")
+    assert marked.startswith("the **oil** price \\[link\\]\\(http\\:")
+    assert "\n" not in marked
+    assert marked_to_plain("a \x02b\x03 c") == "a «b» c"
+
+
+# --- selection -------------------------------------------------------------------------------------
+
+
+def test_selection_event_maps_to_document_indices_through_customdata():
+    event = {"selection": {"points": [{"curve_number": 1, "point_index": 0, "customdata": 42},
+                                      {"curve_number": 0, "point_index": 3, "customdata": [7]},
+                                      {"curve_number": 2, "point_index": 1, "customdata": 42}],
+                           "box": [{"x": [0, 1], "y": [0, 1]}], "lasso": []}}
+    assert selection_indices(event).tolist() == [7, 42]
+    assert selection_indices(event["selection"]["points"]).tolist() == [7, 42]
+    kind, idx = interpret_selection(event)
+    assert kind == "select" and idx.tolist() == [7, 42]
+
+
+def test_single_click_focuses_and_empty_event_is_ignored():
+    click = {"selection": {"points": [{"customdata": 5}], "box": [], "lasso": []}}
+    kind, idx = interpret_selection(click)
+    assert kind == "click" and idx.tolist() == [5]
+    assert interpret_selection({"selection": {"points": [], "box": [], "lasso": []}}) is None
+    assert interpret_selection(None) is None
+
+
+def test_selected_points_keep_colour_and_the_rest_grey():
+    coords = np.arange(20, dtype=np.float32).reshape(10, 2)
+    labels = ["a"] * 5 + ["b"] * 5
+    fig = build_map_figure(coords, categorical_colour("label", labels), selected=[1, 6, 7])
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["a"].selectedpoints) == [1] and list(by_name["b"].selectedpoints) == [1, 2]
+    assert by_name["a"].unselected.marker.opacity < 0.5
+    assert by_name["a"].unselected.marker.color is not None
+
+
+# --- scale -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_map():
+    rng = np.random.default_rng(0)
+    n = 100_000
+    coords = rng.normal(size=(n, 2)).astype(np.float32)
+    labels = [f"topic{int(t)}" for t in rng.integers(0, 40, n)]
+    return coords, labels
+
+
+def test_100k_point_map_sends_typed_arrays_and_stays_small(big_map):
+    coords, labels = big_map
+    fig = build_map_figure(coords, categorical_colour("label", labels), labels=labels,
+                           highlights=[Highlight("focus", [3], symbol="star")])
+    spec = json.loads(fig.to_json())
+    points = [t for t in spec["data"] if t["name"] != "focus"]
+    assert len(points) == 30  # 29 topics and "other"
+    for trace in points:
+        assert trace["type"] == "scattergl"
+        assert trace["x"]["dtype"] == "f4" and "bdata" in trace["x"] and trace["y"]["dtype"] == "f4"
+        assert trace["customdata"]["dtype"] == "i4"
+        assert "hovertext" not in trace and "text" not in trace
+    assert sum(len(np.frombuffer(__import__("base64").b64decode(t["customdata"]["bdata"]), "<i4"))
+               for t in points) == 100_000
+    size = map_payload_bytes(fig)
+    assert size < 2_500_000, size  # measured 1.69 MB
+
+
+def test_100k_point_numeric_colour_uses_a_colour_bar(big_map):
+    coords, labels = big_map
+    fig = build_map_figure(coords, numeric_colour("length", np.arange(len(coords))), labels=labels)
+    assert fig.layout.coloraxis.colorbar.title.text == "length"
+    assert map_payload_bytes(fig) < 3_000_000  # measured 2.47 MB (colours are float32 too)
+
+
+def test_hover_snippets_only_up_to_20k_points():
+    rng = np.random.default_rng(0)
+    texts = ["some words"] * 20_001
+    coords = rng.normal(size=(20_001, 2)).astype(np.float32)
+    colour = categorical_colour("label", ["a"] * 20_001)
+    hover = hover_texts(texts)
+    assert build_map_figure(coords, colour, hover=hover).data[0].hovertext is None
+    assert build_map_figure(coords[:20_000], colour.__class__("label", "categorical", colour.values[:20_000],
+                                                             colour.categories),
+                            hover=hover[:20_000]).data[0].hovertext is not None
+
+
+def test_three_columns_give_a_3d_scatter():
+    coords = np.random.default_rng(0).normal(size=(50, 3))
+    fig = build_map_figure(coords, categorical_colour("label", ["a", "b"] * 25), selected=[1, 2],
+                           highlights=[Highlight("focus", [0], symbol="star")])
+    assert {t.type for t in fig.data} == {"scatter3d"}
+    assert "selection" in {t.name for t in fig.data}  # 3-D has no selectedpoints: drawn as a highlight
+
+
+def test_focus_window_frames_the_neighbourhood():
+    coords = np.array([[0, 0], [100, 100], [10, 10], [12, 11], [11, 14]], dtype=np.float32)
+    (x0, x1), (y0, y1) = focus_window(coords, [2, 3, 4])
+    assert x0 < 10 and x1 > 12 and y0 < 10 and y1 > 14
+    assert x1 - x0 == pytest.approx(y1 - y0)  # square: the map keeps its aspect
+    assert x1 - x0 < 30  # a close-up, not the whole map
+    (x0, x1), _ = focus_window(coords, [2])  # one point: at least min_span of the map
+    assert x1 - x0 == pytest.approx(0.12 * 100)
+    assert focus_window(np.zeros((5, 3)), [1]) is None and focus_window(coords, []) is None
+    fig = build_map_figure(coords, categorical_colour("l", ["a"] * 5), window=((1, 2), (3, 4)))
+    assert tuple(fig.layout.xaxis.range) == (1, 2) and tuple(fig.layout.yaxis.range) == (3, 4)
+
+
+def test_document_lengths_are_float32():
+    lengths = document_lengths(["ab", "", "abcd"])
+    assert lengths.dtype == np.float32 and lengths.tolist() == [2, 0, 4]
+
+
+# --- neighbours and quality -----------------------------------------------------------------------
+
+
+def test_neighbour_rows_flag_neighbours_far_on_the_map():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 16)).astype(np.float32)
+    X[1] = X[0] + 0.01  # the nearest neighbour of 0 in the original space
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    coords = rng.normal(size=(200, 2))
+    coords[0], coords[1] = (0, 0), (100, 100)  # ... but far away on the map
+    rows = neighbour_rows(X, coords, 0, k=5, labels=["x"] * 200, texts=["t"] * 200)
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["idx"] == 1 and rows[0]["far on map"] and rows[0]["cosine"] > 0.99
+    assert rows[0]["cosine"] >= rows[1]["cosine"]
+
+
+def test_quality_verdict_reads_as_one_line():
+    good = quality_verdict(0.97, 0.6)
+    poor = quality_verdict(0.7, 0.05)
+    assert "faithful" in good and "60%" in good and "\n" not in good
+    assert "distorts" in poor
+
+
+# --- bookmarks and exports ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def corpus_in_db(db):
+    from embedlab.corpus import Corpus
+    from storage.corpora import save_corpus
+    from storage.sessions import ensure_session
+
+    sid = ensure_session(db, "s")
+    corpus = Corpus("c", "test", ["one", "two", "three"], ["a", "b", "c"], ["x", "y", "x"])
+    return sid, save_corpus(db, sid, corpus)
+
+
+def test_bookmarks_round_trip(db, corpus_in_db):
+    sid, info = corpus_in_db
+    assert add_bookmarks(db, sid, info.id, [0, 2], tag="check", note="first look") == 2
+    add_bookmarks(db, sid, info.id, [1], tag="")
+    add_bookmarks(db, sid, info.id, [0], tag="check", note="updated")  # same (doc, tag): the note changes
+    assert bookmark_tags(db, sid, info.id) == ["", "check"]
+    assert list_bookmarks(db, sid, info.id, tag="check") == [{"idx": 0, "tag": "check", "note": "updated"},
+                                                              {"idx": 2, "tag": "check", "note": "first look"}]
+    assert len(list_bookmarks(db, sid, info.id)) == 3
+    delete_bookmark(db, sid, info.id, 0, "check")
+    assert [b["idx"] for b in list_bookmarks(db, sid, info.id, tag="check")] == [2]
+
+
+def test_selection_exports_keep_text_and_metadata():
+    import io
+
+    import pandas as pd
+
+    docs = [{"idx": 3, "doc_id": "d3", "text": XSS[0], "label": "x", "meta": {"source": "web", "text": "clash"}},
+            {"idx": 5, "doc_id": "d5", "text": "a,b\n\"c\"", "label": None, "meta": {}}]
+    frame = pd.read_csv(io.BytesIO(to_csv_bytes(docs)))
+    assert frame["text"].tolist() == [XSS[0], "a,b\n\"c\""]
+    assert frame["meta.text"].tolist()[0] == "clash" and frame["source"].tolist()[0] == "web"
+    lines = to_jsonl_bytes(docs).decode().splitlines()
+    assert [json.loads(line) for line in lines][0] == {"idx": 3, "doc_id": "d3", "label": "x", "text": XSS[0],
+                                                       "meta": {"source": "web", "text": "clash"}}
+
+
+# --- the page (AppTest) ---------------------------------------------------------------------------
+
+PAGE = "pages/atlas.py"
+
+
+@pytest.fixture(scope="module")
+def atlas_db(tmp_path_factory) -> Path:
+    """A session `s` with a 60-document corpus, its tfidf-svd embedding with 2-D and 3-D PCA maps, and a second
+    embedding ("fake-model") with a 2-D map (built once, copied per test)."""
+    import embedlab.tasks  # noqa: F401 - registers the job kinds
+    from embedlab.corpus import Corpus
+    from embedlab.embedders import get_embedder
+    from embedlab.embedding_cache import cache_key, compute_embedding
+    from embedlab.jobs import run_job
+    from storage import connect
+    from storage.corpora import save_corpus
+    from storage.matrices import save_matrix
+    from storage.sessions import ensure_session
+
+    path = tmp_path_factory.mktemp("atlas") / "template.sqlite"
+    db = connect(path)
+    sid = ensure_session(db, "s")
+    topics = {"sport": "match team goal player season coach", "money": "bank market stock price trade profit",
+              "space": "rocket orbit nasa launch planet moon"}
+    texts, labels = [], []
+    for t, (label, words) in enumerate(topics.items()):
+        for i in range(20):
+            w = words.split()
+            texts.append(f"{w[i % 6]} {w[(i + 1) % 6]} {w[(i + 2) % 6]} story {i} about {label}")
+            labels.append(label)
+    texts[0] = "<script>alert('x')</script> match team goal"
+    corpus = Corpus("news", "test", texts, [f"d{i}" for i in range(len(texts))], labels,
+                    [{"source": "wire" if i % 2 else "web"} for i in range(len(texts))])
+    info = save_corpus(db, sid, corpus)
+    compute_embedding(db, texts, "tfidf-svd", content_hash=info.content_hash, corpus_id=info.id)
+    # A second "model" (random vectors stored under its cache key) to compare with; no weights are loaded.
+    fake = get_embedder("fake-model")
+    vectors = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
+    save_matrix(db, vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+                cache_key=cache_key(fake, info.content_hash), kind="embedding", model="fake-model",
+                params=fake.identity(), corpus_id=info.id, content_hash=info.content_hash)
+    pca = {"corpus_id": info.id, "method": "pca", "n_neighbors": 15, "min_dist": 0.1, "seed": 42}
+    run_job(db, "project", {**pca, "model": "fake-model", "n_components": 2}, session_id=sid)
+    run_job(db, "project", {**pca, "model": "tfidf-svd", "n_components": 3}, session_id=sid)
+    run_job(db, "project", {**pca, "model": "tfidf-svd", "n_components": 2}, session_id=sid)  # the latest: shown
+    db.close()
+    return path
+
+
+@pytest.fixture
+def atlas_env(atlas_db, tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "embedlab.sqlite"
+    shutil.copy(atlas_db, path)
+    monkeypatch.setenv("EMBEDLAB_DB", str(path))
+    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
+    monkeypatch.chdir(ROOT)
+    return path
+
+
+def open_atlas(session: str = "s", state: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["session"] = session
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    if state:
+        for key, value in state.items():
+            at.session_state[key] = value
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_atlas_page_draws_the_stored_map(atlas_env):
+    at = open_atlas()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert {t["type"] for t in spec["data"]} == {"scattergl"}
+    assert {t["name"] for t in spec["data"]} == {"sport", "money", "space"}
+    assert "<script" not in charts[0].proto.spec
+    assert any(c.value.startswith("map: 60 points") and "MB sent" in c.value for c in at.caption)
+
+
+def test_atlas_page_offers_to_embed_a_corpus_without_embedding(atlas_env):
+    from embedlab.corpus import Corpus
+    from storage import connect
+    from storage.corpora import save_corpus
+    from storage.sessions import ensure_session
+
+    db = connect(atlas_env)
+    save_corpus(db, ensure_session(db, "fresh"), Corpus("raw", "test", ["a b", "c d"], ["1", "2"]))
+    at = open_atlas("fresh")
+    assert [b.label for b in at.button if b.key == "atlas_embed"] == ["Embed"]
+    assert not at.get("plotly_chart")
+
+
+def test_focusing_a_document_shows_it_literally_and_its_neighbours(atlas_env):
+    at = open_atlas(state={"atlas_focus": 0})
+    assert any("<script>alert('x')</script>" in t.value for t in at.text)  # st.text: shown, never rendered
+    tables = [d.value for d in at.dataframe]
+    neighbours = next(t for t in tables if "cosine" in t.columns)
+    assert len(neighbours) == 10 and 0 not in neighbours["idx"].tolist()
+    assert neighbours["cosine"].is_monotonic_decreasing
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {"focus", "neighbours"} <= {t["name"] for t in spec["data"]}
+
+
+def test_keyword_search_lists_and_highlights_hits(atlas_env):
+    at = open_atlas(state={"atlas_search_mode": "Keyword"})
+    at.text_input(key="atlas_query").input("rocket").run()
+    assert not at.exception
+    hits = next(d.value for d in at.dataframe if "score" in d.value.columns)
+    assert len(hits) > 0 and all("«rocket»" in t for t in hits["text"])
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "search hits" in {t["name"] for t in spec["data"]}
+
+
+def test_semantic_search_with_the_tfidf_baseline(atlas_env):
+    at = open_atlas()
+    at.text_input(key="atlas_query").input("stock market").run()
+    assert not at.exception
+    hits = next(d.value for d in at.dataframe if "score" in d.value.columns)
+    assert (hits["label"].head(5) == "money").all()
+
+
+def test_selection_tab_lists_the_selected_documents_with_downloads(atlas_env):
+    at = open_atlas(state={"atlas_selection": [1, 2, 30], "atlas_tab": "☑️ Selection"})
+    table = next(d.value for d in at.dataframe if "doc_id" in d.value.columns)
+    assert table["idx"].tolist() == [1, 2, 30] and "source" in table.columns
+    assert {b.label for b in at.get("download_button")} >= {"⬇ CSV", "⬇ JSONL"}
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any(t.get("selectedpoints") is not None for t in spec["data"])
+
+
+@pytest.mark.parametrize("tab", ["🧩 Clusters", "🔖 Bookmarks", "📏 Quality"])
+def test_every_tab_renders(atlas_env, tab):
+    at = open_atlas(state={"atlas_tab": tab})
+    if tab == "📏 Quality":
+        assert len(at.metric) == 2 and any("neighbours" in i.value for i in at.info)
+    if tab == "🧩 Clusters":
+        assert any("keywords" in d.value.columns for d in at.dataframe)
+
+
+def test_missing_map_offers_to_compute_it(atlas_env):
+    at = open_atlas(state={"atlas_method": "umap"})
+    assert [b.label for b in at.button if b.key == "atlas_compute"] == ["Compute map"]
+    assert not at.get("plotly_chart")
+
+
+def test_bookmarking_the_focused_document_lists_it_under_its_tag(atlas_env):
+    from storage import connect
+
+    at = open_atlas(state={"atlas_focus": 4})
+    tag = next(t for t in at.text_input if t.label == "Tag")
+    tag.input("to check")
+    next(b for b in at.button if b.label == "Save bookmark").click().run()
+    assert not at.exception
+    db = connect(atlas_env)
+    sid = db.execute("SELECT id FROM sessions WHERE name = 's'").fetchone()[0]
+    cid = db.execute("SELECT id FROM corpora WHERE session_id = ?", [sid]).fetchone()[0]
+    assert list_bookmarks(db, sid, cid) == [{"idx": 4, "tag": "to check", "note": ""}]
+    at.session_state["atlas_tab"] = "🔖 Bookmarks"
+    at.run()
+    table = next(d.value for d in at.dataframe if "tag" in d.value.columns)
+    assert table["idx"].tolist() == [4] and table["tag"].tolist() == ["to check"]
+
+
+def test_search_hits_can_become_the_selection(atlas_env):
+    at = open_atlas(state={"atlas_search_mode": "Keyword"})
+    at.text_input(key="atlas_query").input("orbit").run()
+    at.button(key="atlas_hits_select").click().run()
+    assert not at.exception
+    selected = at.session_state["atlas_selection"]
+    assert selected and all("orbit" in t for t in _texts(atlas_env, selected))
+    at.button(key="atlas_clear_sel").click().run()
+    assert at.session_state["atlas_selection"] == []
+
+
+def _texts(path, idxs):
+    from storage import connect
+
+    db = connect(path)
+    return [r[0] for r in db.execute(f"SELECT text FROM documents WHERE idx IN ({','.join('?' * len(idxs))})",
+                                     list(idxs))]
+
+
+def test_compare_two_models_side_by_side(atlas_env):
+    at = open_atlas(state={"atlas_tab": "⚖️ Compare", "atlas_selection": [3, 4]})
+    assert at.selectbox(key="atlas_cmp_with").value == "model: fake-model"
+    assert [m.label for m in at.metric] == ["Linear CKA", "Neighbour overlap@10"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3  # the main map, then the two compared maps
+    for chart in charts[1:]:
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "neighbour overlap@10"
+        assert any(t.get("selectedpoints") for t in spec["data"])  # linked selection: greyed in both
+    low = next(d.value for d in at.dataframe if "overlap@10" in d.value.columns)
+    assert low["overlap@10"].is_monotonic_increasing
+
+
+def test_compare_with_another_stored_map(atlas_env):
+    at = open_atlas(state={"atlas_tab": "⚖️ Compare"})
+    other = next(o for o in at.selectbox(key="atlas_cmp_with").options if o.startswith("map: pca 3-D"))
+    at.selectbox(key="atlas_cmp_with").select(other).run()
+    assert not at.exception
+    types = [{t["type"] for t in json.loads(c.proto.spec)["data"]} for c in at.get("plotly_chart")]
+    assert types[1:] == [{"scattergl"}, {"scatter3d"}]
