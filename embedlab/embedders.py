@@ -97,6 +97,7 @@ class SentenceTransformerEmbedder:
 
     _models: dict[tuple[str, str], object] = {}
     _lock = threading.Lock()
+    default_batch_size = 32
 
     def __init__(self, model: str = DEFAULT_MODEL, *, backend: str | None = None, device: str = "cpu") -> None:
         self.name = DEFAULT_MODEL if model in _ALIASES else model
@@ -135,18 +136,22 @@ class SentenceTransformerEmbedder:
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
                progress: Progress | None = None) -> np.ndarray:
+        """Embed in length-sorted blocks (little padding, as one big `encode` call would), reporting progress
+        after each block, then restore the input order."""
         texts = list(texts)
-        dim = embedding_dimension(self.model)
-        out = np.empty((len(texts), dim), dtype=np.float32)
-        step = max(1, batch_size or 64) * 4
+        batch_size = batch_size or self.default_batch_size
+        out = np.empty((len(texts), self.dimension()), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = batch_size * 8
         for start in range(0, len(texts), step):
-            block = texts[start:start + step]
+            rows = order[start:start + step]
             with self._autocast():
-                vecs = self.model.encode(block, batch_size=batch_size or 64, convert_to_numpy=True,
+                vecs = self.model.encode([texts[i] for i in rows], batch_size=batch_size, convert_to_numpy=True,
                                          normalize_embeddings=False, show_progress_bar=False)
-            out[start:start + len(block)] = np.asarray(vecs, dtype=np.float32)
+            out[rows] = np.asarray(vecs, dtype=np.float32)
             if progress:
-                progress(min(1.0, (start + len(block)) / len(texts)), f"embedded {start + len(block)}/{len(texts)}")
+                done = min(len(texts), start + step)
+                progress(done / len(texts), f"embedded {done}/{len(texts)}")
         return l2_normalise(out)
 
     def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
