@@ -1,0 +1,131 @@
+"""Exact cosine nearest neighbours by blockwise matrix products, and the map's view of them."""
+from __future__ import annotations
+
+import numpy as np
+
+# Largest score tile (queries x documents) held at once: 2^24 float32 values = 64 MiB.
+TILE_ELEMENTS = 1 << 24
+
+
+def l2_normalise(X: np.ndarray, *, dtype=np.float32) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), so that a dot product is a cosine."""
+    X = np.asarray(X, dtype=dtype)
+    norms = np.linalg.norm(X, axis=-1, keepdims=True)
+    norms[norms == 0] = 1
+    return X / norms
+
+
+def top_k(X: np.ndarray, query, *, k: int = 10, exclude_self: bool = True,
+          block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k documents of X (rows L2-normalised) with the highest cosine to each query, best first.
+
+    `query` is a document index (int), an array of document indices (integer dtype), a vector (d,)
+    or vectors (m, d). A document query leaves the document itself out when `exclude_self`.
+    Exact: scores are matrix products over blocks of `block` documents, cut to k with argpartition.
+    By default a block holds TILE_ELEMENTS scores: one product over all documents for a single query
+    (each BLAS call costs a thread wake-up, ~4 ms on a busy 2-core machine), 65,536 documents for 256
+    queries or more. One query gives `(idx, scores)` of shape (k,); several give (m, k); k is capped at
+    what exists. One query on 100k x 384 float32 reads 150 MB: ~13 ms on a quiet 2-core machine.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    n = X.shape[0]
+    single = False
+    self_rows = None
+    if isinstance(query, (int, np.integer)):
+        query = np.array([int(query)])
+        single = True
+    q = np.asarray(query)
+    if q.dtype.kind in "iu":
+        if q.ndim == 0:
+            q, single = q.reshape(1), True
+        if q.ndim != 1:
+            raise ValueError("document queries must be an int or a 1-D array of indices")
+        if q.size and (q.min() < -n or q.max() >= n):
+            raise IndexError(f"document index out of range for {n} documents")
+        q = np.where(q < 0, q + n, q)
+        self_rows = q if exclude_self else None
+        Q = X[q]
+    else:
+        if q.ndim == 1:
+            q, single = q[None, :], True
+        if q.ndim != 2 or q.shape[1] != X.shape[1]:
+            raise ValueError(f"query vectors must have {X.shape[1]} columns, got shape {q.shape}")
+        Q = q.astype(X.dtype, copy=False)
+    k_avail = n - (1 if self_rows is not None else 0)
+    k = int(max(0, min(k, k_avail)))
+    m = Q.shape[0]
+    out_idx = np.empty((m, k), dtype=np.int64)
+    out_scores = np.empty((m, k), dtype=np.float32)
+    if k > 0 and m > 0:
+        if block is None:
+            block = TILE_ELEMENTS // min(m, 256)
+        _fill_top_k(X, Q, k, block, self_rows, out_idx, out_scores)
+    if single:
+        return out_idx[0], out_scores[0]
+    return out_idx, out_scores
+
+
+def _fill_top_k(X, Q, k, block, self_rows, out_idx, out_scores):
+    """Queries in chunks so that one score tile stays under TILE_ELEMENTS."""
+    n, m = X.shape[0], Q.shape[0]
+    block = int(max(1, min(block, n)))
+    q_chunk = int(max(1, min(m, TILE_ELEMENTS // block)))
+    for qs in range(0, m, q_chunk):
+        qe = min(m, qs + q_chunk)
+        rows = None if self_rows is None else self_rows[qs:qe]
+        out_idx[qs:qe], out_scores[qs:qe] = _top_k_rows(X, Q[qs:qe], k, block, rows)
+
+
+def _top_k_rows(X, Q, k, block, self_rows):
+    """Top k of X for each row of Q, merging per-block winners; ties go to the lower index."""
+    n = X.shape[0]
+    m = Q.shape[0]
+    best_idx = np.empty((m, 0), dtype=np.int64)
+    best_sc = np.empty((m, 0), dtype=np.float32)
+    rows = np.arange(m)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        S = Q @ X[start:end].T
+        if S.dtype != np.float32:
+            S = S.astype(np.float32)
+        if self_rows is not None:
+            inside = (self_rows >= start) & (self_rows < end)
+            S[rows[inside], self_rows[inside] - start] = -np.inf
+        kb = min(k, end - start)
+        if kb < end - start:
+            # Partitioning for the largest kb directly is ~3x faster than partitioning -S for the smallest.
+            part = np.argpartition(S, -kb, axis=1)[:, -kb:]
+        else:
+            part = np.broadcast_to(np.arange(end - start), (m, end - start))
+        cand_idx = np.concatenate([best_idx, part + start], axis=1)
+        cand_sc = np.concatenate([best_sc, np.take_along_axis(S, part, axis=1)], axis=1)
+        keep = min(k, cand_idx.shape[1])
+        # Sort by score descending, then index ascending, so results do not depend on the block size.
+        order = np.lexsort((cand_idx, -cand_sc), axis=1)[:, :keep]
+        best_idx = np.take_along_axis(cand_idx, order, axis=1)
+        best_sc = np.take_along_axis(cand_sc, order, axis=1)
+    return best_idx, best_sc
+
+
+def far_on_map(coords: np.ndarray, focus: int, neighbours: np.ndarray, *, quantile: float = 0.9) -> np.ndarray:
+    """Flags the neighbours that the map puts far from the focus document.
+
+    A neighbour is far when its map distance to the focus exceeds the `quantile` of the focus's map
+    distances to every other document, i.e. when more than that fraction of the corpus lies closer to
+    the focus on the map than this neighbour does. The rule is a rank rule relative to corpus size, so
+    it reads the same for 1,000 or 100,000 documents and does not flag neighbours that merely sit a
+    few dozen places down inside the focus's own (dense) island. Lower `quantile` flags more.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    neighbours = np.asarray(neighbours, dtype=np.int64).reshape(-1)
+    n = coords.shape[0]
+    if not 0 <= focus < n:
+        raise IndexError(f"focus {focus} out of range for {n} documents")
+    if n < 3 or neighbours.size == 0:
+        return np.zeros(neighbours.shape, dtype=bool)
+    dist = np.linalg.norm(coords - coords[focus], axis=1)
+    others = np.delete(dist, focus)
+    threshold = np.quantile(others, float(quantile))
+    return dist[neighbours] > threshold
