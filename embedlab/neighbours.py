@@ -25,7 +25,8 @@ def top_k(X: np.ndarray, query, *, k: int = 10, exclude_self: bool = True,
     By default a block holds TILE_ELEMENTS scores: one product over all documents for a single query
     (each BLAS call costs a thread wake-up, ~4 ms on a busy 2-core machine), 65,536 documents for 256
     queries or more. One query gives `(idx, scores)` of shape (k,); several give (m, k); k is capped at
-    what exists. One query on 100k x 384 float32 reads 150 MB: ~13 ms on a quiet 2-core machine.
+    what exists. One query on 100k x 384 float32 reads 150 MB, which bounds it: 15 ms median on the
+    2 shared cores of bench/projection_scale.py (X @ q + argsort: 19 ms), 20-30 ms when other jobs load it.
     """
     X = np.asarray(X)
     if X.ndim != 2:
@@ -102,7 +103,7 @@ def _top_k_rows(X, Q, k, block, self_rows):
         cand_idx = np.concatenate([best_idx, part + start], axis=1)
         cand_sc = np.concatenate([best_sc, np.take_along_axis(S, part, axis=1)], axis=1)
         keep = min(k, cand_idx.shape[1])
-        # Sort by score descending, then index ascending, so results do not depend on the block size.
+        # Score descending, then index ascending (exact ties at the cut may still depend on the blocks).
         order = np.lexsort((cand_idx, -cand_sc), axis=1)[:, :keep]
         best_idx = np.take_along_axis(cand_idx, order, axis=1)
         best_sc = np.take_along_axis(cand_sc, order, axis=1)
@@ -116,7 +117,9 @@ def far_on_map(coords: np.ndarray, focus: int, neighbours: np.ndarray, *, quanti
     distances to every other document, i.e. when more than that fraction of the corpus lies closer to
     the focus on the map than this neighbour does. The rule is a rank rule relative to corpus size, so
     it reads the same for 1,000 or 100,000 documents and does not flag neighbours that merely sit a
-    few dozen places down inside the focus's own (dense) island. Lower `quantile` flags more.
+    few dozen places down inside the focus's own (dense) island. Lower `quantile` flags more: on the
+    UMAP map of AG News (7,600 MiniLM embeddings) 0.9 flags 0.3 % of true top-10 neighbours (2 % of
+    documents show a flag), 0.75 flags 0.9 % (5 %), 0.5 flags 2.7 % (13 %).
     """
     coords = np.asarray(coords, dtype=np.float64)
     neighbours = np.asarray(neighbours, dtype=np.int64).reshape(-1)
