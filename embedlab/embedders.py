@@ -157,21 +157,30 @@ class SentenceTransformerEmbedder:
     def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
                       progress: Progress | None = None) -> list[np.ndarray]:
         """Per-document token embeddings, each token L2-normalised; [CLS], [SEP] and padding left out."""
+        return self.encode_with_tokens(texts, batch_size=batch_size, progress=progress)[1]
+
+    def encode_with_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
+                           progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence embeddings and token embeddings from one model pass (length-sorted blocks)."""
         texts = list(texts)
-        result: list[np.ndarray] = []
-        step = batch_size * 4
+        vectors = np.empty((len(texts), self.dimension()), dtype=np.float32)
+        tokens: list[np.ndarray | None] = [None] * len(texts)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = batch_size * 8
         for start in range(0, len(texts), step):
-            block = texts[start:start + step]
+            rows = order[start:start + step]
             with self._autocast():
-                toks = self.model.encode(block, batch_size=batch_size, output_value="token_embeddings",
-                                         convert_to_numpy=False, show_progress_bar=False)
-            for t in toks:
-                arr = np.asarray(t.float().cpu().numpy(), dtype=np.float32)
-                arr = arr[1:-1] if len(arr) > 2 else arr
-                result.append(l2_normalise(arr))
+                outputs = self.model.encode([texts[i] for i in rows], batch_size=batch_size, output_value=None,
+                                            convert_to_numpy=False, show_progress_bar=False)
+            for i, out in zip(rows, outputs):
+                vectors[i] = out["sentence_embedding"].float().cpu().numpy()
+                n_real = int(out["attention_mask"].sum())  # rows past it are padding of the batch
+                arr = out["token_embeddings"][:n_real].float().cpu().numpy()
+                tokens[i] = l2_normalise(arr[1:-1] if len(arr) > 2 else arr)
             if progress:
-                progress(min(1.0, (start + len(block)) / len(texts)), f"token embeddings {start + len(block)}/{len(texts)}")
-        return result
+                done = min(len(texts), start + step)
+                progress(done / len(texts), f"sentence and token embeddings {done}/{len(texts)}")
+        return l2_normalise(vectors), tokens  # type: ignore[return-value]
 
     def _autocast(self):
         import contextlib

@@ -133,7 +133,13 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: 
             if progress:
                 progress(1.0, "cached: token embeddings already stored")
             return load_matrix(db, meta).astype(np.float32), load_matrix(db, off_meta)[:, 0].astype(np.int64)
-    per_doc = embedder.encode_tokens(texts, progress=progress)
+    if hasattr(embedder, "encode_with_tokens"):  # one model pass also gives the sentence embeddings
+        vectors, per_doc = embedder.encode_with_tokens(texts, progress=progress)
+        if db is not None and find_matrix(db, cache_key(embedder, h)) is None:
+            save_matrix(db, vectors, cache_key=cache_key(embedder, h), kind="embedding", model=embedder.name,
+                        params=embedder.identity(), content_hash=h)
+    else:
+        per_doc = embedder.encode_tokens(texts, progress=progress)
     lengths = np.array([len(t) for t in per_doc], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     dim = per_doc[0].shape[1] if per_doc else 0

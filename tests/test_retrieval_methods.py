@@ -171,7 +171,8 @@ def test_bm25_hand_checked():
     corpus = TextSet(texts)
     m = create_method("bm25", stemmer="none").build(corpus)
     ids, scores = m.search(TextSet(["cat mat"]), 3)
-    # Lucene BM25, k1=1.2, b=0.75; single letters are not tokens. Doc 0 tokens (stop words out): cat sat mat -> 3; doc 1: dogs chase cats -> 3;
+    # Lucene BM25, k1=1.2, b=0.75; single letters are not tokens.
+    # Doc 0 tokens (stop words out): cat sat mat -> 3; doc 1: dogs chase cats -> 3;
     # doc 2: bird sings -> 2; avgdl = 8/3. "cat" and "mat" each occur in one document: idf = ln(1 + 2.5/1.5).
     idf = math.log(1 + (3 - 1 + 0.5) / (1 + 0.5))
     tf_part = 1 / (1 + 1.2 * (1 - 0.75 + 0.75 * 3 / (8 / 3)))      # Lucene >= 8 drops the (k1 + 1) factor

@@ -86,6 +86,10 @@ def run_retrieval_bench(*, beir_dir: str | os.PathLike, split: str = "test", mod
             progress(frac, msg)
 
     corpus, queries = text_sets(ds, model=model, db=db, progress=lambda msg: report(at[0], msg))
+    if any("tokens" in create_method(name).needs for name in names):
+        # One model pass gives token and sentence embeddings (the cache stores both): fetch tokens first.
+        corpus.tokens()
+        queries.tokens()
     results = run_methods(corpus, queries, ds.qrels, names, progress=report)
     return {"dataset": ds.name, "split": split, "model": model, "n_docs": ds.n_docs, "n_queries": ds.n_queries,
             "methods": {name: _rounded(r.summary()) for name, r in results.items()}}

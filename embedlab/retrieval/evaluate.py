@@ -7,9 +7,10 @@ relevance <= 0 count as not relevant; queries without any relevant document scor
 Latency: every query is searched on its own (a batch of one), timed with perf_counter around `search`, after a
 warm-up of a few untimed queries; `ms_per_query` is the median over queries. Searches run with the BLAS thread
 pool limited to one thread (one query per core, as a server answering concurrent queries would): on a small shared
-machine, multi-threaded BLAS makes tiny products (one query against a few thousand vectors) erratically slower. Query texts are embedded (and their
-token embeddings computed) before timing, so the time is the method's, not the model's; BM25 times include query
-tokenisation. The ranked lists evaluated are the ones produced by these timed single-query searches.
+machine, multi-threaded BLAS makes tiny products (one query against a few thousand vectors) erratically slower.
+Query texts are embedded (and their token embeddings computed) before timing, so the time is the method's, not
+the model's; BM25 times include query tokenisation. The ranked lists evaluated are the ones produced by these
+timed single-query searches.
 """
 from __future__ import annotations
 

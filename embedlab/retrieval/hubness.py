@@ -62,12 +62,12 @@ class InvGC(Dense):
     # Defaults tuned on SciFact's *train* split (half its queries as the bank, the other half evaluated): the
     # gallery term helps a little (+0.001 nDCG@10 at r_gallery 2-4), the query bank did not, so it is off by default.
     params = {"r_gallery": 2.0, "r_query": 0.0, "local_adj": False, "top_frac": 0.01, "block": 65536}
-    needs = frozenset({"embeddings", "query_bank"})
+    needs = frozenset({"embeddings"})
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        if not self.params["r_query"]:
-            self.needs = frozenset({"embeddings"})      # the query bank is not read: do not embed it
+        if self.params["r_query"]:
+            self.needs = frozenset({"embeddings", "query_bank"})   # the training queries are read too
 
     def build(self, corpus: TextSet) -> "InvGC":
         docs = corpus.embeddings()
