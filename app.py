@@ -34,15 +34,15 @@ def _first_start(path: str) -> None:
         ensure_demo(path)
 
 
-st.set_page_config(page_title="EmbedLab", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="EmbedLab", page_icon=":material/explore:", layout="wide")
 _first_start(db_path())
 
 PAGES = [
-    st.Page("pages/corpora.py", title="Corpora", icon="📚", default=True),
-    st.Page("pages/atlas.py", title="Atlas", icon="🗺️"),
-    st.Page("pages/retrieval.py", title="Retrieval", icon="🔎"),
-    st.Page("pages/ood.py", title="OOD", icon="🚨"),
-    st.Page("pages/sessions.py", title="Sessions", icon="💾"),
+    st.Page("pages/corpora.py", title="Corpora", icon=":material/library_books:", default=True),
+    st.Page("pages/atlas.py", title="Atlas", icon=":material/map:"),
+    st.Page("pages/retrieval.py", title="Retrieval", icon=":material/search:"),
+    st.Page("pages/ood.py", title="OOD", icon=":material/crisis_alert:"),
+    st.Page("pages/sessions.py", title="Sessions", icon=":material/folder_shared:"),
 ]
 mark_app_shell()
 navigation = st.navigation(PAGES)

@@ -175,7 +175,7 @@ def describe_map(params: dict) -> str:
 # --- page -----------------------------------------------------------------------------------------
 
 ensure_app_shell()
-st.title("🗺️ Atlas")
+st.title("Atlas")
 db = get_db()
 session_id, session_name = require_session()
 for _k in PERSISTENT:

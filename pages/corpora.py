@@ -19,7 +19,7 @@ from components.page_setup import ensure_app_shell
 
 ensure_app_shell()
 
-st.title("📚 Corpora")
+st.title("Corpora")
 db = get_db()
 session_id, session_name = require_session()
 

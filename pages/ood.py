@@ -30,7 +30,7 @@ OOD_LABEL_GUESSES = ("oos", "ood", "out_of_scope", "out-of-scope")
 NONE = "(none)"
 LIST_LIMIT = 50
 
-st.title("🚨 OOD")
+st.title("OOD")
 st.caption("Which documents does a model see as unlike the in-distribution set? Fit detectors on part of a corpus, "
            "score a test set of held-out in-distribution documents and out-of-distribution ones, compare.")
 db = get_db()

@@ -153,7 +153,7 @@ def show_run(run: dict) -> None:
 
 # --- page -----------------------------------------------------------------------------------------------------------
 
-st.title("🔎 Retrieval")
+st.title("Retrieval")
 db = get_db()
 session_id, session_name = require_session()
 

@@ -17,7 +17,7 @@ from components.page_setup import ensure_app_shell
 
 ensure_app_shell()
 
-st.title("💾 Sessions")
+st.title("Sessions")
 db = get_db()
 sessions = list_sessions(db)
 if sessions:
