@@ -141,16 +141,12 @@ class SentenceTransformerEmbedder:
         texts = list(texts)
         batch_size = batch_size or self.default_batch_size
         out = np.empty((len(texts), self.dimension()), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = batch_size * 8
-        for start in range(0, len(texts), step):
-            rows = order[start:start + step]
+        for rows, done in length_sorted_blocks(texts, batch_size * 8):
             with self._autocast():
                 vecs = self.model.encode([texts[i] for i in rows], batch_size=batch_size, convert_to_numpy=True,
                                          normalize_embeddings=False, show_progress_bar=False)
             out[rows] = np.asarray(vecs, dtype=np.float32)
             if progress:
-                done = min(len(texts), start + step)
                 progress(done / len(texts), f"embedded {done}/{len(texts)}")
         return l2_normalise(out)
 
@@ -165,10 +161,7 @@ class SentenceTransformerEmbedder:
         texts = list(texts)
         vectors = np.empty((len(texts), self.dimension()), dtype=np.float32)
         tokens: list[np.ndarray | None] = [None] * len(texts)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = batch_size * 8
-        for start in range(0, len(texts), step):
-            rows = order[start:start + step]
+        for rows, done in length_sorted_blocks(texts, batch_size * 8):
             with self._autocast():
                 outputs = self.model.encode([texts[i] for i in rows], batch_size=batch_size, output_value=None,
                                             convert_to_numpy=False, show_progress_bar=False)
@@ -178,7 +171,6 @@ class SentenceTransformerEmbedder:
                 arr = out["token_embeddings"][:n_real].float().cpu().numpy()
                 tokens[i] = l2_normalise(arr[1:-1] if len(arr) > 2 else arr)
             if progress:
-                done = min(len(texts), start + step)
                 progress(done / len(texts), f"sentence and token embeddings {done}/{len(texts)}")
         return l2_normalise(vectors), tokens  # type: ignore[return-value]
 
@@ -190,6 +182,14 @@ class SentenceTransformerEmbedder:
         if self.backend == "bf16":
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+
+def length_sorted_blocks(texts: Sequence[str], step: int):
+    """Yield (row indices, rows done so far) over `texts` sorted longest first, `step` rows at a time: blocks of
+    similar length pad little, as one big sorted `encode` call would."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for start in range(0, len(texts), step):
+        yield order[start:start + step], min(len(texts), start + step)
 
 
 def load_sentence_transformer(path: str, device: str = "cpu"):

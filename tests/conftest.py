@@ -35,3 +35,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"{SHARED_DATA} is missing")
     return SHARED_DATA
+
+
+@pytest.fixture
+def app_env(db_path: Path, monkeypatch) -> Path:
+    """An empty database for Streamlit AppTest runs of app.py (no demo set-up)."""
+    monkeypatch.setenv("EMBEDLAB_DB", str(db_path))
+    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
+    monkeypatch.chdir(ROOT)
+    return db_path

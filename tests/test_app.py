@@ -10,14 +10,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 
 
-@pytest.fixture
-def app_env(db_path, monkeypatch):
-    monkeypatch.setenv("EMBEDLAB_DB", str(db_path))
-    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
-    monkeypatch.chdir(ROOT)
-    return db_path
-
-
 def run_page(page: str | None = None, session: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     if session:

@@ -161,14 +161,6 @@ def test_confusion_counts_at_a_threshold_by_hand():
 
 # ---- the page --------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def app_env(db_path, monkeypatch):
-    monkeypatch.setenv("EMBEDLAB_DB", str(db_path))
-    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
-    monkeypatch.chdir(ROOT)
-    return db_path
-
-
 def open_page(session: str = "s"):
     from streamlit.testing.v1 import AppTest
 

@@ -161,14 +161,6 @@ def test_points_on_top_of_each_other_share_one_label():
 # --- the page -------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def app_env(db_path, monkeypatch):
-    monkeypatch.setenv("EMBEDLAB_DB", str(db_path))
-    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
-    monkeypatch.chdir(ROOT)
-    return db_path
-
-
 def open_page(session: str = "s") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["session"] = session
