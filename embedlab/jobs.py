@@ -74,6 +74,11 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _remote(owner: str | None) -> bool:
+    """Owned by a process on another machine: only its heartbeat can tell whether it still runs."""
+    return bool(owner) and owner.rsplit(":", 1)[0] != socket.gethostname()
+
+
 def _owner_alive(owner: str | None) -> bool:
     if not owner or ":" not in owner:
         return False
@@ -155,8 +160,7 @@ def mark_interrupted(db: sqlite_utils.Database) -> int:
     """Mark running jobs whose process is gone (or silent too long) as interrupted; return how many."""
     rows = db.execute("SELECT id, owner, heartbeat_at FROM jobs WHERE status IN ('queued','running')").fetchall()
     dead = [jid for jid, owner, beat in rows
-            if not _owner_alive(owner) or (beat is not None and time.time() - beat > STALE_AFTER_S
-                                          and owner != owner_id())]
+            if not _owner_alive(owner) or (_remote(owner) and (beat is None or time.time() - beat > STALE_AFTER_S))]
     if dead:
         with transaction(db) as conn:
             conn.executemany("UPDATE jobs SET status = 'interrupted', message = 'the process running it stopped; "

@@ -112,3 +112,17 @@ def test_embedding_job_resumes_from_last_stored_chunk_after_kill(db_path, monkey
 
 def test_registry_has_embed_and_project():
     assert {"embed", "project"} <= set(JOB_KINDS)
+
+
+def test_live_local_job_without_recent_heartbeat_is_not_interrupted(db):
+    """A same-host job whose process lives stays running even if a long stage sent no progress for a while."""
+    import socket
+
+    with transaction(db) as conn:
+        conn.execute("INSERT INTO jobs (kind, params_json, status, owner, heartbeat_at, started_at) VALUES "
+                     "('embed', '{}', 'running', ?, ?, 'x')", [f"{socket.gethostname()}:{__import__('os').getpid()}",
+                                                               time.time() - 3600])
+        conn.execute("INSERT INTO jobs (kind, params_json, status, owner, heartbeat_at, started_at) VALUES "
+                     "('embed', '{}', 'running', 'other-machine:1', ?, 'x')", [time.time() - 3600])
+    assert mark_interrupted(db) == 1
+    assert [j.status for j in list_jobs(db)] == ["interrupted", "running"]
