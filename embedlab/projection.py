@@ -198,6 +198,7 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
         Y = umap.UMAP(**kwargs).fit_transform(X)
     finally:
         numba.set_num_threads(threads)
+    report.raise_deferred()
     return Y
 
 
@@ -268,8 +269,15 @@ class _Stages:
         self._emit(1.0, "done")
 
     def epoch_tqdm_kwds(self) -> dict:
-        return {"disable": False, "file": _EpochStream(self.epochs),
+        self._stream = _EpochStream(self.epochs)
+        return {"disable": False, "file": self._stream,
                 "bar_format": "{n}/{total}\n", "mininterval": 0.5, "ascii": True}
+
+    def raise_deferred(self) -> None:
+        """Re-raise what the progress callback raised during umap's epochs (a stop request)."""
+        stream = getattr(self, "_stream", None)
+        if stream is not None and stream.error is not None:
+            raise stream.error
 
     def _close(self) -> None:
         now = time.perf_counter()
@@ -285,18 +293,27 @@ class _Stages:
 
 
 class _EpochStream:
-    """A file for tqdm: umap-learn has no epoch callback, but it draws its epoch bar through tqdm."""
+    """A file for tqdm: umap-learn has no epoch callback, but it draws its epoch bar through tqdm.
+
+    tqdm writes while holding its process-wide lock and releases it without try/finally, so an exception
+    escaping `write` would leave that lock held for good and freeze every later progress bar in the process.
+    A raising callback (a stop request) is therefore kept, and re-raised by `_Stages` once umap returns.
+    """
 
     _count = re.compile(r"(\d+)/(\d+)")
 
     def __init__(self, on_epoch: Callable[[int, int], None]) -> None:
         self.on_epoch = on_epoch
+        self.error: BaseException | None = None
 
     def write(self, text: str) -> int:
         found = self._count.findall(text)
-        if found:
+        if found and self.error is None:
             done, total = found[-1]
-            self.on_epoch(int(done), int(total))
+            try:
+                self.on_epoch(int(done), int(total))
+            except BaseException as exc:  # noqa: BLE001 - re-raised outside tqdm
+                self.error = exc
         return len(text)
 
     def flush(self) -> None:

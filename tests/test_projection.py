@@ -187,3 +187,23 @@ def test_bad_input_is_refused(X):
         project(X, method="mds")
     with pytest.raises(ValueError):
         project(X, n_components=4)
+
+
+@pytest.mark.slow
+def test_a_stop_request_during_epochs_leaves_tqdm_usable():
+    """tqdm releases its global lock without try/finally: a callback raising inside its write must not leak it."""
+    import threading
+
+    from tqdm import tqdm
+
+    X = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+
+    def stop(fraction, message):
+        if message.startswith("layout"):
+            raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt):
+        project(X, method="umap", progress=stop)
+    done = threading.Event()
+    threading.Thread(target=lambda: (tqdm(range(3), disable=True).close(), done.set()), daemon=True).start()
+    assert done.wait(10), "tqdm's lock was left held"
