@@ -128,7 +128,8 @@ def test_ten_simultaneous_users_on_a_20k_atlas(tmp_path, capsys):
         for p in pages:
             p.goto(f"{url}/atlas?session=scale", wait_until="commit")
         for p in pages:
-            p.wait_for_selector(".js-plotly-plot canvas", timeout=300_000)
+            p.bring_to_front()
+            p.wait_for_selector(".js-plotly-plot canvas", state="attached", timeout=300_000)
             wait_for_app(p, timeout_ms=300_000)
         all_drawn = time.perf_counter() - t0
         ten_users = _rss_mb(server_pid)
