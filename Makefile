@@ -11,10 +11,11 @@ export TOKENIZERS_PARALLELISM := false
 setup: $(STAMP)
 
 # Reinstall only when the requirements change: a second `make setup` takes a second.
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # First start: a `demo` session with the bundled samples, embedded and mapped by background jobs.

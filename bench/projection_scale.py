@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embedlab.compare import mean_neighbour_overlap, neighbour_overlap  # noqa: E402
 from embedlab.neighbours import l2_normalise, top_k  # noqa: E402

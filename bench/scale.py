@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -44,8 +43,8 @@ def median_time(fn, repeats: int) -> float:
 def build_db(path: Path, X: np.ndarray, labels: np.ndarray, coords: np.ndarray) -> None:
     """A session `scale` whose corpus has X stored as its default-model embedding and coords as its UMAP map."""
     from embedlab.corpus import Corpus
-    from embedlab.embedders import DEFAULT_MODEL, get_embedder
-    from embedlab.embedding_cache import cache_key
+    from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
+    from embedlab.embedding.cache import cache_key
     from embedlab.projection import projection_params
     from embedlab.tasks import projection_key
     from storage import connect
@@ -115,7 +114,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    from embedlab.atlas import build_map_figure, categorical_colour, map_payload_bytes
+    from embedlab.map_colours import categorical_colour
+    from embedlab.map_figure import build_map_figure, map_payload_bytes
     from embedlab.neighbours import top_k
     from embedlab.projection import project
     from storage import connect

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.state import get_db
-from storage import StorageError
+from embedlab.errors import UserError
 from storage.sessions import create_session, list_sessions
 
 
@@ -36,7 +36,7 @@ def session_picker() -> str | None:
             if st.form_submit_button("Create"):
                 try:
                     create_session(db, name)
-                except StorageError as exc:
+                except UserError as exc:
                     st.error(str(exc))
                 else:
                     st.session_state["session_name"] = name.strip()

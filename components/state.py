@@ -6,7 +6,8 @@ import os
 import numpy as np
 import streamlit as st
 
-from storage import StorageError, connect
+from embedlab.errors import UserError
+from storage import connect
 from storage.db import default_db_path
 
 
@@ -22,7 +23,7 @@ def get_db():
     if db is None or st.session_state.get("_db_path") != path:
         try:
             db = connect(path)
-        except StorageError as exc:
+        except UserError as exc:
             st.error(str(exc))
             st.stop()
         st.session_state["_db"], st.session_state["_db_path"] = db, path
@@ -69,6 +70,6 @@ def shared_matrix(matrix_id: int) -> np.ndarray:
 @st.cache_resource(show_spinner=False)
 def shared_embedder(model: str):
     """One embedder (and so one loaded model) per server, shared by all users."""
-    from embedlab.embedders import get_embedder
+    from embedlab.embedding.embedders import get_embedder
 
     return get_embedder(model)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from embedlab.errors import EmbedLabError
+from embedlab.errors import EmbedLabError, UserError
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -91,7 +91,7 @@ def cmd_embed(args) -> int:
     info = _corpus(db, args)
     t0 = time.perf_counter()
     if args.engine == "ray":
-        from embedlab.ray_engine import embed_corpus_ray
+        from embedlab.embedding.ray_engine import embed_corpus_ray
 
         meta = embed_corpus_ray(db, info.id, args.model, progress=_progress_printer("embed"))
     else:
@@ -278,11 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not hasattr(args, "db"):
         args.db = None
-    from storage.db import StorageError, explain_sqlite_error
+    from storage.db import explain_sqlite_error
 
     try:
         return args.func(args)
-    except (EmbedLabError, StorageError) as exc:
+    except UserError as exc:
         _fail(str(exc))
         return EXIT_BAD_INPUT
     except sqlite3.Error as exc:

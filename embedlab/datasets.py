@@ -94,7 +94,7 @@ def ensure_demo(db_path: str | os.PathLike, *, compute: bool = True) -> list[int
 
     Idempotent: a restarted app resubmits only what is missing (stored chunks are reused).
     """
-    from embedlab.embedders import DEFAULT_MODEL
+    from embedlab.embedding.embedders import DEFAULT_MODEL
     from embedlab.jobs import submit_job
     from embedlab.tasks import find_projection
     from storage import connect

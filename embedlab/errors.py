@@ -2,8 +2,17 @@
 from __future__ import annotations
 
 
-class EmbedLabError(Exception):
-    """Base of every user-facing error."""
+class UserError(Exception):
+    """The root of every error a user can cause or act on: boundaries (CLI, jobs, pages) catch this one class and
+    show its message as one line (the CLI exits 2). Anything else is a bug."""
+
+
+class EmbedLabError(UserError):
+    """A user-facing error of the engine (bad parameters, a model that cannot load, a refused operation)."""
+
+
+class Cancelled(UserError):
+    """The caller asked the computation to stop; what was stored stays stored."""
 
 
 class InputError(EmbedLabError):

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from embedlab.errors import EmbedLabError
+from embedlab.errors import Cancelled, UserError
 from storage.db import StorageError, connect, now, transaction
 
 HEARTBEAT_S = 2.0
@@ -184,15 +184,13 @@ def _execute(db: sqlite_utils.Database, job_id: int, kind: str, params: dict,
     try:
         result = fn(db, params, ctx)
     except BaseException as exc:
-        from embedlab.embedding_cache import Cancelled
-
         cancelled = isinstance(exc, Cancelled)
-        message = str(exc) if isinstance(exc, (EmbedLabError, StorageError, Cancelled)) else \
+        message = str(exc) if isinstance(exc, UserError) else \
             f"{type(exc).__name__}: {exc}"
         with transaction(db) as conn:
             conn.execute("UPDATE jobs SET status = ?, message = ?, finished_at = ? WHERE id = ?",
                          ["cancelled" if cancelled else "failed", message[:2000], now(), job_id])
-        if not isinstance(exc, (EmbedLabError, StorageError, Cancelled)):
+        if not isinstance(exc, UserError):
             traceback.print_exc()
         raise
     with transaction(db) as conn:

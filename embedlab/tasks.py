@@ -6,8 +6,8 @@ import json
 
 import sqlite_utils
 
-from embedlab.embedders import DEFAULT_MODEL, get_embedder
-from embedlab.embedding_cache import cache_key, embed_corpus
+from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
+from embedlab.embedding.cache import cache_key, embed_corpus
 from embedlab.jobs import JobContext, job_kind
 from storage.corpora import get_corpus
 from storage.matrices import MatrixMeta, find_matrix, load_matrix, save_matrix

@@ -8,12 +8,11 @@ import streamlit as st
 from components.job_progress import active_jobs_panel
 from components.state import db_path, get_db, require_session
 from embedlab.datasets import SAMPLES, load_sample
-from embedlab.embedders import DEFAULT_MODEL, available_models, get_embedder
-from embedlab.embedding_cache import find_embedding
-from embedlab.errors import EmbedLabError
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models, get_embedder
+from embedlab.embedding.cache import find_embedding
+from embedlab.errors import UserError
 from embedlab.ingest import detect_text_column, load_corpus_bytes, read_table
 from embedlab.jobs import find_active_job, submit_job
-from storage import StorageError
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
 from components.page_setup import ensure_app_shell
 
@@ -33,7 +32,7 @@ with add_tab:
         try:
             table = read_table(data, upload.name)
             guessed_text = detect_text_column(table)
-        except EmbedLabError as exc:
+        except UserError as exc:
             st.error(str(exc))
         else:
             st.caption(f"{len(table):,} rows · {len(table.columns)} columns · first rows:")
@@ -56,7 +55,7 @@ with add_tab:
                                                label_col=None if label_col == none else label_col,
                                                id_col=None if id_col == none else id_col, meta_cols=meta_cols)
                     info = save_corpus(db, session_id, corpus)
-                except (EmbedLabError, StorageError) as exc:
+                except UserError as exc:
                     st.error(str(exc))
                 else:
                     st.success(f"Ingested {info.n_docs:,} documents as {info.name!r}.")
@@ -112,7 +111,7 @@ with right:
     try:
         embedder = get_embedder(model)
         cached = find_embedding(db, corpus.content_hash, embedder) is not None
-    except EmbedLabError as exc:
+    except UserError as exc:
         st.error(str(exc))
         cached = None
     if cached:

@@ -12,14 +12,13 @@ from components.ood_plots import (document_table, histogram_grid, hover_text, re
                                   score_histogram, score_map_figure)
 from components.run_history import run_history
 from components.state import db_path, get_db, require_session, shared_matrix
-from embedlab.embedders import DEFAULT_MODEL, available_models
-from embedlab.errors import EmbedLabError
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
+from embedlab.errors import UserError
 from embedlab.jobs import list_jobs, submit_job
 from embedlab.ood import describe_methods
 from embedlab.ood.job import (DEFAULT_FRACTION, confusion_at, disabled_methods, id_quantile_threshold,
                               resolve_run_corpora, review_lists, split_corpus)
 from embedlab.tasks import find_projection
-from storage import StorageError
 from storage.corpora import list_corpora, load_documents, load_labels
 from storage.sessions import list_runs, load_run
 from components.page_setup import ensure_app_shell
@@ -114,7 +113,7 @@ def comparison_setup() -> None:
     try:
         split = split_corpus(labels, id_labels=id_labels, ood_labels=[*ood_labels, *near], fraction=fraction,
                              seed=seed)
-    except EmbedLabError as exc:
+    except UserError as exc:
         split, problem = None, str(exc)
     if split is not None:
         n_ood = len(split.ood) + (test_corpus.n_docs if test_corpus else 0)
@@ -190,7 +189,7 @@ def score_map(run: dict, method: str, scores: np.ndarray, is_ood: np.ndarray, te
     model = run["params"].get("model") or DEFAULT_MODEL
     try:
         meta = find_projection(db, stored[cid].id, model, method="umap")
-    except (EmbedLabError, StorageError) as exc:
+    except UserError as exc:
         st.caption(f"No map: {exc}")
         return
     if meta is None:

@@ -13,9 +13,9 @@ from components.metric_table import RETRIEVAL_COLUMNS, metric_table, tradeoff_fi
 from components.run_history import run_history
 from components.state import db_path, get_db, require_session
 from embedlab.datasets import list_datasets
-from embedlab.embedders import DEFAULT_MODEL, available_models
-from embedlab.embedding_cache import find_embedding
-from embedlab.errors import EmbedLabError
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
+from embedlab.embedding.cache import find_embedding
+from embedlab.errors import UserError
 from embedlab.jobs import find_active_job, list_jobs, submit_job
 from embedlab.retrieval import list_methods, method_info
 from embedlab.retrieval.job import (beir_splits, dataset_label, disagreements, rank_typed_query, ranked_list_rows,
@@ -40,7 +40,7 @@ def beir_summary(path: str, split: str, mtime: float) -> dict:
 
     try:
         ds = load_beir(path, split)
-    except EmbedLabError as exc:
+    except UserError as exc:
         return {"error": str(exc)}
     return {"name": ds.name, "n_docs": ds.n_docs, "n_queries": ds.n_queries, "warnings": ds.warnings}
 
@@ -256,7 +256,7 @@ if source == "typed":
             try:
                 with st.spinner("Building the indexes (kept for the next queries)…"):
                     results = rank_typed_query(db, corpus.id, model, query, names, k=10, params=method_params)
-            except EmbedLabError as exc:
+            except UserError as exc:
                 st.error(str(exc))
             else:
                 idxs = sorted({idx for hits in results.values() for idx, _, _ in hits})
@@ -276,7 +276,7 @@ else:
         try:
             job_params = validate_params({**setup, "session_id": session_id, "model": model, "methods": names,
                                           "params": method_params, "baseline": baseline})
-        except EmbedLabError as exc:
+        except UserError as exc:
             st.error(str(exc))
         else:
             submit_job(db_path(), "retrieval", job_params, session_id=session_id)

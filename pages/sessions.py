@@ -10,7 +10,7 @@ import streamlit as st
 
 from components.run_history import metrics_frame, run_history
 from components.state import get_db
-from storage import StorageError
+from embedlab.errors import UserError
 from storage.sessions import (delete_session, duplicate_session, get_notes, get_session_id, list_sessions,
                               rename_session, set_notes)
 from components.page_setup import ensure_app_shell
@@ -37,7 +37,7 @@ with st.expander("Import a session (.sqlite exported from EmbedLab)"):
             path.write_bytes(upload.getvalue())
             try:
                 name = import_session(db, path)
-            except StorageError as exc:
+            except UserError as exc:
                 st.error(f"{upload.name}: {exc}")
             else:
                 st.success(f"Imported as session {name!r}.")
@@ -58,7 +58,7 @@ with col1:
         if st.form_submit_button("Rename"):
             try:
                 rename_session(db, current, new_name)
-            except StorageError as exc:
+            except UserError as exc:
                 st.error(str(exc))
             else:
                 st.session_state["session_name"] = new_name.strip()
@@ -74,7 +74,7 @@ with col2:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 path = export_session(db, current, Path(tmp) / "session.sqlite")
-            except StorageError as exc:
+            except UserError as exc:
                 st.error(str(exc))
             else:
                 st.session_state["export-bytes"] = (current, path.read_bytes())

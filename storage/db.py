@@ -11,12 +11,14 @@ from typing import Callable, Iterator, TypeVar
 
 import sqlite_utils
 
+from embedlab.errors import UserError
+
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-class StorageError(Exception):
+class StorageError(UserError):
     """A storage problem a user can act on (read-only file, full disk, foreign file)."""
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh database per test, the shared data folder, the repository root on sys.path."""
+"""Shared fixtures: a fresh database per test, the shared data folder."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

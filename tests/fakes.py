@@ -10,6 +10,8 @@ class FakeEmbedder:
     """Hash-seeded random unit vectors; counts the texts it was asked to encode."""
 
     name = "fake"
+    fitted_on_corpus = False
+    has_tokens = False
 
     def __init__(self, dim: int = 16, version: int = 1) -> None:
         self.dim, self.version, self.encoded = dim, version, 0
@@ -19,6 +21,12 @@ class FakeEmbedder:
 
     def dimension(self) -> int:
         return self.dim
+
+    def fit(self, corpus) -> "FakeEmbedder":
+        return self
+
+    def encode_with_tokens(self, texts, *, batch_size=32, progress=None):
+        raise NotImplementedError("the fake embedder has no token embeddings")
 
     def encode(self, texts, *, batch_size=None, progress=None) -> np.ndarray:
         texts = list(texts)

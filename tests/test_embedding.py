@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from embedlab.corpus import Corpus
-from embedlab.embedders import (DEFAULT_MODEL, SentenceTransformerEmbedder, TfidfSvdEmbedder, get_embedder,
+from embedlab.embedding.embedders import (DEFAULT_MODEL, SentenceTransformerEmbedder, TfidfSvdEmbedder, get_embedder,
                                 l2_normalise)
-from embedlab.embedding_cache import Cancelled, cache_key, compute_embedding, embed_corpus, embed_texts
+from embedlab.errors import Cancelled
+from embedlab.embedding.cache import cache_key, compute_embedding, embed_corpus, embed_texts
 from storage.corpora import save_corpus
 from storage.matrices import find_matrix, load_matrix, stored_chunks
 from storage.sessions import ensure_session
@@ -29,7 +30,7 @@ def test_cache_key_depends_on_model_identity_and_content():
 
 
 def test_default_identity_hashes_weights_without_loading_the_model(monkeypatch):
-    monkeypatch.setattr("embedlab.embedders.load_sentence_transformer",
+    monkeypatch.setattr("embedlab.embedding.embedders.load_sentence_transformer",
                         lambda *a, **k: pytest.fail("identity() must not load the model"))
     ident = SentenceTransformerEmbedder(DEFAULT_MODEL).identity()
     assert ident["model"] == DEFAULT_MODEL and len(ident["weights"]) == 64
@@ -78,8 +79,8 @@ def test_progress_reaches_one(db):
 def test_tfidf_baseline_separates_topics_and_is_deterministic():
     texts = ["cats purr and meow", "kittens and cats play", "a cat sleeps", "stocks fell sharply",
              "markets and stocks rally", "investors sell stocks"]
-    v1 = TfidfSvdEmbedder(n_components=4).encode(texts)
-    v2 = get_embedder("tfidf-svd", n_components=4).encode(texts)
+    v1 = TfidfSvdEmbedder(n_components=4).fit(texts).encode(texts)
+    v2 = get_embedder("tfidf-svd", n_components=4).fit(texts).encode(texts)
     assert np.allclose(v1, v2)
     sims = v1 @ v1.T
     assert sims[0, 1] > sims[0, 4] and sims[3, 4] > sims[3, 1]
@@ -100,21 +101,21 @@ def test_default_model_embeds_and_cache_hit_does_not_load_it(db, monkeypatch):
     sims = vecs @ vecs.T
     assert sims[0, 1] > 0.6 > sims[0, 2]
     SentenceTransformerEmbedder._models.clear()
-    monkeypatch.setattr("embedlab.embedders.load_sentence_transformer",
+    monkeypatch.setattr("embedlab.embedding.embedders.load_sentence_transformer",
                         lambda *a, **k: pytest.fail("a cache hit loaded the model"))
     assert embed_corpus(db, info.id, DEFAULT_MODEL).id == meta.id
 
 
 @pytest.mark.slow
 def test_token_embeddings_are_normalised_and_cached(db, monkeypatch):
-    from embedlab.embedding_cache import embed_tokens
+    from embedlab.embedding.cache import embed_tokens
 
     texts = ["short one", "a somewhat longer document with more tokens in it"]
     tokens, offsets = embed_tokens(db, texts)
     assert offsets[0] == 0 and offsets[-1] == len(tokens) and offsets[2] - offsets[1] > offsets[1] - offsets[0]
     assert np.allclose(np.linalg.norm(tokens, axis=1), 1, atol=1e-2)
     SentenceTransformerEmbedder._models.clear()
-    monkeypatch.setattr("embedlab.embedders.load_sentence_transformer",
+    monkeypatch.setattr("embedlab.embedding.embedders.load_sentence_transformer",
                         lambda *a, **k: pytest.fail("cached tokens loaded the model"))
     t2, o2 = embed_tokens(db, texts)
     assert np.array_equal(o2, offsets) and np.allclose(t2, tokens)

@@ -21,7 +21,7 @@ from storage.sessions import ensure_session
 def _sleep_job(db, params, ctx):
     for i in range(params["steps"]):
         if ctx.should_stop():
-            from embedlab.embedding_cache import Cancelled
+            from embedlab.errors import Cancelled
 
             raise Cancelled("stopped")
         ctx.progress((i + 1) / params["steps"], f"step {i + 1}")
@@ -82,12 +82,13 @@ def test_embedding_job_resumes_from_last_stored_chunk_after_kill(db_path, monkey
 
     monkeypatch.setenv("EMBEDLAB_CHUNK_ROWS", "10")
     fake = FakeEmbedder()
-    monkeypatch.setattr("embedlab.embedding_cache.get_embedder", lambda model: fake)
+    monkeypatch.setattr("embedlab.embedding.space.get_embedder", lambda model: fake)
     db = connect(db_path)
     sid = ensure_session(db, "s")
     texts = [f"text {i}" for i in range(45)]
     info = save_corpus(db, sid, Corpus(name="c", source="t", texts=texts, doc_ids=[str(i) for i in range(45)]))
-    from embedlab.embedding_cache import Cancelled, compute_embedding
+    from embedlab.embedding.cache import compute_embedding
+    from embedlab.errors import Cancelled
 
     calls = iter([False, False, True])
     with pytest.raises(Cancelled):

@@ -164,7 +164,7 @@ def test_fake_embedder_through_the_real_cache(clinc_file, db):
 def test_real_clinc_subset(shared_data):
     """all-MiniLM-L6-v2 on stratified CLINC150: 10 train per intent, 300 test, 100 out-of-scope (1,900 texts to
     embed). The full bench gives 0.96-0.97 for these three methods."""
-    from embedlab.embedding_cache import embed_texts
+    from embedlab.embedding.cache import embed_texts
     from embedlab.ood.clinc import load_clinc
 
     path = shared_data / "clinc150" / "data_full.json"

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ray_embedding_matches_in_process(tmp_path, shared_data):
     pytest.importorskip("ray")
-    from embedlab.embedders import DEFAULT_MODEL, get_embedder
+    from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
     from storage import connect
     from storage.corpora import find_corpus
     from storage.matrices import find_matrix, load_matrix, stored_chunks

@@ -182,6 +182,6 @@ def _read_corpus(path: str | Path) -> LabelledTexts:
 
 def embed_texts(db, texts: list[str], model: Any, *, progress: Progress | None = None) -> np.ndarray:
     """L2-normalised float32 embeddings through the shared embedding cache (db=None: no caching)."""
-    from embedlab.embedding_cache import embed_texts as cached_embed
+    from embedlab.embedding.cache import embed_texts as cached_embed
 
     return np.asarray(cached_embed(db, texts, model, progress=progress), dtype=np.float32)

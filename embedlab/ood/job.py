@@ -176,8 +176,8 @@ def _embedder_space(db, model: str, corpus_ids: list[int], progress, should_stop
     Sentence encoders embed each corpus on its own (cached, shared with the other pages). An embedder that is
     fitted on its corpus (TF-IDF + SVD) would give each corpus its own space, so several corpora are embedded
     together (cached under their joint content)."""
-    from embedlab.embedders import get_embedder
-    from embedlab.embedding_cache import compute_embedding, embed_corpus
+    from embedlab.embedding.embedders import get_embedder
+    from embedlab.embedding.cache import compute_embedding, embed_corpus
     from storage.corpora import get_corpus, load_texts
     from storage.matrices import load_matrix
 
@@ -209,8 +209,8 @@ def _embedder_space(db, model: str, corpus_ids: list[int], progress, should_stop
 @job_kind("ood")
 def ood_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
     """Embed (cached), split, fit and score every method, store the run: returns "run:<id>"."""
-    from embedlab.embedders import DEFAULT_MODEL
-    from embedlab.embedding_cache import Cancelled
+    from embedlab.embedding.embedders import DEFAULT_MODEL
+    from embedlab.errors import Cancelled
     from embedlab.ood import parse_methods
     from embedlab.ood.bench import run_ood_comparison
     from embedlab.ood.evaluate import roc_points

@@ -27,8 +27,8 @@ def text_sets(ds: BeirDataset, *, model: str, db=None, progress: Progress | None
 def encoders(model: str, db=None, *, progress: Progress | None = None):
     """(texts -> embeddings, texts -> (token rows, offsets)) for `model`, cached in `db` when given.
     `progress(message)` hears the embedding's progress lines."""
-    from embedlab.embedding_cache import embed_texts as cached_embed
-    from embedlab.embedding_cache import embed_tokens as cached_tokens
+    from embedlab.embedding.cache import embed_texts as cached_embed
+    from embedlab.embedding.cache import embed_tokens as cached_tokens
 
     def relay(what: str):
         return (lambda frac, msg: progress(f"{what}: {msg}")) if progress else None

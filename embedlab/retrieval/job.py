@@ -101,7 +101,7 @@ def beir_splits(source: str | Path) -> list[str]:
 def validate_params(params: dict) -> dict:
     """A checked, normalised copy of a job's params; InputError names what is wrong (the page calls this before
     submitting, so the user sees the problem at once)."""
-    from embedlab.embedders import DEFAULT_MODEL, TFIDF_MODEL
+    from embedlab.embedding.embedders import DEFAULT_MODEL, TFIDF_MODEL
 
     p = dict(params)
     source = p.get("source")
@@ -159,21 +159,21 @@ class Encoders:
     """
 
     def __init__(self, model: str, db: sqlite_utils.Database | None, corpus_texts: Sequence[str]) -> None:
-        from embedlab.embedders import TFIDF_MODEL, get_embedder
+        from embedlab.embedding.embedders import TFIDF_MODEL, get_embedder
 
         self.model, self.db = model, db
         self.report: Progress | None = None
         self.fitted = get_embedder(model).fit(list(corpus_texts)) if model == TFIDF_MODEL else None
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from embedlab.embedding_cache import embed_texts
+        from embedlab.embedding.cache import embed_texts
 
         if self.fitted is not None:
             return self.fitted.encode(list(texts), progress=self.report)
         return embed_texts(self.db, texts, self.model, progress=self.report)
 
     def embed_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        from embedlab.embedding_cache import embed_tokens
+        from embedlab.embedding.cache import embed_tokens
 
         return embed_tokens(self.db, texts, self.model, progress=self.report)
 
@@ -276,7 +276,7 @@ def _labels_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
 def run_comparison(db: sqlite_utils.Database, params: dict, *, progress: Progress | None = None,
                    should_stop: Callable[[], bool] | None = None) -> tuple[dict, dict, dict]:
     """Evaluate every chosen method; returns (normalised params, metrics, details) as a run stores them."""
-    from embedlab.embedding_cache import Cancelled
+    from embedlab.errors import Cancelled
     from embedlab.retrieval.evaluate import METRICS, evaluate_method
 
     def report(frac: float, msg: str) -> None:
@@ -433,8 +433,8 @@ def clear_index_cache() -> None:
 
 
 def _corpus_text_set(db: sqlite_utils.Database, corpus_id: int, model: str, needs: frozenset[str]):
-    from embedlab.embedders import TFIDF_MODEL, get_embedder
-    from embedlab.embedding_cache import embed_corpus, embed_tokens
+    from embedlab.embedding.embedders import TFIDF_MODEL, get_embedder
+    from embedlab.embedding.cache import embed_corpus, embed_tokens
     from storage.corpora import load_documents
     from storage.matrices import load_matrix
 

@@ -29,12 +29,27 @@ class ModelError(EmbedLabError):
 
 
 class Embedder(Protocol):
+    """What every embedder offers. Callers never probe with `hasattr`: they read these flags.
+
+    `fitted_on_corpus`: the embedder learns from the corpus it embeds (TF-IDF + SVD): `fit(corpus)` first, then
+    every other text (queries, test sets, prompts) is encoded with that same fit. `EmbeddingSpace` applies this rule.
+    `has_tokens`: `encode_with_tokens` gives per-token embeddings (late-interaction methods need them).
+    """
     name: str
+    fitted_on_corpus: bool
+    has_tokens: bool
 
     def identity(self) -> dict: ...
 
+    def dimension(self) -> int: ...
+
+    def fit(self, corpus: Sequence[str]) -> "Embedder": ...
+
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
                progress: Progress | None = None) -> np.ndarray: ...
+
+    def encode_with_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
+                           progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
 
 def available_models() -> list[str]:
@@ -98,6 +113,8 @@ class SentenceTransformerEmbedder:
     _models: dict[tuple[str, str], object] = {}
     _lock = threading.Lock()
     default_batch_size = 32
+    fitted_on_corpus = False
+    has_tokens = True
 
     def __init__(self, model: str = DEFAULT_MODEL, *, backend: str | None = None, device: str = "cpu") -> None:
         self.name = DEFAULT_MODEL if model in _ALIASES else model
@@ -125,6 +142,10 @@ class SentenceTransformerEmbedder:
     def dimension(self) -> int:
         return embedding_dimension(self.model)
 
+    def fit(self, corpus: Sequence[str]) -> "SentenceTransformerEmbedder":
+        """Pretrained: nothing to learn from the corpus."""
+        return self
+
     @property
     def model(self):
         """The loaded SentenceTransformer, shared by every user of this process."""
@@ -149,11 +170,6 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(done / len(texts), f"embedded {done}/{len(texts)}")
         return l2_normalise(out)
-
-    def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
-                      progress: Progress | None = None) -> list[np.ndarray]:
-        """Per-document token embeddings, each token L2-normalised; [CLS], [SEP] and padding left out."""
-        return self.encode_with_tokens(texts, batch_size=batch_size, progress=progress)[1]
 
     def encode_with_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
                            progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -211,47 +227,66 @@ def load_sentence_transformer(path: str, device: str = "cpu"):
 class TfidfSvdEmbedder:
     """TF-IDF + truncated SVD (LSA), fitted on the corpus it embeds: a baseline that needs no weights.
 
-    Queries are embedded by refitting on the same corpus (deterministic), see `fit`.
+    `fit(corpus)` learns the vocabulary and the SVD (deterministic); `encode` then transforms any text with that
+    fit. Encoding before fitting is a programming error: fitting on whatever list is encoded would put queries and
+    documents in different spaces.
     """
 
     name = TFIDF_MODEL
+    fitted_on_corpus = True
+    has_tokens = False
 
     def __init__(self, n_components: int = 256, max_features: int = 50_000) -> None:
         self.n_components, self.max_features = n_components, max_features
         self._pipeline = None
+        self.fitted_on: str | None = None   # content hash of the corpus of the current fit
 
     def identity(self) -> dict:
         return {"embedder": "tfidf-svd", "version": EMBEDDER_VERSION, "n_components": self.n_components,
                 "max_features": self.max_features, "normalize": True}
 
     def fit(self, corpus: Sequence[str]) -> "TfidfSvdEmbedder":
+        """Learn TF-IDF and the SVD from `corpus` (a second call with the same texts does nothing)."""
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import make_pipeline
 
+        from embedlab.corpus import content_hash
+
         corpus = list(corpus)
+        digest = content_hash(corpus)
+        if self._pipeline is not None and self.fitted_on == digest:
+            return self
         vec = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True, stop_words="english",
                               min_df=1)
-        n_terms = len(vec.fit(corpus).vocabulary_) if corpus else 0
+        try:
+            n_terms = len(vec.fit(corpus).vocabulary_) if corpus else 0
+        except ValueError as exc:  # e.g. "empty vocabulary; perhaps the documents only contain stop words"
+            raise ModelError(f"tfidf-svd cannot be fitted on this corpus: {exc}") from exc
         k = max(1, min(self.n_components, len(corpus) - 1, n_terms - 1))
         self._pipeline = make_pipeline(vec, TruncatedSVD(n_components=k, random_state=0))
         self._pipeline.fit(corpus)
+        self.fitted_on = digest
         return self
 
     def dimension(self) -> int:
         if self._pipeline is None:
-            raise ValueError("fit the TF-IDF baseline on a corpus first")
+            raise RuntimeError("fit the TF-IDF baseline on a corpus first")
         return int(self._pipeline[-1].n_components)
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
                progress: Progress | None = None) -> np.ndarray:
         texts = list(texts)
         if self._pipeline is None:
-            self.fit(texts)
+            raise RuntimeError("fit the TF-IDF baseline on its corpus before encoding (see EmbeddingSpace)")
         out = l2_normalise(np.asarray(self._pipeline.transform(texts), dtype=np.float32))
         if progress:
             progress(1.0, f"embedded {len(texts)}/{len(texts)}")
         return out
+
+    def encode_with_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
+                           progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        raise ModelError("tfidf-svd has no token embeddings: pick a sentence-transformers model")
 
 
 def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:

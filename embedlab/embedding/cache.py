@@ -10,14 +10,10 @@ import numpy as np
 import sqlite_utils
 
 from embedlab.corpus import content_hash as hash_texts
-from embedlab.embedders import Embedder, Progress, get_embedder
-from storage.corpora import get_corpus, load_texts
+from embedlab.errors import Cancelled, EmbedLabError
+from embedlab.embedding.embedders import Embedder, Progress, get_embedder
 from storage.matrices import (MatrixMeta, create_matrix, find_matrix, load_matrix, save_matrix,
                               stored_chunks, write_chunk)
-
-
-class Cancelled(Exception):
-    """The caller asked the computation to stop; what was stored stays stored."""
 
 
 def cache_key(embedder: Embedder, content_hash: str, kind: str = "embedding") -> str:
@@ -49,9 +45,8 @@ def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: st
             progress(1.0, "cached: already embedded")
         return done
     texts = list(texts)
-    if hasattr(embedder, "fit"):
-        embedder.fit(texts)
-    dim = _dimension(embedder, texts)
+    embedder.fit(texts)   # a corpus-fitted embedder learns from these texts; a pretrained one ignores this
+    dim = embedder.dimension()
     meta = create_matrix(db, cache_key=key, kind="embedding", rows=len(texts), cols=dim, dtype="float32",
                          model=embedder.name, params=embedder.identity(), corpus_id=corpus_id,
                          content_hash=content_hash)
@@ -83,35 +78,23 @@ def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: st
     return find_matrix(db, key)
 
 
-def _dimension(embedder: Embedder, texts: list[str]) -> int:
-    if hasattr(embedder, "dimension"):
-        return int(embedder.dimension())
-    return int(embedder.encode(texts[:1] or [""]).shape[1])
-
-
 def embed_texts(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = "all-MiniLM-L6-v2",
                 *, progress: Progress | None = None) -> np.ndarray:
-    """L2-normalised float32 embeddings of `texts`, cached in `db` when given."""
-    if db is None:
-        embedder = _as_embedder(model)
-        if hasattr(embedder, "fit"):
-            embedder.fit(list(texts))
-        return embedder.encode(list(texts), progress=progress)
-    return load_matrix(db, compute_embedding(db, texts, model, progress=progress))
+    """L2-normalised float32 embeddings of `texts` taken as a corpus of their own, cached in `db` when given.
+
+    Only for texts that are the corpus: queries and test sets must be encoded in the corpus's space
+    (`EmbeddingSpace.encode`), or a corpus-fitted embedder would put them in a space of their own."""
+    from embedlab.embedding.space import EmbeddingSpace
+
+    return EmbeddingSpace(db, texts, model).documents(progress=progress)
 
 
 def embed_corpus(db: sqlite_utils.Database, corpus_id: int, model: str | Embedder = "all-MiniLM-L6-v2", *,
                  progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> MatrixMeta:
     """Embed a stored corpus (cached by its content hash)."""
-    info = get_corpus(db, corpus_id)
-    embedder = _as_embedder(model)
-    hit = find_matrix(db, cache_key(embedder, info.content_hash))
-    if hit is not None:
-        if progress:
-            progress(1.0, "cached: already embedded")
-        return hit
-    return compute_embedding(db, load_texts(db, corpus_id), embedder, content_hash=info.content_hash,
-                             corpus_id=corpus_id, progress=progress, should_stop=should_stop)
+    from embedlab.embedding.space import EmbeddingSpace
+
+    return EmbeddingSpace.for_corpus(db, corpus_id, model).ensure(progress=progress, should_stop=should_stop)
 
 
 def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = "all-MiniLM-L6-v2",
@@ -121,8 +104,8 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: 
     Document i owns rows offsets[i]:offsets[i + 1]. Stored as float16 with an int64 offsets matrix.
     """
     embedder = _as_embedder(model)
-    if not hasattr(embedder, "encode_tokens"):
-        raise ValueError(f"{embedder.name} has no token embeddings")
+    if not embedder.has_tokens:
+        raise EmbedLabError(f"{embedder.name} has no token embeddings: pick a sentence-transformers model")
     texts = list(texts)
     h = hash_texts(texts)
     key = cache_key(embedder, h, kind="tokens")
@@ -133,13 +116,10 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: 
             if progress:
                 progress(1.0, "cached: token embeddings already stored")
             return load_matrix(db, meta).astype(np.float32), load_matrix(db, off_meta)[:, 0].astype(np.int64)
-    if hasattr(embedder, "encode_with_tokens"):  # one model pass also gives the sentence embeddings
-        vectors, per_doc = embedder.encode_with_tokens(texts, progress=progress)
-        if db is not None and find_matrix(db, cache_key(embedder, h)) is None:
-            save_matrix(db, vectors, cache_key=cache_key(embedder, h), kind="embedding", model=embedder.name,
-                        params=embedder.identity(), content_hash=h)
-    else:
-        per_doc = embedder.encode_tokens(texts, progress=progress)
+    vectors, per_doc = embedder.encode_with_tokens(texts, progress=progress)  # one pass gives both
+    if db is not None and find_matrix(db, cache_key(embedder, h)) is None:
+        save_matrix(db, vectors, cache_key=cache_key(embedder, h), kind="embedding", model=embedder.name,
+                    params=embedder.identity(), content_hash=h)
     lengths = np.array([len(t) for t in per_doc], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     dim = per_doc[0].shape[1] if per_doc else 0

@@ -12,10 +12,9 @@ import os
 import numpy as np
 import sqlite_utils
 
-from embedlab.embedders import DEFAULT_MODEL, Progress, get_embedder
-from embedlab.embedding_cache import cache_key
+from embedlab.embedding.embedders import DEFAULT_MODEL, Progress, get_embedder
+from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import EmbedLabError
-from storage.corpora import get_corpus, load_texts
 from storage.matrices import (MatrixMeta, create_matrix, default_chunk_rows, find_matrix, mark_complete,
                               stored_chunks, write_chunk)
 
@@ -58,17 +57,16 @@ def embed_corpus_ray(db: sqlite_utils.Database, corpus_id: int, model: str = DEF
                      progress: Progress | None = None, actors: int | None = None,
                      batch_size: int = 256) -> MatrixMeta:
     """Embed a stored corpus on Ray; cached and resumable exactly like `embed_corpus`."""
-    if model == "tfidf-svd":
-        raise EmbedLabError("the TF-IDF baseline is fitted on the whole corpus: embed it with --engine local")
-    embedder = get_embedder(model)
-    info = get_corpus(db, corpus_id)
-    key = cache_key(embedder, info.content_hash)
-    hit = find_matrix(db, key)
+    space = EmbeddingSpace.for_corpus(db, corpus_id, model)
+    if space.embedder.fitted_on_corpus:
+        raise EmbedLabError(f"{space.model} is fitted on the whole corpus: embed it with --engine local")
+    embedder, key = space.embedder, space.key
+    hit = space.stored()
     if hit is not None:
         if progress:
             progress(1.0, "cached: already embedded")
         return hit
-    texts = load_texts(db, corpus_id)
+    texts = space.texts
     init_ray()
     ray = _ray()
     ctx = ray.data.DataContext.get_current()
@@ -95,7 +93,7 @@ def embed_corpus_ray(db: sqlite_utils.Database, corpus_id: int, model: str = DEF
         if meta is None:  # the first vectors tell the dimension: the driver never loads the model
             meta = create_matrix(db, cache_key=key, kind="embedding", rows=len(texts),
                                  cols=int(batch["vector"].shape[1]), dtype="float32", model=embedder.name,
-                                 params=embedder.identity(), corpus_id=corpus_id, content_hash=info.content_hash,
+                                 params=embedder.identity(), corpus_id=corpus_id, content_hash=space.content_hash,
                                  chunk_rows=chunk_rows)
         if any(int(i) != next(expected) for i in batch["idx"]):
             raise RuntimeError("Ray returned rows out of order")
