@@ -1,6 +1,6 @@
 """The Atlas map: a Plotly WebGL scatter with click, box and lasso selection mapped back to document indices.
 
-The figure itself is built by `embedlab.atlas.build_map_figure` (pure, tested); this widget renders it and
+The figure itself is built by `embedlab.map_figure.build_map_figure` (pure, tested); this widget renders it and
 turns Plotly selection events into calls of `on_select(indices)` (box or lasso) or `on_click(index)`
 (a single clicked point). Both run as widget callbacks, before the script, so the rerun that follows
 already draws the new state.
@@ -13,8 +13,8 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from embedlab.atlas import (HOVER_TEXT_MAX_POINTS, build_map_figure, map_payload_bytes,  # noqa: F401 - re-exported
-                            interpret_selection, payload_caption)
+from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, map_payload_bytes, payload_caption
+from embedlab.selection import interpret_selection
 
 PLOTLY_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 

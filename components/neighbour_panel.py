@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from embedlab.atlas import escape_markdown, neighbour_rows
+from embedlab.nearest_documents import neighbour_rows
+from embedlab.text_display import escape_markdown
 
 FOCUS_KEY = "atlas_focus"
 

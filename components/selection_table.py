@@ -7,11 +7,11 @@ from typing import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
+from embedlab.document_export import bookmark_documents, selection_frame, to_csv_bytes, to_jsonl_bytes
+from embedlab.text_display import short_text
 from storage import connect
+from storage.bookmarks import add_bookmarks, bookmark_tags, delete_bookmark, list_bookmarks
 from storage.corpora import load_documents
-
-from embedlab.atlas import (add_bookmarks, bookmark_tags, delete_bookmark, list_bookmarks, selection_frame,
-                            short_text, to_csv_bytes, to_jsonl_bytes)
 
 MAX_TABLE_ROWS = 5_000
 
@@ -91,10 +91,7 @@ def bookmarks_panel(*, db, session_id: int, corpus_id: int, texts: Sequence[str]
     st.dataframe(pd.DataFrame(rows), key=table_key, on_select=lambda: _picked(table_key, idxs, on_focus),
                  selection_mode="single-row", hide_index=True, width="stretch",
                  column_config={"idx": st.column_config.NumberColumn("doc", format="%d", width="small")})
-    c2.download_button("⬇ Bookmarks (JSONL)", to_jsonl_bytes([{"idx": r["idx"], "label": r["label"],
-                                                               "text": texts[r["idx"]],
-                                                               "meta": {"tag": r["tag"], "note": r["note"]}}
-                                                              for r in rows]),
+    c2.download_button("⬇ Bookmarks (JSONL)", to_jsonl_bytes(bookmark_documents(marks, texts, labels)),
                        file_name="bookmarks.jsonl", key=f"{key}-dl", on_click="ignore")
     with st.expander("Remove a bookmark"):
         options = [(r["idx"], r["tag"]) for r in rows]

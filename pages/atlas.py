@@ -12,16 +12,18 @@ from components.page_setup import ensure_app_shell
 from components.neighbour_panel import FOCUS_KEY, neighbour_panel
 from components.selection_table import bookmark_form, bookmarks_panel, selection_table
 from components.state import db_path, get_db, require_session, shared_embedder, shared_matrix
-from embedlab.atlas import (HOVER_TEXT_MAX_POINTS, NOISE, Highlight, build_map_figure, categorical_colour,
-                            colour_spec, document_lengths, focus_window, hover_texts, marked_to_markdown,
-                            marked_to_plain, metadata_columns, numeric_colour, quality_verdict, semantic_hits,
-                            short_text, snippet)
 from embedlab.clusters import cluster_table, default_min_cluster_size
-from embedlab.embedders import DEFAULT_MODEL, TFIDF_MODEL, available_models
-from embedlab.embedding_cache import find_embedding
-from embedlab.errors import EmbedLabError
+from embedlab.embedding.embedders import DEFAULT_MODEL, TFIDF_MODEL, available_models
+from embedlab.embedding.cache import find_embedding
+from embedlab.errors import UserError
 from embedlab.jobs import find_active_job, submit_job
+from embedlab.map_colours import (NOISE, categorical_colour, colour_spec, document_lengths, metadata_columns,
+                                  numeric_colour)
+from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, Highlight, build_map_figure, focus_window
+from embedlab.map_quality import quality_verdict
+from embedlab.nearest_documents import semantic_hits
 from embedlab.tasks import find_projection
+from embedlab.text_display import hover_texts, marked_to_markdown, marked_to_plain, short_text, snippet
 from storage.corpora import keyword_search, list_corpora, load_documents
 from storage.matrices import list_matrices
 
@@ -67,7 +69,7 @@ def hover_for(path: str, corpus_id: int, content_hash: str, with_labels: bool) -
 @st.cache_resource(max_entries=4, show_spinner="Fitting the TF-IDF baseline on the corpus…")
 def fitted_tfidf(content_hash: str, _texts: list[str]):
     """The TF-IDF + SVD embedder fitted on this corpus: the same fit as its stored embedding."""
-    from embedlab.embedders import get_embedder
+    from embedlab.embedding.embedders import get_embedder
 
     return get_embedder(TFIDF_MODEL).fit(_texts)
 
@@ -129,7 +131,7 @@ def embedded_models(db, content_hash: str) -> list[str]:
         try:
             if find_embedding(db, content_hash, name) is not None:
                 done.append(name)
-        except EmbedLabError:
+        except UserError:
             continue
     return done
 
@@ -272,7 +274,7 @@ if query.strip():
         else:
             hits = [{"idx": h["idx"], "score": round(h["score"], 3), "label": h["label"],
                      "text": marked_to_plain(h["snippet"])} for h in keyword_search(db, corpus.id, query, 50)]
-    except EmbedLabError as exc:
+    except UserError as exc:
         st.error(str(exc))
 
 active_jobs_panel(session_id, kinds=("embed", "project"), key="atlas-jobs")

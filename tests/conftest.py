@@ -1,8 +1,8 @@
-"""Shared fixtures: a fresh database per test, the shared data folder."""
+"""Shared fixtures: a fresh database per test (and its session "s"), the shared data folder, an app pointed at
+the fresh database. Plain builders are in tests/builders.py."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,14 @@ def db(db_path: Path):
     database.close()
 
 
+@pytest.fixture
+def session_id(db) -> int:
+    """The id of session "s" in the fresh database."""
+    from storage.sessions import ensure_session
+
+    return ensure_session(db, "s")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
@@ -37,8 +45,8 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def app_env(db_path: Path, monkeypatch) -> Path:
-    """An empty database for Streamlit AppTest runs of app.py (no demo set-up)."""
-    monkeypatch.setenv("EMBEDLAB_DB", str(db_path))
-    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
-    monkeypatch.chdir(ROOT)
-    return db_path
+    """An empty database for Streamlit AppTest runs of app.py (no demo set-up); the `db` fixture opens the same
+    file, to put data in before the page runs."""
+    from tests.builders import use_database
+
+    return use_database(db_path, monkeypatch)

@@ -1,40 +1,23 @@
 """Streamlit AppTest: the app and its pages render, the session picker works, an upload becomes a corpus."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-
-
-def run_page(page: str | None = None, session: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if session:
-        at.query_params["session"] = session
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
+from storage.corpora import list_corpora, load_documents
+from storage.sessions import ensure_session
+from tests.builders import open_page
 
 
 def test_app_starts_with_empty_database(app_env):
-    at = run_page()
+    at = open_page()
     assert not at.exception
     assert any("Pick or create a session" in i.value for i in at.info)
 
 
-def test_query_param_selects_session(app_env):
-    from storage import connect
-    from storage.sessions import ensure_session
-
-    db = connect(app_env)
+def test_query_param_selects_session(app_env, db):
     ensure_session(db, "alpha")
     ensure_session(db, "beta")
-    at = run_page(session="beta")
+    at = open_page(session="beta")
     assert not at.exception
     assert at.sidebar.selectbox[0].value == "beta"
     assert at.title[0].value.endswith("Corpora")
@@ -42,38 +25,22 @@ def test_query_param_selects_session(app_env):
 
 @pytest.mark.parametrize("page", ["pages/corpora.py", "pages/atlas.py", "pages/retrieval.py", "pages/ood.py",
                                   "pages/sessions.py"])
-def test_every_page_renders_without_exception(app_env, page):
-    from storage import connect
-    from storage.sessions import ensure_session
-
-    ensure_session(connect(app_env), "s")
-    at = run_page(page, session="s")
+def test_every_page_renders_without_exception(app_env, session_id, page):
+    at = open_page(page, session="s")
     assert not at.exception, at.exception
 
 
-def test_loading_a_sample_adds_the_corpus(app_env):
-    from storage import connect
-    from storage.corpora import list_corpora
-    from storage.sessions import ensure_session
-
-    db = connect(app_env)
-    sid = ensure_session(db, "s")
-    at = run_page(session="s")
+def test_loading_a_sample_adds_the_corpus(app_env, db, session_id):
+    at = open_page(session="s")
     at.button(key="sample-clinc150-sample").click().run()
     assert not at.exception
-    corpora = list_corpora(db, sid)
+    corpora = list_corpora(db, session_id)
     assert [c.name for c in corpora] == ["clinc150-sample"] and corpora[0].n_docs == 1100
     assert any("clinc150-sample" in str(df.value) for df in at.dataframe)
 
 
-def test_uploading_a_file_shows_preview_then_ingests(app_env):
-    from storage import connect
-    from storage.corpora import list_corpora, load_documents
-    from storage.sessions import ensure_session
-
-    db = connect(app_env)
-    sid = ensure_session(db, "s")
-    at = run_page(session="s")
+def test_uploading_a_file_shows_preview_then_ingests(app_env, db, session_id):
+    at = open_page(session="s")
     content = b"id,text,topic\n1,<script>alert(1)</script> first,a\n2,second document,b\n3,   ,c\n"
     at.file_uploader[0].upload("notes.csv", content, "text/csv").run()
     assert not at.exception
@@ -82,20 +49,14 @@ def test_uploading_a_file_shows_preview_then_ingests(app_env):
     assert not at.exception
     assert any("Ingested 2 documents" in s.value for s in at.success)
     assert any("Skipped 1" in w.value for w in at.warning)
-    (corpus,) = list_corpora(db, sid)
+    (corpus,) = list_corpora(db, session_id)
     assert corpus.name == "notes" and corpus.n_docs == 2
     assert load_documents(db, corpus.id)[0]["text"] == "<script>alert(1)</script> first"
 
 
-def test_refused_upload_shows_one_clear_error_and_writes_nothing(app_env):
-    from storage import connect
-    from storage.corpora import list_corpora
-    from storage.sessions import ensure_session
-
-    db = connect(app_env)
-    sid = ensure_session(db, "s")
-    at = run_page(session="s")
+def test_refused_upload_shows_one_clear_error_and_writes_nothing(app_env, db, session_id):
+    at = open_page(session="s")
     at.file_uploader[0].upload("bad.txt", b"one\x00two\n", "text/plain").run()
     assert not at.exception
     assert any("bad.txt" in e.value for e in at.error)
-    assert list_corpora(db, sid) == []
+    assert list_corpora(db, session_id) == []

@@ -1,5 +1,5 @@
 """Atlas: category folding, escaped hover text, selection events, the map's payload at 100k points, 3-D maps,
-neighbour rows, search marks, bookmarks and exports; and the Atlas page through AppTest."""
+neighbour rows, search marks and exports; and the Atlas page through AppTest."""
 from __future__ import annotations
 
 import html
@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedlab.atlas import (MAX_CATEGORIES, MISSING, OTHER, Highlight, add_bookmarks, bookmark_tags,
-                            build_map_figure, categorical_colour, delete_bookmark, document_lengths,
-                            escape_markdown, focus_window, fold_categories, hover_texts, interpret_selection, list_bookmarks,
-                            map_payload_bytes, marked_to_markdown, marked_to_plain, neighbour_rows,
-                            numeric_colour, quality_verdict, selection_indices, snippet, to_csv_bytes,
-                            to_jsonl_bytes)
+from embedlab.document_export import bookmark_documents, to_csv_bytes, to_jsonl_bytes
+from embedlab.map_colours import (MAX_CATEGORIES, MISSING, OTHER, categorical_colour, document_lengths,
+                                  fold_categories, numeric_colour)
+from embedlab.map_figure import Highlight, build_map_figure, focus_window, map_payload_bytes
+from embedlab.map_quality import quality_verdict
+from embedlab.nearest_documents import neighbour_rows
+from embedlab.selection import interpret_selection, selection_indices
+from embedlab.text_display import escape_markdown, hover_texts, marked_to_markdown, marked_to_plain, snippet
+from tests.builders import open_page, stored_corpus, use_database
 
-ROOT = Path(__file__).resolve().parents[1]
 XSS = ["<script>alert(1)</script> hello", "<img src=x onerror=alert(2)> world", "plain & simple"]
 
 
@@ -224,31 +226,7 @@ def test_quality_verdict_reads_as_one_line():
     assert "distorts" in poor
 
 
-# --- bookmarks and exports ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def corpus_in_db(db):
-    from embedlab.corpus import Corpus
-    from storage.corpora import save_corpus
-    from storage.sessions import ensure_session
-
-    sid = ensure_session(db, "s")
-    corpus = Corpus("c", "test", ["one", "two", "three"], ["a", "b", "c"], ["x", "y", "x"])
-    return sid, save_corpus(db, sid, corpus)
-
-
-def test_bookmarks_round_trip(db, corpus_in_db):
-    sid, info = corpus_in_db
-    assert add_bookmarks(db, sid, info.id, [0, 2], tag="check", note="first look") == 2
-    add_bookmarks(db, sid, info.id, [1], tag="")
-    add_bookmarks(db, sid, info.id, [0], tag="check", note="updated")  # same (doc, tag): the note changes
-    assert bookmark_tags(db, sid, info.id) == ["", "check"]
-    assert list_bookmarks(db, sid, info.id, tag="check") == [{"idx": 0, "tag": "check", "note": "updated"},
-                                                              {"idx": 2, "tag": "check", "note": "first look"}]
-    assert len(list_bookmarks(db, sid, info.id)) == 3
-    delete_bookmark(db, sid, info.id, 0, "check")
-    assert [b["idx"] for b in list_bookmarks(db, sid, info.id, tag="check")] == [2]
+# --- exports (bookmarks themselves are tested in test_storage.py) ----------------------------------
 
 
 def test_selection_exports_keep_text_and_metadata():
@@ -266,6 +244,14 @@ def test_selection_exports_keep_text_and_metadata():
                                                        "meta": {"source": "web", "text": "clash"}}
 
 
+def test_bookmark_export_carries_full_text_tag_and_note():
+    marks = [{"idx": 1, "tag": "check", "note": "why?"}, {"idx": 9, "tag": "gone", "note": ""}]
+    docs = bookmark_documents(marks, ["zero", "one " * 100], ["a", "b"])
+    assert docs == [{"idx": 1, "label": "b", "text": "one " * 100, "meta": {"tag": "check", "note": "why?"}}]
+    assert json.loads(to_jsonl_bytes(docs))["doc_id"] is None
+    assert bookmark_documents(marks[:1], ["zero", "one"])[0]["label"] is None
+
+
 # --- the page (AppTest) ---------------------------------------------------------------------------
 
 PAGE = "pages/atlas.py"
@@ -276,18 +262,14 @@ def atlas_db(tmp_path_factory) -> Path:
     """A session `s` with a 60-document corpus, its tfidf-svd embedding with 2-D and 3-D PCA maps, and a second
     embedding ("fake-model") with a 2-D map (built once, copied per test)."""
     import embedlab.tasks  # noqa: F401 - registers the job kinds
-    from embedlab.corpus import Corpus
-    from embedlab.embedders import get_embedder
-    from embedlab.embedding_cache import cache_key, compute_embedding
+    from embedlab.embedding.embedders import get_embedder
+    from embedlab.embedding.cache import cache_key, compute_embedding
     from embedlab.jobs import run_job
     from storage import connect
-    from storage.corpora import save_corpus
     from storage.matrices import save_matrix
-    from storage.sessions import ensure_session
 
     path = tmp_path_factory.mktemp("atlas") / "template.sqlite"
     db = connect(path)
-    sid = ensure_session(db, "s")
     topics = {"sport": "match team goal player season coach", "money": "bank market stock price trade profit",
               "space": "rocket orbit nasa launch planet moon"}
     texts, labels = [], []
@@ -297,9 +279,8 @@ def atlas_db(tmp_path_factory) -> Path:
             texts.append(f"{w[i % 6]} {w[(i + 1) % 6]} {w[(i + 2) % 6]} story {i} about {label}")
             labels.append(label)
     texts[0] = "<script>alert('x')</script> match team goal"
-    corpus = Corpus("news", "test", texts, [f"d{i}" for i in range(len(texts))], labels,
-                    [{"source": "wire" if i % 2 else "web"} for i in range(len(texts))])
-    info = save_corpus(db, sid, corpus)
+    sid, info = stored_corpus(db, texts, labels, name="news", doc_ids=[f"d{i}" for i in range(len(texts))],
+                              metas=[{"source": "wire" if i % 2 else "web"} for i in range(len(texts))])
     compute_embedding(db, texts, "tfidf-svd", content_hash=info.content_hash, corpus_id=info.id)
     # A second "model" (random vectors stored under its cache key) to compare with; no weights are loaded.
     fake = get_embedder("fake-model")
@@ -319,24 +300,11 @@ def atlas_db(tmp_path_factory) -> Path:
 def atlas_env(atlas_db, tmp_path, monkeypatch) -> Path:
     path = tmp_path / "embedlab.sqlite"
     shutil.copy(atlas_db, path)
-    monkeypatch.setenv("EMBEDLAB_DB", str(path))
-    monkeypatch.delenv("EMBEDLAB_DEMO", raising=False)
-    monkeypatch.chdir(ROOT)
-    return path
+    return use_database(path, monkeypatch)
 
 
 def open_atlas(session: str = "s", state: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["session"] = session
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    if state:
-        for key, value in state.items():
-            at.session_state[key] = value
-        at.run()
+    at = open_page(PAGE, session=session, state=state)
     assert not at.exception, at.exception
     return at
 
@@ -353,13 +321,9 @@ def test_atlas_page_draws_the_stored_map(atlas_env):
 
 
 def test_atlas_page_offers_to_embed_a_corpus_without_embedding(atlas_env):
-    from embedlab.corpus import Corpus
     from storage import connect
-    from storage.corpora import save_corpus
-    from storage.sessions import ensure_session
 
-    db = connect(atlas_env)
-    save_corpus(db, ensure_session(db, "fresh"), Corpus("raw", "test", ["a b", "c d"], ["1", "2"]))
+    stored_corpus(connect(atlas_env), ["a b", "c d"], session="fresh", name="raw", doc_ids=["1", "2"])
     at = open_atlas("fresh")
     assert [b.label for b in at.button if b.key == "atlas_embed"] == ["Embed"]
     assert not at.get("plotly_chart")
@@ -420,6 +384,7 @@ def test_missing_map_offers_to_compute_it(atlas_env):
 
 def test_bookmarking_the_focused_document_lists_it_under_its_tag(atlas_env):
     from storage import connect
+    from storage.bookmarks import list_bookmarks
 
     at = open_atlas(state={"atlas_focus": 4})
     tag = next(t for t in at.text_input if t.label == "Tag")

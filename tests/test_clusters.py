@@ -6,19 +6,12 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from embedlab.clusters import cluster, cluster_table, default_min_cluster_size, keyword_labels
-
-
-def blobs(n_per: int, n_blobs: int, dim: int, spread: float, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_blobs, dim))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    truth = np.repeat(np.arange(n_blobs), n_per)
-    X = centres[truth] + spread * rng.standard_normal((len(truth), dim)) / np.sqrt(dim)
-    return X.astype(np.float32), truth
+from embedlab.errors import InputError
+from tests.builders import planted_blobs
 
 
 def test_kmeans_recovers_blobs():
-    X, truth = blobs(60, 5, 384, 0.6)
+    X, truth = planted_blobs(60, 5, 384, 0.6)
     ids = cluster(X, method="kmeans", n_clusters=5, seed=0)
     assert ids.shape == truth.shape and ids.dtype == np.int64
     assert adjusted_rand_score(truth, ids) > 0.9
@@ -26,7 +19,7 @@ def test_kmeans_recovers_blobs():
 
 
 def test_kmeans_with_more_clusters_than_documents():
-    X, _ = blobs(1, 3, 16, 0.1)
+    X, _ = planted_blobs(1, 3, 16, 0.1)
     assert sorted(cluster(X, method="kmeans", n_clusters=10).tolist()) == [0, 1, 2]
 
 
@@ -44,7 +37,7 @@ def test_hdbscan_on_map_coordinates_finds_the_islands():
 
 
 def test_hdbscan_on_embeddings_without_coordinates():
-    X, truth = blobs(80, 4, 384, 0.5)
+    X, truth = planted_blobs(80, 4, 384, 0.5)
     ids = cluster(X, method="hdbscan")
     kept = ids >= 0
     assert kept.mean() > 0.8
@@ -56,7 +49,7 @@ def test_tiny_inputs_do_not_crash():
     assert cluster(np.ones((2, 4)), method="hdbscan").shape == (2,)
     assert cluster(np.ones((1, 4)), method="kmeans").tolist() == [0]
     assert default_min_cluster_size(100) == 5 and default_min_cluster_size(100_000) == 500
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="unknown clustering method 'dbscan'"):
         cluster(np.ones((5, 4)), method="dbscan")
 
 

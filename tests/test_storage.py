@@ -1,4 +1,4 @@
-"""Storage: schema and migrations, matrices, sessions and corpora."""
+"""Storage: schema and migrations, matrices, sessions, corpora and bookmarks."""
 from __future__ import annotations
 
 import sqlite3
@@ -6,18 +6,14 @@ import sqlite3
 import numpy as np
 import pytest
 
-from embedlab.corpus import Corpus
 from storage import StorageError, connect
-from storage.corpora import (find_corpus, keyword_search, list_corpora, load_documents, load_texts, save_corpus)
+from storage.bookmarks import add_bookmarks, bookmark_tags, delete_bookmark, list_bookmarks
+from storage.corpora import find_corpus, keyword_search, list_corpora, load_documents, save_corpus
 from storage.matrices import (create_matrix, find_matrix, load_matrix, save_matrix, stored_chunks, write_chunk)
 from storage.schema import SCHEMA_VERSION, migrate, user_version
 from storage.sessions import (InvalidName, create_session, delete_session, duplicate_session, ensure_session,
                               list_sessions, rename_session, save_run, unique_session_name)
-
-
-def make_corpus(texts, labels=None, name="c") -> Corpus:
-    return Corpus(name=name, source="test", texts=list(texts), doc_ids=[str(i) for i in range(len(texts))],
-                  labels=labels, text_col="text")
+from tests.builders import make_corpus, stored_corpus
 
 
 def test_new_database_has_schema_wal_and_foreign_keys(db, db_path):
@@ -100,32 +96,29 @@ def test_loading_100k_by_384_is_fast(db):
     assert elapsed < 1.0, f"loading took {elapsed:.2f} s"
 
 
-def test_corpus_save_is_atomic_on_failure(db):
-    sid = ensure_session(db, "s")
-    save_corpus(db, sid, make_corpus(["one", "two"]))
+def test_corpus_save_is_atomic_on_failure(db, session_id):
+    save_corpus(db, session_id, make_corpus(["one", "two"]))
     broken = make_corpus(["a", "b", "c"], name="broken")
     broken.doc_ids = ["0", "1", None]  # the third row violates NOT NULL after two rows went in
     with pytest.raises(sqlite3.IntegrityError):
-        save_corpus(db, sid, broken)
-    assert [c.name for c in list_corpora(db, sid)] == ["c"]
+        save_corpus(db, session_id, broken)
+    assert [c.name for c in list_corpora(db, session_id)] == ["c"]
     assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 2
 
 
-def test_corpus_names_get_suffix_and_documents_round_trip(db):
-    sid = ensure_session(db, "s")
-    a = save_corpus(db, sid, make_corpus(["alpha", "beta"], labels=["x", None]))
-    b = save_corpus(db, sid, make_corpus(["gamma"]))
+def test_corpus_names_get_suffix_and_documents_round_trip(db, session_id):
+    a = save_corpus(db, session_id, make_corpus(["alpha", "beta"], labels=["x", None]))
+    b = save_corpus(db, session_id, make_corpus(["gamma"]))
     assert (a.name, b.name) == ("c", "c (2)")
     docs = load_documents(db, a.id)
     assert [(d["text"], d["label"]) for d in docs] == [("alpha", "x"), ("beta", None)]
     assert [d["idx"] for d in load_documents(db, a.id, [1, 0])] == [1, 0]
     with pytest.raises(StorageError, match="no corpus named 'nope'"):
-        find_corpus(db, sid, "nope")
+        find_corpus(db, session_id, "nope")
 
 
 def test_keyword_search_uses_fts_and_treats_input_as_words(db):
-    sid = ensure_session(db, "s")
-    info = save_corpus(db, sid, make_corpus(["the quick brown fox", "lazy dogs sleep", "a fox and a dog"]))
+    _, info = stored_corpus(db, ["the quick brown fox", "lazy dogs sleep", "a fox and a dog"])
     hits = keyword_search(db, info.id, "fox")
     assert sorted(h["idx"] for h in hits) == [0, 2]
     assert "\x02fox\x03" in hits[0]["snippet"]
@@ -184,3 +177,16 @@ def test_deleting_a_session_keeps_matrices_another_corpus_uses(db):
     assert find_matrix(db, "e") is not None
     delete_session(db, "b")
     assert find_matrix(db, "e") is None
+
+
+def test_bookmarks_round_trip(db):
+    sid, info = stored_corpus(db, ["one", "two", "three"], ["x", "y", "x"])
+    assert add_bookmarks(db, sid, info.id, [0, 2], tag="check", note="first look") == 2
+    add_bookmarks(db, sid, info.id, [1], tag="")
+    add_bookmarks(db, sid, info.id, [0], tag="check", note="updated")  # same (doc, tag): the note changes
+    assert bookmark_tags(db, sid, info.id) == ["", "check"]
+    assert list_bookmarks(db, sid, info.id, tag="check") == [{"idx": 0, "tag": "check", "note": "updated"},
+                                                              {"idx": 2, "tag": "check", "note": "first look"}]
+    assert len(list_bookmarks(db, sid, info.id)) == 3
+    delete_bookmark(db, sid, info.id, 0, "check")
+    assert [b["idx"] for b in list_bookmarks(db, sid, info.id, tag="check")] == [2]
