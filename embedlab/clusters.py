@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedlab.errors import InputError
 from embedlab.neighbours import l2_normalise
 
 CLUSTER_METHODS = ("hdbscan", "kmeans")
@@ -43,7 +44,7 @@ def cluster(X: np.ndarray, *, method: str = "hdbscan", n_clusters: int = 10, min
     """
     method = str(method).lower()
     if method not in CLUSTER_METHODS:
-        raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(CLUSTER_METHODS)}")
+        raise InputError(f"unknown clustering method {method!r}; choose one of {', '.join(CLUSTER_METHODS)}")
     X = np.asarray(X, dtype=np.float32)
     n = X.shape[0] if coords is None or method == "kmeans" else np.asarray(coords).shape[0]
     if n == 0:

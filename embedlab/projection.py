@@ -51,6 +51,8 @@ def projection_params(*, method: str = "umap", n_components: int = 2, seed: int 
     Only what changes the result of `method` is kept, so equal maps get equal keys.
     """
     method = _check_method(method)
+    _check_options(n_components=n_components, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist,
+                   perplexity=perplexity, pca_dims=pca_dims, n_epochs=n_epochs)
     params: dict = {"version": PROJECTION_VERSION, "method": method, "n_components": int(n_components)}
     metric = str(metric).lower()
     if method == "pca":
@@ -103,7 +105,7 @@ def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed:
     n, dim = X.shape
     n_components = int(n_components)
     if n_components not in (2, 3):
-        raise ValueError(f"n_components must be 2 or 3, got {n_components}")
+        raise InputError(f"a map has 2 or 3 dimensions, got {n_components}")
     plan = projection_plan(n, dim, method=method, n_components=n_components, n_neighbors=n_neighbors,
                            metric=metric, perplexity=perplexity, pca_dims=pca_dims, n_epochs=n_epochs)
     report = _Stages(progress, plan)
@@ -175,7 +177,10 @@ def knn_overlap(X: np.ndarray, Y: np.ndarray, *, k: int = 10, sample: int | None
 
 def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages") -> np.ndarray:
     import numba
-    import umap
+
+    from embedlab.numba_cache import import_umap
+
+    umap = import_umap()
     from umap.umap_ import nearest_neighbors
 
     n = X.shape[0]
@@ -326,8 +331,30 @@ class _EpochStream:
 def _check_method(method: str) -> str:
     method = str(method).lower()
     if method not in METHODS:
-        raise ValueError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
+        raise InputError(f"unknown projection method {method!r}; choose one of {', '.join(METHODS)}")
     return method
+
+
+def _check_options(*, n_components, seed, n_neighbors, min_dist, perplexity, pca_dims, n_epochs) -> None:
+    """User-set projection options in their valid ranges, or one InputError line naming the option."""
+    def number(name: str, value, kind, lo, hi) -> None:
+        try:
+            v = kind(value)
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"{name} must be a number, got {value!r}") from None
+        if not (lo <= v <= hi) or (kind is float and v != v):
+            raise InputError(f"{name} must be between {lo} and {hi}, got {value!r}")
+
+    if n_components not in (2, 3, "2", "3"):
+        raise InputError(f"a map has 2 or 3 dimensions, got {n_components!r}")
+    if seed is not None:
+        number("seed", seed, int, 0, 2**32 - 1)
+    number("n_neighbors", n_neighbors, int, 2, 200)
+    number("min_dist", min_dist, float, 0.0, 1.0)
+    number("perplexity", perplexity, float, 1.0, 100.0)
+    number("pca_dims", pca_dims, int, 2, 4096)
+    if n_epochs is not None:
+        number("n_epochs", n_epochs, int, 1, 10_000)
 
 
 def _check_matrix(X) -> np.ndarray:

@@ -183,10 +183,14 @@ def test_bad_input_is_refused(X):
     bad[3, 5] = np.nan
     with pytest.raises(InputError, match="1 rows"):
         project(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="unknown projection method 'mds'"):
         project(X, method="mds")
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="2 or 3 dimensions"):
         project(X, n_components=4)
+    for bad_option, message in (({"seed": -1}, "seed"), ({"n_neighbors": 1}, "n_neighbors"),
+                                ({"min_dist": float("nan")}, "min_dist"), ({"perplexity": "x"}, "perplexity")):
+        with pytest.raises(InputError, match=message):
+            projection_params(**bad_option)
 
 
 @pytest.mark.slow
