@@ -13,7 +13,7 @@ from components.neighbour_panel import FOCUS_KEY, neighbour_panel
 from components.selection_table import bookmark_form, bookmarks_panel, selection_table
 from components.state import db_path, get_db, require_session, shared_embedder, shared_matrix
 from embedlab.clusters import cluster_table, default_min_cluster_size
-from embedlab.embedding.embedders import DEFAULT_MODEL, TFIDF_MODEL, available_models
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.embedding.cache import find_embedding
 from embedlab.errors import UserError
 from embedlab.jobs import find_active_job, submit_job
@@ -66,22 +66,24 @@ def hover_for(path: str, corpus_id: int, content_hash: str, with_labels: bool) -
     return hover_texts(view.texts, view.labels if with_labels else None)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Fitting the TF-IDF baseline on the corpus…")
-def fitted_tfidf(content_hash: str, _texts: list[str]):
-    """The TF-IDF + SVD embedder fitted on this corpus: the same fit as its stored embedding."""
+@st.cache_resource(max_entries=4, show_spinner="Preparing the corpus's embedding space…")
+def embedding_space(path: str, corpus_id: int, content_hash: str, model: str):
+    """The corpus's space under `model`, shared by every user: queries are encoded as its documents were (a
+    corpus-fitted model with the corpus's own fit, done once here; a pretrained one with the shared model)."""
     from embedlab.embedding.embedders import get_embedder
+    from embedlab.embedding.space import EmbeddingSpace
 
-    return get_embedder(TFIDF_MODEL).fit(_texts)
+    embedder = get_embedder(model)   # a corpus-fitted embedder is this space's own; a loaded model is shared
+    if not embedder.fitted_on_corpus:
+        embedder = shared_embedder(model)
+    return EmbeddingSpace(None, corpus_view(path, corpus_id, content_hash).texts, embedder,
+                          content_hash=content_hash, corpus_id=corpus_id)
 
 
 @st.cache_data(max_entries=64, show_spinner="Searching…")
 def semantic_search(path: str, emb_id: int, corpus_id: int, content_hash: str, model: str, query: str,
                     k: int) -> tuple[list[int], list[float]]:
-    if model == TFIDF_MODEL:
-        embedder = fitted_tfidf(content_hash, corpus_view(path, corpus_id, content_hash).texts)
-    else:
-        embedder = shared_embedder(model)
-    vec = embedder.encode([query])
+    vec = embedding_space(path, corpus_id, content_hash, model).encode([query])
     idx, scores = semantic_hits(shared_matrix(emb_id), vec[0], k=k)
     return idx.tolist(), scores.tolist()
 
