@@ -96,7 +96,7 @@ def ensure_demo(db_path: str | os.PathLike, *, compute: bool = True) -> list[int
     """
     from embedlab.embedding.embedders import DEFAULT_MODEL
     from embedlab.jobs import submit_job
-    from embedlab.tasks import find_projection
+    from embedlab.tasks import find_projection, map_params
     from storage import connect
     from storage.sessions import ensure_session
 
@@ -109,6 +109,6 @@ def ensure_demo(db_path: str | os.PathLike, *, compute: bool = True) -> list[int
         db.close()
     if compute:
         for cid in todo:
-            submit_job(db_path, "project", {"corpus_id": cid, "model": DEFAULT_MODEL, "method": "umap"},
+            submit_job(db_path, "project", map_params(cid, DEFAULT_MODEL),
                        session_id=sid)
     return corpus_ids

@@ -22,7 +22,7 @@ from embedlab.map_colours import (NOISE, categorical_colour, colour_spec, docume
 from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, Highlight, build_map_figure, focus_window
 from embedlab.map_quality import quality_verdict
 from embedlab.nearest_documents import semantic_hits
-from embedlab.tasks import find_projection
+from embedlab.tasks import find_projection, map_params
 from embedlab.text_display import hover_texts, marked_to_markdown, marked_to_plain, short_text, snippet
 from storage.corpora import keyword_search, list_corpora, load_documents
 from storage.matrices import list_matrices
@@ -217,11 +217,12 @@ if not models:
     offered = available_models()
     model_to_embed = st.selectbox("Model", offered, index=offered.index(DEFAULT_MODEL), key="atlas_embed_model",
                                   help="all-MiniLM-L6-v2 is bundled (offline); tfidf-svd needs no weights.")
-    params = {"corpus_id": corpus.id, "model": model_to_embed}
-    if find_active_job(db, "embed", params):
+    params = map_params(corpus.id, model_to_embed)
+    if find_active_job(db, "project", params) or find_active_job(db, "embed", {"corpus_id": corpus.id,
+                                                                               "model": model_to_embed}):
         st.caption("Embedding in progress…")
-    elif st.button("Embed", type="primary", key="atlas_embed"):
-        submit_job(db_path(), "embed", params, session_id=session_id)
+    elif st.button("Embed and map", type="primary", key="atlas_embed"):
+        submit_job(db_path(), "project", params, session_id=session_id)
         st.rerun()
     active_jobs_panel(session_id, kinds=("embed", "project"), key="atlas-jobs")
     st.stop()

@@ -13,6 +13,7 @@ from embedlab.embedding.cache import find_embedding
 from embedlab.errors import UserError
 from embedlab.ingest import detect_text_column, load_corpus_bytes, read_table
 from embedlab.jobs import find_active_job, submit_job
+from embedlab.tasks import find_projection, map_params
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
 from components.page_setup import ensure_app_shell
 
@@ -49,7 +50,10 @@ with add_tab:
             rest = [c for c in columns if c not in (text_col, label_col, id_col)]
             meta_cols = st.multiselect("Metadata columns", rest, default=rest)
             name = st.text_input("Corpus name", value=upload.name.rsplit(".", 1)[0])
-            if st.button("Ingest", type="primary"):
+            then_map = st.checkbox(f"Embed with {DEFAULT_MODEL} and map right after ingesting", value=True,
+                                   key="ingest_then_map", help="One job: embedding, then the UMAP map. "
+                                   "Untick to pick another model below.")
+            if st.button("Ingest and map" if then_map else "Ingest", type="primary"):
                 try:
                     corpus = load_corpus_bytes(data, upload.name, name=name, text_col=text_col,
                                                label_col=None if label_col == none else label_col,
@@ -58,7 +62,11 @@ with add_tab:
                 except UserError as exc:
                     st.error(str(exc))
                 else:
-                    st.success(f"Ingested {info.n_docs:,} documents as {info.name!r}.")
+                    st.session_state["corpora_chosen"] = info.name
+                    if then_map:
+                        submit_job(db_path(), "project", map_params(info.id, DEFAULT_MODEL), session_id=session_id)
+                    st.success(f"Ingested {info.n_docs:,} documents as {info.name!r}."
+                               + (" Embedding and mapping it now (progress below)." if then_map else ""))
                     if corpus.skipped:
                         reasons = pd.DataFrame([{"row": s.row, "reason": s.reason} for s in corpus.skipped])
                         st.warning(f"Skipped {len(corpus.skipped)} documents:")
@@ -84,11 +92,16 @@ models = available_models()
 rows = []
 for c in corpora:
     done = [m for m in models if find_embedding(db, c.content_hash, m) is not None]
+    mapped = [m for m in done if find_projection(db, c.id, m, method="umap") is not None]
     rows.append({"corpus": c.name, "documents": c.n_docs, "skipped": c.n_skipped, "label column": c.label_col or "—",
-                 "embedded with": ", ".join(done) or "not yet", "source": c.source})
+                 "embedded with": ", ".join(done) or "not yet", "UMAP map": ", ".join(mapped) or "not yet",
+                 "source": c.source})
 st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
 
-chosen = st.selectbox("Corpus", [c.name for c in corpora])
+names = [c.name for c in corpora]
+if st.session_state.get("corpora_chosen") not in names:
+    st.session_state.pop("corpora_chosen", None)
+chosen = st.selectbox("Corpus", names, key="corpora_chosen")
 corpus = next(c for c in corpora if c.name == chosen)
 left, right = st.columns(2)
 with left:
@@ -114,15 +127,27 @@ with right:
     except UserError as exc:
         st.error(str(exc))
         cached = None
-    if cached:
-        st.success(f"Embedded with {model} (backend {getattr(embedder, 'backend', 'n/a')}).")
-    elif cached is False:
-        params = {"corpus_id": corpus.id, "model": model}
-        if find_active_job(db, "embed", params):
-            st.info("Embedding in progress (see above).")
-        elif st.button("Embed", type="primary"):
-            submit_job(db_path(), "embed", params, session_id=session_id)
-            st.rerun()
+    if cached is not None:
+        mapped = cached and find_projection(db, corpus.id, model, method="umap") is not None
+        backend = getattr(embedder, "backend", None)
+        if cached:
+            st.success(f"Embedded with {model}" + (f" (backend {backend})." if backend else "."))
+        if mapped:
+            if st.button("Open the map on the Atlas", type="primary", icon=":material/map:"):
+                st.session_state["atlas_corpus"] = corpus.name
+                st.switch_page("pages/atlas.py")
+        elif find_active_job(db, "project", map_params(corpus.id, model)) or \
+                find_active_job(db, "embed", {"corpus_id": corpus.id, "model": model}):
+            st.info("Working on it: see the progress above.")
+        else:
+            c1, c2 = st.columns(2)
+            if c1.button("Map it" if cached else "Embed and map", type="primary",
+                         help="One job: embedding (unless stored), then the UMAP map."):
+                submit_job(db_path(), "project", map_params(corpus.id, model), session_id=session_id)
+                st.rerun()
+            if not cached and c2.button("Embed only"):
+                submit_job(db_path(), "embed", {"corpus_id": corpus.id, "model": model}, session_id=session_id)
+                st.rerun()
     with st.expander("Delete this corpus"):
         confirm = st.text_input("Type the corpus name to confirm", key="delete-corpus-confirm")
         if st.button("Delete corpus", disabled=confirm != corpus.name):

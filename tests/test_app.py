@@ -45,6 +45,7 @@ def test_uploading_a_file_shows_preview_then_ingests(app_env, db, session_id):
     at.file_uploader[0].upload("notes.csv", content, "text/csv").run()
     assert not at.exception
     assert [s.value for s in at.selectbox if s.label == "Text column"] == ["text"]
+    at.checkbox(key="ingest_then_map").uncheck().run()
     at.button[[b.label for b in at.button].index("Ingest")].click().run()
     assert not at.exception
     assert any("Ingested 2 documents" in s.value for s in at.success)
@@ -52,6 +53,24 @@ def test_uploading_a_file_shows_preview_then_ingests(app_env, db, session_id):
     (corpus,) = list_corpora(db, session_id)
     assert corpus.name == "notes" and corpus.n_docs == 2
     assert load_documents(db, corpus.id)[0]["text"] == "<script>alert(1)</script> first"
+
+
+def test_ingest_and_map_is_one_action_that_starts_the_chained_job(app_env, db, session_id, monkeypatch):
+    from embedlab.embedding.embedders import DEFAULT_MODEL
+    from embedlab.tasks import map_params
+
+    submitted = []
+    monkeypatch.setattr("embedlab.jobs.submit_job", lambda path, kind, params, session_id=None:
+                        submitted.append((kind, params, session_id)) or 1)
+    at = open_page(session="s")
+    at.file_uploader[0].upload("notes.csv", b"text\nfirst document\nsecond document\n", "text/csv").run()
+    assert at.checkbox(key="ingest_then_map").value is True        # the default flow maps right away
+    at.button[[b.label for b in at.button].index("Ingest and map")].click().run()
+    assert not at.exception
+    (corpus,) = list_corpora(db, session_id)
+    assert submitted == [("project", map_params(corpus.id, DEFAULT_MODEL), session_id)]
+    assert any("Embedding and mapping it now" in s.value for s in at.success)
+    assert at.selectbox(key="corpora_chosen").value == "notes"
 
 
 def test_refused_upload_shows_one_clear_error_and_writes_nothing(app_env, db, session_id):

@@ -325,7 +325,7 @@ def test_atlas_page_offers_to_embed_a_corpus_without_embedding(atlas_env):
 
     stored_corpus(connect(atlas_env), ["a b", "c d"], session="fresh", name="raw", doc_ids=["1", "2"])
     at = open_atlas("fresh")
-    assert [b.label for b in at.button if b.key == "atlas_embed"] == ["Embed"]
+    assert [b.label for b in at.button if b.key == "atlas_embed"] == ["Embed and map"]
     assert not at.get("plotly_chart")
 
 
