@@ -101,6 +101,14 @@ def cmd_embed(args) -> int:
     dt = time.perf_counter() - t0
     print(f"embedded corpus {info.name!r}: {meta.rows} x {meta.cols} with {meta.model} in {dt:.1f} s"
           f" ({meta.rows / dt if dt > 0 else 0:.0f} docs/s)")
+    if args.map:
+        from embedlab.tasks import map_params
+
+        t1 = time.perf_counter()
+        ref = run_job(db, "project", map_params(info.id, args.model), session_id=info.session_id,
+                      progress=_progress_printer("map"))
+        proj = get_matrix(db, int(ref.split(":")[1]))
+        print(f"mapped corpus {info.name!r} with umap: {proj.rows} x {proj.cols} in {time.perf_counter() - t1:.1f} s")
     return EXIT_OK
 
 
@@ -141,30 +149,39 @@ def _save_run(db, session: str | None, kind: str, params: dict, result: dict) ->
 
 
 def cmd_bench_retrieval(args) -> int:
-    from embedlab.retrieval.bench import run_retrieval_bench
+    """The Retrieval page's comparison (`compare_methods`) on one BEIR split; only the JSON is the CLI's own."""
+    from embedlab.retrieval.comparison import compare_methods
+    from embedlab.retrieval.params import validate_comparison
 
     if not Path(args.beir).is_dir():
         raise CliError(f"{args.beir}: not a folder (expected a BEIR folder with corpus, queries and qrels)")
+    if args.max_docs is not None and args.max_docs < 1:
+        raise CliError(f"--max-docs must be a positive number, got {args.max_docs}")
+    params = validate_comparison({"source": "beir", "beir_dir": args.beir, "split": args.split,
+                                  "model": args.model, "methods": _methods(args.methods),
+                                  "max_docs": args.max_docs})      # bad input: exit 2 before the database opens
     db = _open_db(args)
-    result = run_retrieval_bench(beir_dir=args.beir, split=args.split, model=args.model,
-                                 methods=_methods(args.methods), max_docs=args.max_docs, db=db,
-                                 progress=_progress_printer("bench-retrieval"))
+    done = compare_methods(db, params, progress=_progress_printer("bench-retrieval"))
+    p, comp = done.params, done.comparison
+    result = {"dataset": p["dataset"], "split": p["split"], "model": p["model"], "n_docs": len(comp.corpus),
+              "n_queries": len(comp.queries), "methods": done.metrics}
     _save_run(db, args.session, "retrieval", vars_for_run(args), result)
     _write_json(result, args.json)
     return EXIT_OK
 
 
 def cmd_bench_ood(args) -> int:
-    from embedlab.ood.bench import run_ood_bench
+    """The OOD page's comparison (`compare_detectors`) on CLINC150 or three files; only the JSON is the CLI's."""
+    from embedlab.ood import parse_methods
+    from embedlab.ood.bench import bench_json, bench_task, read_bench_sets
+    from embedlab.ood.comparison import compare_detectors
 
-    files = [args.train, args.test, args.ood]
-    if args.clinc and any(files):
-        raise CliError("give either --clinc FILE or --train/--test/--ood, not both")
-    if not args.clinc and not all(files):
-        raise CliError("give --clinc FILE, or all three of --train F --test F --ood F")
+    methods = _methods(args.methods)
+    parse_methods(methods)  # bad input: exit 2 before the database opens
+    sets = read_bench_sets(clinc=args.clinc, train=args.train, test=args.test, ood=args.ood)
     db = _open_db(args)
-    result = run_ood_bench(clinc=args.clinc, train=args.train, test=args.test, ood=args.ood, model=args.model,
-                           methods=_methods(args.methods), db=db, progress=_progress_printer("bench-ood"))
+    task = bench_task(sets, args.model, db)
+    result = bench_json(task, compare_detectors(task, methods, progress=_progress_printer("bench-ood")))
     _save_run(db, args.session, "ood", vars_for_run(args), result)
     _write_json(result, args.json)
     return EXIT_OK
@@ -225,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path, or tfidf-svd")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--map", action="store_true", help="then draw its UMAP map, as the page's 'Embed and map'")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("project", parents=[common], help="2-D/3-D map of a corpus (UMAP, PCA, t-SNE)")
@@ -247,11 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_retrieval)
 
     p = sub.add_parser("bench-ood", parents=[common], help="compare OOD detectors")
-    p.add_argument("--clinc")
-    p.add_argument("--train")
-    p.add_argument("--test")
-    p.add_argument("--ood")
-    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--clinc", help="CLINC150's data_full.json (train less 'oos'; test; oos_test as OOD)")
+    p.add_argument("--train", help="in-distribution training file (it defines the embedding space)")
+    p.add_argument("--test", help="in-distribution test file (encoded in the training file's space)")
+    p.add_argument("--ood", help="out-of-distribution test file (its labels are ignored)")
+    p.add_argument("--model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path, or tfidf-svd")
     p.add_argument("--methods", help="comma-separated (default: all)")
     p.add_argument("--json")
     p.add_argument("--session", help="also keep the run in this session's history")
