@@ -129,6 +129,19 @@ def cmd_project(args) -> int:
     return EXIT_OK
 
 
+def cmd_diagnostics(args) -> int:
+    """RankMe, hubness, anisotropy and PCA dimension of a corpus's embedding (embedded first when needed)."""
+    from embedlab.diagnostics import diagnose
+    from embedlab.embedding.space import EmbeddingSpace
+
+    db = _open_db(args)
+    info = _corpus(db, args)
+    space = EmbeddingSpace.for_corpus(db, info.id, args.model)
+    X = space.documents(progress=_progress_printer("embed"))
+    _write_json(diagnose(X, model=space.model, progress=_progress_printer("diagnostics")), args.json)
+    return EXIT_OK
+
+
 def _write_json(result: dict, out: str | None) -> None:
     text = json.dumps(result, indent=2, sort_keys=False)
     if out:
@@ -274,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json")
     p.add_argument("--session", help="also keep the run in this session's history")
     p.set_defaults(func=cmd_bench_ood)
+
+    p = sub.add_parser("diagnostics", parents=[common],
+                       help="RankMe, hubness and isotropy of a corpus's embedding (JSON, DESIGN section 3)")
+    p.add_argument("--session", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--json", help="also write the JSON to this file")
+    p.set_defaults(func=cmd_diagnostics)
 
     p = sub.add_parser("sessions", parents=[common], help="list, export, import or delete sessions")
     ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
