@@ -80,11 +80,13 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, seeded_db, name):
 def test_error_messages_name_row_and_column(tmp_path, seeded_db):
     path = tmp_path / "broken.jsonl"
     path.write_bytes(BAD_INPUTS["broken.jsonl"])
-    assert "2" in cli("ingest", str(path), "--session", "s", db=seeded_db).stderr
+    r = cli("ingest", str(path), "--session", "s", db=seeded_db)
+    assert r.returncode == 2 and r.stderr.startswith("error: broken.jsonl, row 2: line 2 is not valid JSON"), r.stderr
     path = tmp_path / "t.csv"
     path.write_text("text,label\nhello,a\n")
-    err = cli("ingest", str(path), "--session", "s", "--label-col", "nope", db=seeded_db).stderr
-    assert "nope" in err and "label" in err
+    r = cli("ingest", str(path), "--session", "s", "--label-col", "nope", db=seeded_db)
+    assert r.returncode == 2 and r.stderr.startswith("error: t.csv, column 'nope': no such column"), r.stderr
+    assert "(named as the label column)" in r.stderr and "the columns are: 'text', 'label'" in r.stderr
 
 
 def test_unknown_corpus_and_session_are_clear(seeded_db):

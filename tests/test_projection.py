@@ -23,6 +23,14 @@ def blobs(n_per: int, n_blobs: int = 5, dim: int = 384, spread: float = 0.8, see
     return (centres[truth] + spread * rng.standard_normal((len(truth), dim)) / np.sqrt(dim)).astype(np.float32)
 
 
+def blobs_only(Y: np.ndarray, n_per: int = 60, seed: int = 0) -> np.ndarray:
+    """Y with its points shuffled within each blob of `blobs(n_per)`: a map that keeps the blobs apart but none of
+    the neighbours inside them (what a layout that only separates clusters would score)."""
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([start + rng.permutation(n_per) for start in range(0, len(Y), n_per)])
+    return Y[order]
+
+
 @pytest.fixture(scope="module")
 def X() -> np.ndarray:
     return blobs(60)  # 300 x 384
@@ -69,19 +77,27 @@ def test_tiny_inputs(X, method, n):
 
 @pytest.mark.slow
 def test_clustered_data_gives_a_faithful_umap(X, umap_map):
+    """UMAP seeds, BLAS builds and CPUs lay the points out differently: the kNN overlap is compared with that of
+    the same map shuffled within its blobs, which a layout that keeps only the clusters would score."""
     trust = trustworthiness_score(X, umap_map, n_neighbors=10)
     overlap = knn_overlap(X, umap_map, k=10)
+    # seeds 0-9, input jittered by 1e-5 and data seeds 1-3 here: 0.943-0.948; blobs only: 0.925-0.928; random: 0.49-0.51
     assert trust > 0.9
-    assert overlap > 10 * (10 / 299)  # chance is k / (n - 1)
+    # seeds 0-9, jitter and data seeds (NUMBA/OMP threads 1 or 2 alike): 0.306-0.342, 1.78-2.0x the blobs-only
+    # shuffle (0.159-0.182); random layout: 0.032-0.035 (chance k / (n - 1) = 0.033). Seed 7 scores 0.329 here.
+    assert overlap > 1.3 * knn_overlap(X, blobs_only(umap_map), k=10)
 
 
 def test_clustered_data_gives_a_faithful_tsne(X):
     Y = project(X, method="tsne")
+    # t-SNE starts from PCA, so its seed changes nothing; data seeds 1-5 and input jittered by 1e-5 here: 0.960-0.962;
+    # blobs only: 0.927; random: 0.49-0.51
     assert trustworthiness_score(X, Y, n_neighbors=10) > 0.9
-    assert knn_overlap(X, Y, k=10) > 10 * (10 / 299)
+    # same runs: 0.397-0.425, 2.2-2.6x the blobs-only shuffle (0.164-0.184); random layout: 0.032-0.035
+    assert knn_overlap(X, Y, k=10) > 1.5 * knn_overlap(X, blobs_only(Y), k=10)
     noise = np.random.default_rng(0).standard_normal((300, 2))
-    assert knn_overlap(X, noise, k=10) < 0.1
-    assert trustworthiness_score(X, noise, n_neighbors=10) < 0.7
+    assert knn_overlap(X, noise, k=10) < 0.1  # noise seeds 0-4: 0.032-0.035
+    assert trustworthiness_score(X, noise, n_neighbors=10) < 0.7  # noise seeds 0-4: 0.49-0.51
 
 
 def test_quality_metrics_on_a_perfect_map():
@@ -123,7 +139,7 @@ def test_umap_uses_the_pca_plan(X, monkeypatch):
     info: dict = {}
     Y = project(X, method="umap", n_epochs=30, info=info)
     assert info["pca_dims"] == 100 and info["metric"] == "euclidean" and "PCA" in info["seconds"]
-    assert trustworthiness_score(X, Y) > 0.9
+    assert trustworthiness_score(X, Y) > 0.9  # seeds 0-9 and 42 here: 0.931-0.937; random layout: 0.49-0.51
 
 
 @pytest.mark.slow
@@ -159,7 +175,7 @@ def test_umap_with_its_own_knn_graph_above_the_small_data_size(monkeypatch):
     info: dict = {}
     Y = project(X, n_epochs=60, info=info)
     assert "kNN graph" in info["seconds"]
-    assert trustworthiness_score(X, Y) > 0.9
+    assert trustworthiness_score(X, Y) > 0.9  # seeds 0-9 and 42 here: 0.929-0.932; random layout: 0.50
     np.testing.assert_array_equal(project(X, n_epochs=60), Y)
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from embedlab.errors import InputError
+from embedlab.neighbours import top_k_of_scores as top_k
+from embedlab.registry import Param
 from embedlab.retrieval import TextSet, TokenMatrix, create_method, list_methods, method_names, parse_method_list
-from embedlab.retrieval.base import top_k
 from embedlab.retrieval.fusion import rrf_fuse
 from embedlab.retrieval.hubness import invgc
 from embedlab.retrieval.multivector import fde_encode, fde_projections, maxsim_scores, simhash_codes
@@ -46,7 +47,7 @@ def test_registry_lists_ten_families_with_typed_defaults():
                      "maxsim", "muvera", "invgc"]
     for info in list_methods():
         assert info.description and "\n" not in info.description
-        assert isinstance(info.params, dict)
+        assert all(isinstance(p, Param) for p in info.params)
     m = create_method("hnsw", ef="64")
     assert m.params["ef"] == 64 and isinstance(m.params["ef"], int)
     assert create_method("matryoshka-48").params["dims"] == 48
@@ -94,6 +95,8 @@ def test_hnsw_recall_against_exact(vectors):
     ids, scores = create_method("hnsw", threads=1).build(corpus).search(q, 10)
     ref_ids, _ = exact(queries, docs, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, ref_ids)])
+    # hnsw seeds 0-9 (1 or 2 build threads) and data seeds 1-7 here: 1.000; random ids: 0.036;
+    # a starved graph (M=2, ef=ef_construction=10): 0.15-0.30
     assert recall >= 0.95
     assert np.allclose(scores, np.take_along_axis(queries @ docs.T, ids, axis=1), atol=1e-5)
 
@@ -112,6 +115,8 @@ def test_int8_with_full_rescoring_equals_dequantised_exact(vectors):
     # Default multiplier: close to float search.
     ids4, _ = create_method("int8-rescore").build(corpus).search(q, 10)
     ref, _ = exact(queries, docs, 10)
+    # here: 0.948, inputs jittered by 1e-4 (seeds 0-9): 0.944-0.952 (other data, seeds 1-7: 0.88-0.95);
+    # no rescoring (multiplier 1): 0.704
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids4, ref)]) >= 0.9
 
 
@@ -324,10 +329,11 @@ def test_fde_inner_product_tracks_chamfer_similarity():
     queries = random_token_sets(rng, 5, dim=32, centres=centres, lo=3, hi=8)
     d_fde = fde_encode(TokenMatrix.from_list(docs), is_query=False)
     q_fde = fde_encode(TokenMatrix.from_list(queries), is_query=True)
-    for i, q in enumerate(queries):
-        chamfer = [naive_maxsim(q, d) for d in docs]
-        rho = spearmanr(d_fde @ q_fde[i], chamfer).statistic
-        assert rho > 0.5
+    rho = np.array([spearmanr(d_fde @ q_fde[i], [naive_maxsim(q, d) for d in docs]).statistic
+                    for i, q in enumerate(queries)])
+    # FDE seeds 0-9 and 42 here: mean 0.70-0.75, each query 0.57-0.69 at worst; documents encoded with another
+    # seed's projections (out of step with the queries): mean -0.13-0.10, each query 0.30 at most
+    assert rho.mean() > 0.55 and rho.min() > 0.4, rho
 
 
 def test_muvera_with_all_documents_as_candidates_is_exact_maxsim():

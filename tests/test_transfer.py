@@ -481,8 +481,23 @@ def test_hostile_file_refused_and_nothing_changed(case, target, tmp_path, valid_
     assert not [p for p in os.listdir(path.parent) if p.startswith(path.name + "-")]  # no -wal/-shm/-journal
 
 
-def test_hostile_cases_are_many():
-    assert len(HOSTILE) >= 20
+def test_hostile_cases_reach_many_different_checks(target, tmp_path, valid_export):
+    """The hostile files are refused by many different checks of the importer, not all by one: each refusal is
+    traced to the `raise` in storage/transfer.py that made it."""
+    import traceback
+
+    sites: dict[tuple[str, int], list[str]] = {}
+    for i, (case, (build, _)) in enumerate(HOSTILE.items()):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        made = build(valid_export, folder)
+        path = made[0] if isinstance(made, tuple) else made
+        with pytest.raises(ImportRefused) as err:
+            import_session(target, path, max_bytes=1000 if case == "over a tiny size limit" else 2 * 1024**3)
+        where = traceback.extract_tb(err.value.__traceback__)[-1]
+        sites.setdefault((Path(where.filename).name, where.lineno), []).append(case)
+    assert {name for name, _ in sites} == {"transfer.py"}, sites
+    assert len(sites) >= 30, sites  # 40 cases reach 31 different refusals here
 
 
 def test_file_over_the_default_limit(target, tmp_path):
