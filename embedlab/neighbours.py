@@ -1,4 +1,9 @@
-"""Exact cosine nearest neighbours by blockwise matrix products, and the map's view of them."""
+"""Exact cosine nearest neighbours by blockwise matrix products, and the map's view of them.
+
+The one place for row normalisation (`l2_normalise`), for the blockwise exact top-k (`top_k`, used by the map, the
+retrieval methods and the OOD detectors) and for picking each row's best entries of a score matrix
+(`top_k_of_scores`, which shares `top_k`'s selection and tie rule).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -94,20 +99,41 @@ def _top_k_rows(X, Q, k, block, self_rows):
         if self_rows is not None:
             inside = (self_rows >= start) & (self_rows < end)
             S[rows[inside], self_rows[inside] - start] = -np.inf
-        kb = min(k, end - start)
-        if kb < end - start:
-            # Partitioning for the largest kb directly is ~3x faster than partitioning -S for the smallest.
-            part = np.argpartition(S, -kb, axis=1)[:, -kb:]
-        else:
-            part = np.broadcast_to(np.arange(end - start), (m, end - start))
-        cand_idx = np.concatenate([best_idx, part + start], axis=1)
-        cand_sc = np.concatenate([best_sc, np.take_along_axis(S, part, axis=1)], axis=1)
-        keep = min(k, cand_idx.shape[1])
-        # Score descending, then index ascending (exact ties at the cut may still depend on the blocks).
-        order = np.lexsort((cand_idx, -cand_sc), axis=1)[:, :keep]
-        best_idx = np.take_along_axis(cand_idx, order, axis=1)
-        best_sc = np.take_along_axis(cand_sc, order, axis=1)
+        part = _largest_columns(S, min(k, end - start))
+        best_idx, best_sc = _best_first(np.concatenate([best_idx, part + start], axis=1),
+                                        np.concatenate([best_sc, np.take_along_axis(S, part, axis=1)], axis=1), k)
     return best_idx, best_sc
+
+
+def top_k_of_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k highest scores, best first, ties to the lower column: (columns int64, scores float32).
+
+    For a score matrix already in hand (BM25, fused or re-ranked scores); k is capped at the number of columns."""
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D, got shape {scores.shape}")
+    k = int(max(0, min(k, scores.shape[1])))
+    if k == 0:
+        return np.zeros((len(scores), 0), np.int64), np.zeros((len(scores), 0), np.float32)
+    part = _largest_columns(scores, k)
+    ids, best = _best_first(part, np.take_along_axis(scores, part, axis=1), k)
+    return ids.astype(np.int64, copy=False), best.astype(np.float32, copy=False)
+
+
+def _largest_columns(S: np.ndarray, k: int) -> np.ndarray:
+    """Columns of each row's k largest entries (1 <= k), in no particular order."""
+    n = S.shape[1]
+    if k < n:
+        # Partitioning for the largest k directly is ~3x faster than partitioning -S for the smallest.
+        return np.argpartition(S, -k, axis=1)[:, -k:]
+    return np.broadcast_to(np.arange(n), S.shape)
+
+
+def _best_first(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best candidates of each row: score descending, then id ascending (exact ties at a block's cut may
+    still depend on the blocks)."""
+    order = np.lexsort((ids, -scores), axis=1)[:, :k]
+    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
 def far_on_map(coords: np.ndarray, focus: int, neighbours: np.ndarray, *, quantile: float = 0.9) -> np.ndarray:

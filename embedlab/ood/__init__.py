@@ -1,27 +1,19 @@
-"""Out-of-distribution detectors on embeddings, one module per family, and the registry that lists them.
+"""Out-of-distribution detectors on embeddings, one module each in `detectors/`, found by discovery.
 
-The page, the CLI and the benchmark read `REGISTRY` (name → Detector class) and never list methods themselves:
-a new detector is one new module with a `@register`-ed class, named in `_FAMILIES` below."""
+The page, the CLI and the benchmark read `REGISTRY` (name → Detector class, filled on first use) and never list
+methods themselves: a new detector is one new module in `embedlab/ood/detectors/` with a `@register`-ed class."""
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from embedlab.errors import InputError
-from embedlab.ood.base import REGISTRY, Detector, l2_normalise, register
-
-# The detector modules (the package also holds evaluate, clinc, bench and the page's job: not detectors).
-_FAMILIES = ("knn", "mahalanobis", "logits", "mcm", "outliers", "prototypes")
-for _family in _FAMILIES:
-    importlib.import_module(f"{__name__}.{_family}")
-
-# DESIGN §3 order; a detector added later comes after these.
-_ORDER = ("knn", "mahalanobis", "rmd", "msp", "energy", "mcm", "vim", "lof", "iforest", "prototypes")
+from embedlab.neighbours import l2_normalise
+from embedlab.ood.base import DETECTORS, REGISTRY, Detector, register
 
 
 def method_names() -> list[str]:
-    """Every registered OOD method name, in a stable display order."""
-    return [n for n in _ORDER if n in REGISTRY] + sorted(set(REGISTRY) - set(_ORDER))
+    """Every registered OOD method name, in display order (DESIGN §3's first, then the rest by name)."""
+    return REGISTRY.names()
 
 
 def parse_methods(methods: str | list[str] | tuple[str, ...] | None) -> list[str]:
@@ -38,13 +30,13 @@ def parse_methods(methods: str | list[str] | tuple[str, ...] | None) -> list[str
 
 
 def get_detector(name: str, **params: Any) -> Detector:
-    """A fresh, unfitted detector; params override its defaults."""
+    """A fresh, unfitted detector; params (typed, or strings to cast) override its defaults and are checked."""
     return REGISTRY[parse_methods([name])[0]](**params)
 
 
 def describe_methods() -> list[dict[str, Any]]:
-    """What the page shows: one record per method."""
-    return [{"name": n, "description": REGISTRY[n].description, "params": dict(REGISTRY[n].params),
+    """What the page shows: one record per method; "params" is the tuple of declared `Param`s."""
+    return [{"name": n, "description": REGISTRY[n].description, "params": tuple(REGISTRY[n].param_specs),
              "needs_labels": REGISTRY[n].needs_labels, "needs_embedder": REGISTRY[n].needs_embedder}
             for n in method_names()]
 
@@ -59,5 +51,5 @@ def unavailable_reason(name: str, *, has_labels: bool, has_embedder: bool = True
     return None
 
 
-__all__ = ["REGISTRY", "Detector", "register", "l2_normalise", "method_names", "parse_methods", "get_detector",
-           "describe_methods", "unavailable_reason"]
+__all__ = ["DETECTORS", "REGISTRY", "Detector", "register", "l2_normalise", "method_names", "parse_methods",
+           "get_detector", "describe_methods", "unavailable_reason"]

@@ -1,4 +1,8 @@
-"""The detector interface and the registry that the OOD page, the CLI and the benchmark read."""
+"""The detector interface and the registry that the OOD page, the CLI and the benchmark read.
+
+Detectors are found by discovery: every module of `embedlab.ood.detectors` is imported on first use, and each class
+it decorates with `@register` is a detector (display order: `detectors.DISPLAY_ORDER`, then by name).
+"""
 from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
@@ -6,18 +10,13 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from embedlab.errors import InputError
+from embedlab.registry import Param, Registry, resolve_params
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
-REGISTRY: dict[str, type["Detector"]] = {}
-
-
-def register(cls: type["Detector"]) -> type["Detector"]:
-    """Class decorator: a new detector is one new module with one decorated class."""
-    if cls.name in REGISTRY:
-        raise ValueError(f"OOD detector {cls.name!r} is registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
+DETECTORS = Registry("OOD detector", "embedlab.ood.detectors")
+REGISTRY = DETECTORS   # name -> Detector class (a read-only mapping, filled on first use)
+register = DETECTORS.register
 
 
 class Detector:
@@ -25,18 +24,14 @@ class Detector:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    params: ClassVar[dict[str, Any]] = {}
+    param_specs: ClassVar[tuple[Param, ...]] = ()   # declared parameters: type, default, bounds, choices
     needs_labels: ClassVar[bool] = False
     needs_embedder: ClassVar[bool] = False
     uses_head: ClassVar[bool] = False  # scores come from the shared logistic-regression head (logits.LinearHead)
 
     def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.params))
-        if unknown:
-            valid = ", ".join(sorted(self.params)) or "none"
-            raise InputError(f"unknown parameter(s) {', '.join(unknown)} for OOD method {self.name!r} "
-                             f"(valid: {valid})")
-        self.config: dict[str, Any] = {**self.params, **params}
+        # Unknown, mistyped, out-of-bounds values raise InputError naming the method and the parameter.
+        self.config: dict[str, Any] = resolve_params(self.param_specs, params, f"OOD method {self.name!r}")
         self.explicit = set(params)  # what the caller chose, as opposed to defaults
         self.fitted = False
 
@@ -92,7 +87,3 @@ def as_labels(labels: Any, n: int, method: str) -> np.ndarray:
         raise InputError(f"OOD method {method!r} needs at least two labels in the in-distribution set")
     return labels
 
-
-def l2_normalise(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, 1e-12)

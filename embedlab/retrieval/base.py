@@ -1,10 +1,14 @@
 """What every retrieval method shares: the text sets it indexes and queries, the method interface, exact top-k."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
+
+from embedlab.neighbours import top_k
+from embedlab.registry import Param, resolve_params
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 TokensFn = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
@@ -133,21 +137,26 @@ def _as_tokens(tokens: TokenMatrix | tuple[np.ndarray, np.ndarray]) -> TokenMatr
 class RetrievalMethod:
     """A retrieval method: `build(corpus)` once, then `search(queries, k)` as often as wanted.
 
-    Subclasses set `name`, `description` (one line), `params` (defaults; the types of the defaults are the types of
-    the parameters) and `needs` (subset of {"text", "embeddings", "tokens"}: what build and search read).
+    Subclasses set `name`, `description` (one line), `param_specs` (the declared parameters: `Param`s with type,
+    default, bounds and choices) and `needs` (subset of {"text", "embeddings", "tokens"}: what build and search
+    read). A family with a number in its name sets `pattern` (e.g. r"matryoshka-(\\d+)") and `params_from_name`.
+    An instance's `params` are the checked values of every declared parameter.
     """
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    params: dict[str, Any] = {}
+    param_specs: ClassVar[tuple[Param, ...]] = ()
     needs: ClassVar[frozenset[str]] = frozenset()
+    pattern: ClassVar[str | None] = None
+    params: dict[str, Any]
 
     def __init__(self, **params: Any) -> None:
-        defaults = type(self).params
-        unknown = set(params) - set(defaults)
-        if unknown:
-            raise ValueError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; known: {sorted(defaults)}")
-        self.params = {k: _typed(k, defaults[k], params.get(k, defaults[k])) for k in defaults}
+        self.params = resolve_params(self.param_specs, params, f"retrieval method {self.name!r}")
         self.n_docs = 0
+
+    @classmethod
+    def params_from_name(cls, match: re.Match) -> dict[str, Any]:
+        """Parameters a concrete name carries (for a `pattern` family, e.g. {"dims": 128} from matryoshka-128)."""
+        return {}
 
     def load_libraries(self) -> None:
         """Import what build and search need (called before build is timed, so build_s is not import time)."""
@@ -168,67 +177,12 @@ class RetrievalMethod:
         return f"{type(self).__name__}({self.name!r}, {self.params})"
 
 
-def _typed(name: str, default: Any, value: Any) -> Any:
-    """Cast a parameter to the type of its default (so '0.5' from a form or CLI becomes 0.5)."""
-    if default is None or value is None:
-        return value
-    kind = type(default)
-    if kind is bool:
-        if isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"parameter {name}: expected true or false, got {value!r}")
-        return bool(value)
-    try:
-        return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"parameter {name}: expected {kind.__name__}, got {value!r}") from exc
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows' k best columns, best first (ties broken by the lower column), via argpartition."""
-    scores = np.asarray(scores)
-    n = scores.shape[1]
-    k = min(k, n)
-    if k <= 0:
-        return np.zeros((len(scores), 0), np.int64), np.zeros((len(scores), 0), np.float32)
-    if k < n:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(n), scores.shape).copy()
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1) if part.size else part
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return ids, np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-
-
-def exact_inner_product_top_k(queries: np.ndarray, docs: np.ndarray, k: int, *, doc_block: int = 65536,
-                              query_block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by inner product: blockwise matrix products (memory bounded by the blocks), blocks merged."""
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    n_q, n_d = len(queries), len(docs)
-    k = min(k, n_d)
-    if n_q > query_block:
-        parts = [exact_inner_product_top_k(queries[s:s + query_block], docs, k, doc_block=doc_block,
-                                           query_block=query_block) for s in range(0, n_q, query_block)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    if n_d <= doc_block:
-        return top_k(queries @ np.asarray(docs, dtype=np.float32).T, k)
-    best_ids = np.zeros((n_q, 0), np.int64)
-    best_scores = np.zeros((n_q, 0), np.float32)
-    for start in range(0, n_d, doc_block):
-        chunk = np.asarray(docs[start:start + doc_block], dtype=np.float32)
-        ids, scores = top_k(queries @ chunk.T, k)
-        cand_ids = np.concatenate([best_ids, ids + start], axis=1)
-        cand_scores = np.concatenate([best_scores, scores], axis=1)
-        sel, best_scores = top_k(cand_scores, k)
-        best_ids = np.take_along_axis(cand_ids, sel, axis=1)
-    return best_ids, best_scores
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+def exact_top_k(queries: np.ndarray, docs: np.ndarray, k: int, *,
+                block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k documents by inner product for every query row: `neighbours.top_k` with vector queries
+    (blockwise matrix products, memory bounded by the blocks); [n_q, min(k, n_docs)] ids and float32 scores."""
+    q = np.asarray(queries, dtype=np.float32)
+    if len(q) == 0:
+        k = max(0, min(k, len(docs)))
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+    return top_k(docs, q.reshape(len(q), -1), k=k, exclude_self=False, block=block)

@@ -7,14 +7,14 @@ document, then summed over query tokens. Nothing is skipped or approximated.
 
 MUVERA (Dhulipala et al., 2024) turns each token set into one Fixed Dimensional Encoding whose inner product
 approximates Chamfer similarity; candidates come from FDE inner products, the top `candidates` are re-ranked by
-exact MaxSim. See `fde_encode` for the encoding (DESIGN §5).
+exact MaxSim. See `fde_encode` for the encoding (DESIGN §5). The methods: `methods/maxsim.py`, `methods/muvera.py`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from embedlab.retrieval.base import RetrievalMethod, TextSet, TokenMatrix, exact_inner_product_top_k, top_k
-from embedlab.retrieval.registry import register
+from embedlab.neighbours import l2_normalise
+from embedlab.retrieval.base import TextSet, TokenMatrix
 
 
 def maxsim_scores(query_tokens: np.ndarray, docs: TokenMatrix, *, token_block: int = 131072,
@@ -52,7 +52,7 @@ def unit_rows(x: np.ndarray, *, tol: float = 1e-3) -> np.ndarray:
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     if np.all(np.abs(norms - 1) <= tol):
         return x
-    return x / np.maximum(norms, 1e-12)[:, None]
+    return l2_normalise(x)
 
 
 def maxsim_subset(query_tokens: np.ndarray, docs: TokenMatrix, rows: np.ndarray) -> np.ndarray:
@@ -72,43 +72,12 @@ def _doc_blocks(offsets: np.ndarray, token_block: int):
         d0 = d1
 
 
-def _query_tokens(queries: TextSet, i: int) -> np.ndarray:
+def unit_query_tokens(queries: TextSet, i: int) -> np.ndarray:
+    """Query i's token embeddings with unit-length rows."""
     return unit_rows(queries.tokens().item(i))
 
 
-@register
-class MaxSim(RetrievalMethod):
-    name = "maxsim"
-    description = "Exact late interaction: sum over query tokens of the best document-token cosine (all documents)"
-    params = {"token_block": 1 << 20}
-    needs = frozenset({"tokens"})
-
-    def build(self, corpus: TextSet) -> "MaxSim":
-        toks = corpus.tokens()
-        # Stored transposed ([dim, total_tokens]): one query's tokens times all document tokens is then a
-        # plain matrix product over the whole collection in a few large blocks.
-        self._columns = np.ascontiguousarray(unit_rows(toks.data).T)
-        self._offsets = toks.offsets
-        self.n_docs = len(toks)
-        return self
-
-    def scores(self, query_tokens: np.ndarray) -> np.ndarray:
-        """Exact MaxSim of one query's tokens against every document."""
-        docs = _OffsetsOnly(self._offsets)
-        return maxsim_scores(query_tokens, docs, token_block=self.params["token_block"], columns=self._columns)
-
-    def search(self, queries: TextSet, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = min(k, self.n_docs)
-        if not len(queries):
-            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
-        return top_k(np.stack([self.scores(_query_tokens(queries, i)) for i in range(len(queries))]), k)
-
-    @property
-    def index_bytes(self) -> int:
-        return int(self._columns.nbytes + self._offsets.nbytes)
-
-
-class _OffsetsOnly:
+class TokenOffsets:
     """The part of a TokenMatrix that block iteration reads, for a matrix stored transposed."""
 
     def __init__(self, offsets: np.ndarray) -> None:
@@ -187,48 +156,3 @@ def fde_encode(tokens: TokenMatrix, *, is_query: bool, k_sim: int = 5, d_proj: i
                 block[doc, rr, pp] = projected[t0 + nearest, rr]
         out[d0:d1] = block
     return out.reshape(n, -1)
-
-
-@register
-class Muvera(RetrievalMethod):
-    name = "muvera"
-    description = "MUVERA: Fixed Dimensional Encodings (10,240 dims) for candidates, top ones re-ranked by MaxSim"
-    params = {"k_sim": 5, "d_proj": 16, "reps": 20, "seed": 42, "candidates": 100}
-    needs = frozenset({"tokens"})
-
-    def _encode(self, tokens: TokenMatrix, is_query: bool) -> np.ndarray:
-        p = self.params
-        return fde_encode(tokens, is_query=is_query, projections=self._projections, k_sim=p["k_sim"],
-                          d_proj=p["d_proj"], reps=p["reps"], seed=p["seed"])
-
-    def build(self, corpus: TextSet) -> "Muvera":
-        toks = corpus.tokens()
-        p = self.params
-        self._projections = fde_projections(toks.data.shape[1], k_sim=p["k_sim"], d_proj=p["d_proj"], reps=p["reps"],
-                                            seed=p["seed"])
-        self._docs = TokenMatrix(np.ascontiguousarray(unit_rows(toks.data)), toks.offsets)
-        self._fde = self._encode(self._docs, is_query=False)
-        self.n_docs = len(self._docs)
-        return self
-
-    def candidates(self, queries: TextSet, n_cand: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top documents by FDE inner product."""
-        toks = queries.tokens()
-        return exact_inner_product_top_k(self._encode(TokenMatrix(unit_rows(toks.data), toks.offsets), is_query=True),
-                                         self._fde, n_cand)
-
-    def search(self, queries: TextSet, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = min(k, self.n_docs)
-        cand, _ = self.candidates(queries, min(self.n_docs, max(k, self.params["candidates"])))
-        ids = np.zeros((len(queries), k), np.int64)
-        scores = np.zeros((len(queries), k), np.float32)
-        for i in range(len(queries)):
-            exact = maxsim_subset(_query_tokens(queries, i), self._docs, cand[i])
-            sel, best = top_k(exact[None, :], k)
-            ids[i], scores[i] = cand[i][sel[0]], best[0]
-        return ids, scores
-
-    @property
-    def index_bytes(self) -> int:
-        """The FDE matrix plus the token matrix that re-ranking reads."""
-        return int(self._fde.nbytes + self._docs.data.nbytes + self._docs.offsets.nbytes)

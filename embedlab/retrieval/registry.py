@@ -1,85 +1,81 @@
 """The registry of retrieval methods that the page, the CLI and the benchmark all read.
 
-A method family registers its classes with `@register`; a family with a number in its name (`matryoshka-N`)
-registers a pattern and a parser. `create_method("matryoshka-128")` gives a ready-to-build instance.
+Methods are found by discovery: every module of `embedlab.retrieval.methods` is imported on first use, and each
+class it decorates with `@register` is a method (display order: `methods.DISPLAY_ORDER`, then by name). A family
+with a number in its name (`matryoshka-N`) sets a `pattern` on its class. `create_method("matryoshka-128")` gives
+a ready-to-build instance with checked parameters.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from embedlab.errors import InputError
+from embedlab.registry import Param, Registry, resolve_params
 from embedlab.retrieval.base import RetrievalMethod
 
 DEFAULT_METHODS = ("bm25", "dense", "hnsw", "int8-rescore", "binary-rescore", "matryoshka-128", "hybrid-rrf",
                    "maxsim", "muvera", "invgc")
 
+METHODS = Registry("retrieval method", "embedlab.retrieval.methods")
+register = METHODS.register
+
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """What the UI and CLI show about a method: name (or pattern), one-line description, parameter defaults."""
+    """What the UI and CLI show about a method: name (or pattern), one-line description, declared parameters."""
     name: str
     description: str
-    params: dict[str, Any]
+    params: tuple[Param, ...]
     needs: frozenset[str]
     cls: type[RetrievalMethod]
     pattern: str | None = None       # e.g. r"matryoshka-(\d+)" for parametrised names
-    parse: Callable[[re.Match], dict[str, Any]] | None = None
 
+    @classmethod
+    def of(cls, method: type[RetrievalMethod]) -> "MethodInfo":
+        return cls(method.name, method.description, tuple(method.param_specs), frozenset(method.needs), method,
+                   method.pattern)
 
-_REGISTRY: dict[str, MethodInfo] = {}
-
-
-def register(cls: type[RetrievalMethod] | None = None, *, pattern: str | None = None,
-             parse: Callable[[re.Match], dict[str, Any]] | None = None):
-    """Class decorator: make a method available by its `name` (and, with `pattern`, by names it matches)."""
-    def wrap(c: type[RetrievalMethod]) -> type[RetrievalMethod]:
-        _REGISTRY[c.name] = MethodInfo(c.name, c.description, dict(c.params), frozenset(c.needs), c, pattern, parse)
-        return c
-    return wrap(cls) if cls is not None else wrap
-
-
-def _load_families() -> None:
-    # Importing the family modules runs their @register decorators.
-    from embedlab.retrieval import ann, dense, fusion, hubness, lexical, multivector, quantized  # noqa: F401
+    def param(self, name: str) -> Param:
+        """The declared parameter called `name`."""
+        return next(p for p in self.params if p.name == name)
 
 
 def list_methods() -> list[MethodInfo]:
-    """Every registered method family, in the order of DEFAULT_METHODS, then the rest by name."""
-    _load_families()
-    order = {("matryoshka-N" if n.startswith("matryoshka-") else n): i for i, n in enumerate(DEFAULT_METHODS)}
-    return sorted(_REGISTRY.values(), key=lambda m: (order.get(m.name, len(order)), m.name))
+    """Every registered method family, in display order (DESIGN §3's first, then the rest by name)."""
+    return [MethodInfo.of(METHODS[name]) for name in METHODS.names()]
 
 
 def method_names() -> list[str]:
     """Names as the CLI accepts them (`matryoshka-N` stands for any N)."""
-    return [m.name for m in list_methods()]
+    return METHODS.names()
 
 
 def method_info(name: str) -> MethodInfo:
     """The registry entry for a concrete name such as `dense` or `matryoshka-64`."""
-    _load_families()
     info, _ = _resolve(name)
     return info
 
 
 def _resolve(name: str) -> tuple[MethodInfo, dict[str, Any]]:
+    """The entry for a concrete name and the parameters the name carries (checked)."""
     name = (name or "").strip()
-    if name in _REGISTRY and _REGISTRY[name].pattern is None:
-        return _REGISTRY[name], {}
-    for info in _REGISTRY.values():
-        if info.pattern:
-            m = re.fullmatch(info.pattern, name)
-            if m:
-                return info, (info.parse(m) if info.parse else {})
-    valid = ", ".join(method_names())
-    raise InputError(f"unknown retrieval method {name!r}; valid methods: {valid}")
+    names = METHODS.names()
+    if name in names and METHODS[name].pattern is None:
+        return MethodInfo.of(METHODS[name]), {}
+    for family in names:
+        cls = METHODS[family]
+        match = re.fullmatch(cls.pattern, name) if cls.pattern else None
+        if match:
+            from_name = cls.params_from_name(match)
+            resolve_params(cls.param_specs, from_name, f"retrieval method {name!r}")  # e.g. matryoshka-0
+            return MethodInfo.of(cls), from_name
+    raise InputError(f"unknown retrieval method {name!r}; valid methods: {', '.join(names)}")
 
 
 def create_method(name: str, **params: Any) -> RetrievalMethod:
-    """An unbuilt method instance for a concrete name, with parameters over its defaults."""
-    _load_families()
+    """An unbuilt method instance for a concrete name, with parameters over its defaults (InputError if bad)."""
     info, from_name = _resolve(name)
     try:
         method = info.cls(**{**from_name, **params})

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from embedlab.errors import InputError
-from embedlab.ood.base import Detector, l2_normalise, register
+from embedlab.neighbours import l2_normalise
+from embedlab.ood.base import Detector, register
 from embedlab.ood.logits import logsumexp
+from embedlab.registry import Param
 
 
 def label_to_words(label: str) -> str:
@@ -19,7 +21,10 @@ class MCMDetector(Detector):
     description = "Zero-shot: minus the top softmax of cosine similarities to label-name prompts (Ming et al., 2022)."
     # T = 1 as in the paper, and best on CLINC150's validation split of {0.01, 0.02, 0.05, 0.1, 1}; the bare label
     # beat "a question about {label}", "a request to {label}" and "this is about {label}" there too.
-    params = {"template": "{label}", "temperature": 1.0}
+    param_specs = (
+        Param("template", str, "{label}", help="the prompt of a label; must contain {label}"),
+        Param("temperature", float, 1.0, min=1e-3, help="softmax temperature T (positive)"),
+    )
     needs_labels = True
     needs_embedder = True
 
@@ -40,14 +45,12 @@ class MCMDetector(Detector):
         P = np.asarray(embed_fn(self.prompts), dtype=np.float64)
         if P.ndim != 2 or len(P) != len(self.prompts):
             raise InputError(f"mcm: the embedder returned shape {P.shape} for {len(self.prompts)} prompts")
-        self._prompts = l2_normalise(P)
+        self._prompts = l2_normalise(P, dtype=np.float64)
 
     def _score(self, X):
         if X.shape[1] != self._prompts.shape[1]:
             raise InputError(f"mcm: test embeddings have {X.shape[1]} dimensions, "
                              f"the prompt embeddings {self._prompts.shape[1]}: use the same model")
         T = float(self.config["temperature"])
-        if T <= 0:
-            raise InputError(f"mcm: temperature must be positive, got {T}")
-        z = l2_normalise(X) @ self._prompts.T / T
+        z = l2_normalise(X, dtype=np.float64) @ self._prompts.T / T
         return -np.exp(z.max(1) - logsumexp(z))

@@ -3,24 +3,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedlab.errors import InputError
-from embedlab.ood.base import Detector, l2_normalise, register
+from embedlab.neighbours import l2_normalise
+from embedlab.ood.base import Detector, register
+from embedlab.registry import Param
 
 
 @register
 class PrototypeDetector(Detector):
     name = "prototypes"
     description = "Minus the best cosine similarity to k-means prototypes, a few per class."
-    params = {"per_class": 5, "seed": 0}
+    param_specs = (
+        Param("per_class", int, 5, min=1, help="k-means prototypes per label (fewer for a small label)"),
+        Param("seed", int, 0, min=0, help="random seed of k-means"),
+    )
     needs_labels = True
 
     def _fit(self, X, labels, label_names, embed_fn):
         from sklearn.cluster import KMeans
 
         per_class = int(self.config["per_class"])
-        if per_class < 1:
-            raise InputError(f"prototypes: per_class must be at least 1, got {per_class}")
-        Xn = l2_normalise(X)
+        Xn = l2_normalise(X, dtype=np.float64)
         centres = []
         for c in np.unique(labels):
             members = Xn[labels == c]
@@ -30,7 +32,7 @@ class PrototypeDetector(Detector):
                 continue
             km = KMeans(n_clusters=k, n_init=3, random_state=int(self.config["seed"])).fit(members)
             centres.append(km.cluster_centers_)
-        self._prototypes = l2_normalise(np.vstack(centres))
+        self._prototypes = l2_normalise(np.vstack(centres), dtype=np.float64)
 
     def _score(self, X):
-        return -(l2_normalise(X) @ self._prototypes.T).max(1)
+        return -(l2_normalise(X, dtype=np.float64) @ self._prototypes.T).max(1)

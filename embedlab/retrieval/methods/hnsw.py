@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedlab.registry import Param
 from embedlab.retrieval.base import RetrievalMethod, TextSet
 from embedlab.retrieval.registry import register
 
@@ -11,7 +12,13 @@ from embedlab.retrieval.registry import register
 class HNSW(RetrievalMethod):
     name = "hnsw"
     description = "HNSW graph (hnswlib), cosine via inner product on normalised vectors; ef raised to k if lower"
-    params = {"M": 16, "ef_construction": 200, "ef": 128, "seed": 100, "threads": 0}
+    param_specs = (
+        Param("M", int, 16, min=2, max=256, help="links per node"),
+        Param("ef_construction", int, 200, min=1, step=10, help="candidate list size while building"),
+        Param("ef", int, 128, min=1, step=8, help="candidate list size while searching (at least k)"),
+        Param("seed", int, 100, min=0, help="random seed of the graph"),
+        Param("threads", int, 0, min=0, help="build threads; 0 = all cores (1 makes the graph reproducible)"),
+    )
     needs = frozenset({"embeddings"})
 
     def load_libraries(self) -> None:
