@@ -10,6 +10,7 @@ import streamlit as st
 
 from components.job_progress import active_jobs_panel
 from components.metric_table import RETRIEVAL_COLUMNS, metric_table, tradeoff_figure
+from components.param_form import changed_params, param_widget
 from components.run_history import run_history
 from components.state import db_path, get_db, require_session
 from embedlab.datasets import list_datasets
@@ -18,8 +19,10 @@ from embedlab.embedding.cache import find_embedding
 from embedlab.errors import UserError
 from embedlab.jobs import find_active_job, list_jobs, submit_job
 from embedlab.retrieval import list_methods, method_info
-from embedlab.retrieval.job import (beir_splits, dataset_label, disagreements, rank_typed_query, ranked_list_rows,
-                                    store_beir_upload, validate_params)
+from embedlab.retrieval.beir import beir_splits, dataset_label, store_beir_upload
+from embedlab.retrieval.params import validate_params
+from embedlab.retrieval.run_details import disagreements, ranked_list_rows
+from embedlab.retrieval.typed_query import rank_typed_query
 from storage.corpora import list_corpora, load_documents
 from storage.sessions import list_runs, load_run
 from components.page_setup import ensure_app_shell
@@ -57,31 +60,13 @@ def method_picker() -> tuple[list[str], dict[str, dict]]:
             hidden = set()
             name = family
             if family == MATRYOSHKA:
-                dims = st.number_input("N (dimensions kept)", min_value=1, max_value=4096, step=16,
-                                       value=int(info.params.get("dims", 128)), key="retr_p_matryoshka_N")
+                dims = param_widget(info.param("dims"), key="retr_p_matryoshka_N", label="N (dimensions kept)")
                 name, hidden = f"matryoshka-{int(dims)}", {"dims"}
-            changed = {}
-            for param, default in info.params.items():
-                if param in hidden:
-                    continue
-                value = param_input(family, param, default)
-                if value != default:
-                    changed[param] = value
+            changed = changed_params(info.params, key_prefix=f"retr_p_{family}_", skip=hidden)
         names.append(name)
         if changed:
             params[name] = changed
     return names, params
-
-
-def param_input(family: str, param: str, default):
-    key = f"retr_p_{family}_{param}"
-    if isinstance(default, bool):
-        return st.checkbox(param, value=default, key=key)
-    if isinstance(default, int):
-        return int(st.number_input(param, value=default, step=1, key=key))
-    if isinstance(default, float):
-        return float(st.number_input(param, value=default, step=max(abs(default) / 10, 0.001), format="%g", key=key))
-    return st.text_input(param, value="" if default is None else str(default), key=key)
 
 
 def show_ranked_lists(results: dict[str, list], docs: dict[int, dict]) -> None:

@@ -145,3 +145,29 @@ def test_queries_from_labels():
     assert len(queries_from_labels(labels, 100, seed=0).rows) == 6
     with pytest.raises(InputError, match="two or more documents"):
         queries_from_labels(["x", "y", None], 2)
+
+
+def test_infinite_score_and_unreadable_zip_member_are_input_errors(tmp_path):
+    root = write_beir(tmp_path / "toy", qrels="q0\td1\t1\nq1\td2\tinf\n")
+    with pytest.raises(InputError, match=r"qrels/test.tsv, row 2: score 'inf' is not a number"):
+        load_beir(root)
+    data = bytearray(zip_of(write_beir(tmp_path / "ok")))
+    at = data.find(b"text of document")              # corrupt the stored corpus bytes: the CRC check fails
+    data[at:at + 4] = b"XXXX"
+    with pytest.raises(InputError, match="corpus.jsonl"):
+        load_beir(bytes(data), "test", name="broken.zip")
+
+
+def test_dataset_label_splits_and_stored_uploads(tmp_path):
+    from embedlab.retrieval.beir import beir_splits, dataset_label, store_beir_upload
+
+    assert dataset_label("/x/beir-scifact/") == "scifact" and dataset_label("beir_nq.zip") == "nq"
+    assert dataset_label("my.zip") == "my"
+    folder = write_beir(tmp_path / "toy", extra_splits=["train"])
+    assert beir_splits(folder) == ["test", "train"]
+    data = zip_of(folder, "toy/")
+    path = store_beir_upload(data, "../my beir.zip", uploads_dir=tmp_path / "up")
+    assert path.name == "my_beir.zip" and path.read_bytes() == data and path.parent.parent == tmp_path / "up"
+    assert store_beir_upload(data, "../my beir.zip", uploads_dir=tmp_path / "up") == path    # stored once
+    assert beir_splits(path) == ["test", "train"]
+    assert beir_splits(tmp_path / "missing.zip") == [] and beir_splits(tmp_path / "nothing") == []

@@ -54,9 +54,9 @@ def run_job_on(db, params):
 
 
 def test_beir_job_stores_a_bounded_run(db, session, beir_dir, monkeypatch):
-    from embedlab.retrieval import job
+    from embedlab.retrieval import run_details
 
-    monkeypatch.setattr(job, "MAX_DETAIL_QUERIES", 3)
+    monkeypatch.setattr(run_details, "MAX_DETAIL_QUERIES", 3)
     run = run_job_on(db, {"session_id": session, "source": "beir", "beir_dir": str(beir_dir), "model": "tfidf-svd",
                           "methods": ["bm25", "dense"], "baseline": "bm25"})
     assert run["kind"] == "retrieval" and run["session_id"] == session
@@ -77,9 +77,9 @@ def test_beir_job_stores_a_bounded_run(db, session, beir_dir, monkeypatch):
     shown = {doc for lists in d["rankings"].values() for lst in lists.values() for doc, _ in lst}
     assert set(d["docs"]) == shown and all(len(t) <= 300 for t in d["docs"].values())
     json.dumps(d, allow_nan=False)                          # strict JSON: no NaN p-values
-    rows = job.ranked_list_rows(d, "bm25", "q0")
+    rows = run_details.ranked_list_rows(d, "bm25", "q0")
     assert rows[0]["relevant"] == "✓" and rows[0]["text"]
-    deltas = job.disagreements(d, "bm25", "dense")
+    deltas = run_details.disagreements(d, "bm25", "dense")
     assert [abs(x) for _, x in deltas] == sorted((abs(x) for _, x in deltas), reverse=True)
 
 
@@ -99,7 +99,7 @@ def test_labels_job_leaves_the_query_document_out(db, session):
 
 def test_bad_params_are_refused_with_a_clear_message(session, beir_dir):
     from embedlab.errors import InputError
-    from embedlab.retrieval.job import validate_params
+    from embedlab.retrieval.params import validate_params
 
     base = {"session_id": session, "source": "beir", "beir_dir": str(beir_dir), "methods": ["bm25"]}
     with pytest.raises(InputError, match="unknown retrieval method"):
@@ -115,20 +115,20 @@ def test_bad_params_are_refused_with_a_clear_message(session, beir_dir):
 
 def test_typed_query_ranks_and_reuses_the_built_index(db, session):
     from embedlab.ingest import load_corpus_bytes
-    from embedlab.retrieval import job
+    from embedlab.retrieval import typed_query
     from storage.corpora import save_corpus
 
     rows = ["text"] + [TOPICS[i % 6] + f" n{i}" for i in range(18)]
     corpus = save_corpus(db, session, load_corpus_bytes("\n".join(rows).encode(), "t.csv", name="t", text_col="text"))
-    job.clear_index_cache()
-    out = job.rank_typed_query(db, corpus.id, "tfidf-svd", "ocean surf", ["bm25", "dense"], k=3)
+    typed_query.clear_index_cache()
+    out = typed_query.rank_typed_query(db, corpus.id, "tfidf-svd", "ocean surf", ["bm25", "dense"], k=3)
     assert set(out) == {"bm25", "dense"} and all(len(v) == 3 for v in out.values())
     for hits in out.values():
         idx, doc_id, score = hits[0]
         assert idx % 6 == 2 and isinstance(doc_id, str)     # an "ocean wave beach surf" document
-    assert len(job._INDEXES) == 2
-    job.rank_typed_query(db, corpus.id, "tfidf-svd", "guitar", ["bm25"], k=3)
-    assert len(job._INDEXES) == 2                             # reused, not rebuilt
+    assert len(typed_query._INDEXES) == 2
+    typed_query.rank_typed_query(db, corpus.id, "tfidf-svd", "guitar", ["bm25"], k=3)
+    assert len(typed_query._INDEXES) == 2                             # reused, not rebuilt
 
 
 def test_metric_table_marks_the_best_of_each_column():

@@ -7,6 +7,7 @@ Ids in qrels that name no query or no document are dropped, with a warning that 
 examples (BEIR's evaluation ignores them likewise); a qrels file in which no query id, or no document id, matches
 is refused, since it evidently belongs to another collection. Broken lines are refused with file and line.
 The evaluated queries are those judged in the split, in queries.jsonl order (BEIR's convention).
+An uploaded ZIP is kept on disk by `store_beir_upload`, so that a background job can read it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -118,7 +120,10 @@ class _Source:
     def lines(self, rel: str) -> Iterator[tuple[int, str]]:
         """(line number from 1, text) of a UTF-8 file, gunzipped when it ends in .gz."""
         if self.zip is not None:
-            raw = self.zip.open(f"{self.prefix}{rel}")
+            try:
+                raw = self.zip.open(f"{self.prefix}{rel}")
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:   # broken, unsupported, encrypted
+                raise InputError(f"cannot be read from the ZIP: {exc}", file=rel) from exc
         else:
             raw = open(self.root / rel, "rb")
         with raw:
@@ -128,7 +133,7 @@ class _Source:
                     yield no, line
             except UnicodeDecodeError as exc:
                 raise InputError(f"not UTF-8 text ({exc.reason})", file=rel) from exc
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
                 raise InputError(f"cannot be read: {exc}", file=rel) from exc
 
 
@@ -165,7 +170,7 @@ def _read_qrels(src: _Source, rel: str) -> list[tuple[int, str, str, int]]:
         q, d, s = (p.strip() for p in parts)
         try:
             score = int(float(s))
-        except ValueError:
+        except (ValueError, OverflowError):
             if no == 1:               # header line
                 continue
             raise InputError(f"score {s!r} is not a number", file=rel, row=no) from None
@@ -178,15 +183,43 @@ def _examples(items: Sequence[str]) -> str:
     return shown + (", ..." if len(items) > N_EXAMPLES else "")
 
 
-def _dataset_name(label: str) -> str:
-    name = Path(label).name
-    for suffix in (".zip",):
-        if name.endswith(suffix):
-            name = name[:-len(suffix)]
+def dataset_label(source: str | os.PathLike) -> str:
+    """The name a BEIR folder or ZIP goes by in results and the run list: `beir-scifact/` -> scifact."""
+    name = Path(source).name
+    name = name[:-4] if name.endswith(".zip") else name
     for prefix in ("beir-", "beir_"):
         if name.startswith(prefix):
             name = name[len(prefix):]
     return name or "beir"
+
+
+def beir_splits(source: str | os.PathLike) -> list[str]:
+    """The qrels splits of a BEIR folder or .zip (for a split picker); [] when there are none to be found."""
+    path = Path(source)
+    try:
+        src = _Source(data=path.read_bytes(), name=path.name) if path.suffix == ".zip" else _Source(path)
+        return [f[:-4] for f in src.list_dir("qrels") if f.endswith(".tsv")]
+    except (InputError, OSError, zipfile.BadZipFile):
+        return []
+
+
+def store_beir_upload(data: bytes, filename: str, *, uploads_dir: str | os.PathLike | None = None) -> Path:
+    """Keep an uploaded BEIR ZIP as <uploads_dir>/<sha256 prefix>/<name>.zip (default data/uploads; the same bytes
+    are stored once), so a background job and later reruns can read it; the name is reduced to safe characters."""
+    import hashlib
+    import re
+
+    from embedlab.datasets import ROOT
+
+    folder = Path(uploads_dir or ROOT / "data" / "uploads") / hashlib.sha256(data).hexdigest()[:16]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "upload").name)[:80].strip("._") or "upload"
+    path = folder / (stem if stem.lower().endswith(".zip") else f"{stem}.zip")
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
 
 
 def load_beir(source: str | os.PathLike | bytes, split: str = "test", *, name: str | None = None) -> BeirDataset:
@@ -253,7 +286,7 @@ def load_beir(source: str | os.PathLike | bytes, split: str = "test", *, name: s
             ref_ids = [q for q in dict.fromkeys(q_ids) if q in train and q not in qrels]
         except InputError as exc:
             warnings.append(f"train queries not used as a reference bank: {exc}")
-    return BeirDataset(_dataset_name(src.label), split, doc_ids, titles, bodies, query_ids,
+    return BeirDataset(dataset_label(src.label), split, doc_ids, titles, bodies, query_ids,
                        [query_text[q] for q in query_ids], {q: qrels[q] for q in query_ids}, splits, warnings,
                        ref_ids, [query_text[q] for q in ref_ids])
 

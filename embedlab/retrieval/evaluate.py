@@ -14,15 +14,18 @@ timed single-query searches.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from embedlab.errors import InputError
 from embedlab.retrieval.base import RetrievalMethod, TextSet
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
+SIGNIFICANCE_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100")
 Qrels = Mapping[str, Mapping[str, int]]
 Run = dict[str, dict[str, float]]
 Progress = Callable[[float, str], None]
@@ -94,7 +97,7 @@ def compare_to_baseline(qrels: Qrels, runs: Mapping[str, Run], baseline: str, *,
     from ranx import compare
 
     if baseline not in runs:
-        raise ValueError(f"baseline {baseline!r} is not among the runs {sorted(runs)}")
+        raise InputError(f"the baseline {baseline!r} is not among the compared methods {sorted(runs)}")
     judged = {q: d for q, d in qrels.items() if d}
     names = list(runs)
     ranx_runs = [_ranx_run({q: dict(runs[n].get(q, {})) or {"__none__": 0.0} for q in judged}, name=n)
@@ -111,6 +114,24 @@ def compare_to_baseline(qrels: Qrels, runs: Mapping[str, Run], baseline: str, *,
             out[n][m] = {"delta": float(report[n]["scores"][m] - report[baseline]["scores"][m]),
                          "p_value": p, "significant": bool(p < max_p)}
     return out
+
+
+def significance_vs_baseline(qrels: Qrels, runs: Mapping[str, Run], baseline: str,
+                             metrics: Sequence[str] = SIGNIFICANCE_METRICS) -> dict[str, dict[str, float | None]]:
+    """{method: {metric: p-value}} of `compare_to_baseline`, as strict JSON: None where the test is undefined
+    (e.g. identical per-query values); {} when there is nothing to compare."""
+    if len(runs) < 2 or baseline not in runs:
+        return {}
+    report = compare_to_baseline(qrels, runs, baseline, metrics=metrics)
+    return {n: {m: finite_or_none(v["p_value"]) for m, v in per_metric.items()} for n, per_metric in report.items()}
+
+
+def finite_or_none(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
 
 
 @dataclass

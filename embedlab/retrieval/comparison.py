@@ -1,0 +1,236 @@
+"""The one comparison of retrieval methods, used by the Retrieval page's job and by `bench-retrieval` alike.
+
+`compare_methods(db, params)` loads the documents, queries and judgements that the params describe (a BEIR split,
+or queries drawn from a stored corpus's labels), embeds them through the corpus's `EmbeddingSpace` (documents
+stored once; queries encoded in the same space, so a corpus-fitted model uses the corpus's fit), evaluates every
+method, and returns the results; the job turns them into a stored run, the CLI into the JSON of DESIGN §3.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from embedlab.embedding.space import EmbeddingSpace
+from embedlab.errors import Cancelled, InputError
+from embedlab.retrieval.base import TextSet
+from embedlab.retrieval.evaluate import METRICS, MethodResult, evaluate_method
+from embedlab.retrieval.params import validate_comparison
+from embedlab.retrieval.registry import create_method, method_info
+
+Progress = Callable[[float, str], None]
+
+EMBED_SHARE = 0.3               # progress bar share of embedding (when anything needs embedding)
+EVAL_K = 100                    # depth of the evaluated rankings (Recall@100, MAP@100)
+
+
+class SpaceEncoders:
+    """A TextSet's `embed` / `embed_tokens` callbacks over one EmbeddingSpace, with a progress hook that the
+    caller points at a stage.
+
+    The corpus's callbacks give the space's stored documents; any other texts (queries, the query bank) are
+    encoded in the same space. A row subset of the corpus that has not had its representations computed yet is
+    encoded like any other texts, never given the whole corpus's matrix.
+    """
+
+    def __init__(self, space: EmbeddingSpace, corpus_texts: Sequence[str]) -> None:
+        self.space = space
+        self.corpus_texts = list(corpus_texts)
+        self.report: Progress | None = None
+        self.should_stop: Callable[[], bool] | None = None
+
+    def _is_corpus(self, texts: Sequence[str]) -> bool:
+        return len(texts) == len(self.corpus_texts) and list(texts) == self.corpus_texts
+
+    def documents(self, texts: Sequence[str]) -> np.ndarray:
+        if self._is_corpus(texts):
+            return self.space.documents(progress=self.report, should_stop=self.should_stop)
+        return self.encode(texts)
+
+    def document_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        if self._is_corpus(texts):
+            return self.space.tokens(progress=self.report)
+        return self.encode_tokens(texts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.space.encode(list(texts), progress=self.report)
+
+    def encode_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        return self.space.encode_tokens(list(texts), progress=self.report)
+
+    def corpus_set(self, ids: Sequence[str], reference_queries: TextSet | None = None) -> TextSet:
+        return TextSet(self.corpus_texts, list(ids), self.documents, self.document_tokens,
+                       reference_queries=reference_queries)
+
+    def query_set(self, texts: Sequence[str], ids: Sequence[str]) -> TextSet:
+        return TextSet(list(texts), list(ids), self.encode, self.encode_tokens)
+
+
+@dataclass
+class Comparison:
+    """What methods are compared on: documents, queries, judgements, and (labels) per query a row to leave out."""
+    dataset: str
+    corpus: TextSet
+    queries: TextSet
+    qrels: dict[str, dict[str, int]]
+    encoders: SpaceEncoders
+    query_rows: np.ndarray | None = None     # labels: queries are these corpus rows, left out of their own ranking
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        return self.encoders.space
+
+    @property
+    def exclude(self) -> np.ndarray | None:
+        return self.query_rows
+
+    def prepare(self, needs: frozenset[str], progress: Progress | None = None,
+                should_stop: Callable[[], bool] | None = None) -> None:
+        """Compute the representations the methods read (stored in the database), reporting progress.
+
+        Token embeddings come first: one model pass stores the sentence embeddings with them, so the sentence
+        embeddings that follow are a cache hit. Queries drawn from the corpus (labels) take the documents' rows.
+        """
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        if "tokens" in needs:
+            steps.append(("document token embeddings", self.corpus.tokens))
+        if "embeddings" in needs:
+            steps.append(("document embeddings", self.corpus.embeddings))
+        if self.query_rows is None:
+            if "tokens" in needs:
+                steps.append(("query token embeddings", self.queries.tokens))
+            if "embeddings" in needs:
+                steps.append(("query embeddings", self.queries.embeddings))
+        if "query_bank" in needs and self.corpus.reference_queries is not None:
+            steps.append(("reference query embeddings", self.corpus.reference_queries.embeddings))
+        self.encoders.should_stop = should_stop
+        try:
+            for i, (what, step) in enumerate(steps):
+                if should_stop and should_stop():
+                    raise Cancelled(f"stopped before the {what}")
+
+                def report(frac: float, msg: str, i: int = i, what: str = what) -> None:
+                    if progress:
+                        progress((i + min(1.0, max(0.0, frac))) / len(steps), f"{what}: {msg}")
+
+                self.encoders.report = report
+                report(0.0, "computing (stored after the first run)")
+                step()
+        finally:
+            self.encoders.report = None
+            self.encoders.should_stop = None
+        if self.query_rows is not None:
+            self.queries = self.corpus.subset(self.query_rows)   # carries the corpus's representations along
+
+
+def load_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
+    """The documents, queries and judgements that validated params describe (nothing is embedded yet)."""
+    if p["source"] == "beir":
+        return _beir_comparison(db, p)
+    if db is None:
+        raise InputError("queries from labels need the database that holds the corpus")
+    return _labels_comparison(db, p)
+
+
+def _beir_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
+    from embedlab.retrieval.beir import load_beir
+
+    ds = load_beir(p["beir_dir"], p["split"], name=p.get("dataset"))
+    if p.get("max_docs"):
+        ds = ds.limit_docs(p["max_docs"])
+    if not ds.query_ids:
+        raise InputError(f"no query of split {p['split']!r} has a relevant document in the kept corpus",
+                         file=str(p["beir_dir"]))
+    query_ids, query_texts = ds.query_ids, ds.queries
+    if p.get("max_queries"):
+        query_ids, query_texts = query_ids[:p["max_queries"]], query_texts[:p["max_queries"]]
+    texts = ds.corpus_texts
+    enc = SpaceEncoders(EmbeddingSpace(db, texts, p["model"]), texts)
+    ref = enc.query_set(ds.reference_queries, ds.reference_query_ids) if ds.reference_queries else None
+    return Comparison(p.get("dataset") or ds.name, enc.corpus_set(ds.doc_ids, ref),
+                      enc.query_set(query_texts, query_ids), {q: ds.qrels[q] for q in query_ids}, enc,
+                      warnings=list(ds.warnings))
+
+
+def _labels_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
+    from embedlab.retrieval.beir import queries_from_labels
+    from storage.corpora import get_corpus, load_documents
+
+    info = get_corpus(db, p["corpus_id"])
+    if p.get("session_id") is not None and info.session_id != p["session_id"]:
+        raise InputError(f"corpus {info.name!r} belongs to another session")
+    docs = load_documents(db, info.id)
+    labels = [d["label"] for d in docs]
+    if all(lab is None for lab in labels):
+        raise InputError(f"corpus {info.name!r} has no labels: queries from labels need a label column")
+    doc_ids = [str(d["doc_id"]) for d in docs]
+    if len(set(doc_ids)) != len(doc_ids):
+        doc_ids = [str(d["idx"]) for d in docs]
+    texts = [d["text"] for d in docs]
+    lq = queries_from_labels(labels, p["n_queries"], p["seed"], doc_ids=doc_ids)
+    enc = SpaceEncoders(EmbeddingSpace.for_corpus(db, info.id, p["model"]), texts)
+    corpus = enc.corpus_set(doc_ids)
+    return Comparison(p.get("dataset") or info.name, corpus, corpus.subset(lq.rows), lq.qrels, enc,
+                      query_rows=lq.rows)
+
+
+@dataclass
+class ComparisonResult:
+    """A finished comparison: the normalised params, what was compared, and each method's evaluation."""
+    params: dict
+    comparison: Comparison
+    results: dict[str, MethodResult]
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float | int | None]]:
+        """{method: bench-JSON entry} (DESIGN §3 keys, then recall@10, map@100, build_s and method extras),
+        floats rounded to 6 digits, non-finite ones as None."""
+        return {name: finite_entry(r.summary()) for name, r in self.results.items()}
+
+    @property
+    def runs(self) -> dict[str, dict[str, dict[str, float]]]:
+        return {name: r.run for name, r in self.results.items()}
+
+
+def compare_methods(db: sqlite_utils.Database | None, params: dict, *, progress: Progress | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> ComparisonResult:
+    """Evaluate every chosen method on what `params` describe (see `embedlab.retrieval.params`); embeddings are
+    stored in `db` (None: computed and kept in memory only)."""
+    def report(frac: float, msg: str) -> None:
+        if progress:
+            progress(max(0.0, min(1.0, frac)), msg)
+
+    p = validate_comparison(params)
+    report(0.0, "loading queries and documents")
+    comp = load_comparison(db, p)
+    p["dataset"] = p.get("dataset") or comp.dataset
+    names = p["methods"]
+    needs = frozenset().union(*(method_info(n).needs for n in names))
+    share = EMBED_SHARE if needs & {"embeddings", "tokens"} else 0.0
+    comp.prepare(needs, lambda f, m: report(share * f, m), should_stop)
+    results: dict[str, MethodResult] = {}
+    span = (1.0 - share) / len(names)
+    for i, name in enumerate(names):
+        if should_stop and should_stop():
+            raise Cancelled(f"stopped after {i} of {len(names)} methods")
+        method = create_method(name, **p["params"].get(name, {}))
+        results[name] = evaluate_method(method, comp.corpus, comp.queries, comp.qrels, k=EVAL_K, metrics=METRICS,
+                                        exclude=comp.exclude,
+                                        progress=lambda f, m, i=i: report(share + span * (i + f), m))
+    report(1.0, f"compared {len(names)} method(s) on {len(comp.queries)} queries")
+    return ComparisonResult(p, comp, results)
+
+
+def finite_entry(entry: dict) -> dict:
+    """Floats rounded to 6 digits, NaN and infinities as None (strict JSON)."""
+    out = {}
+    for k, v in entry.items():
+        if isinstance(v, float):
+            v = round(v, 6) if math.isfinite(v) else None
+        out[k] = v
+    return out
