@@ -90,3 +90,24 @@ def test_token_embeddings_are_refused_for_tfidf_as_a_user_error(db_path):
 def test_a_stop_word_only_corpus_is_a_clear_user_error():
     with pytest.raises(UserError, match="cannot be fitted"):
         EmbeddingSpace(None, ["the and of", "a an the"], "tfidf-svd").documents()
+
+
+class _TokenFake(FakeEmbedder):
+    has_tokens = True
+
+    def encode_with_tokens(self, texts, *, batch_size=32, progress=None):
+        vectors = self.encode(texts)
+        return vectors, [np.stack([v, -v]) for v in vectors]
+
+
+def test_stored_token_embeddings_are_a_hit_without_reading_the_corpus(db_path):
+    db = connect(db_path)
+    sid = ensure_session(db, "s")
+    info = save_corpus(db, sid, Corpus(name="c", source="t", texts=DOCS, doc_ids=[str(i) for i in range(9)]))
+    fake = _TokenFake()
+    tokens, offsets = EmbeddingSpace.for_corpus(db, info.id, fake).tokens()
+    assert offsets.tolist() == list(range(0, 19, 2)) and tokens.shape == (18, 16)
+    again = EmbeddingSpace.for_corpus(db, info.id, fake)
+    assert again.stored() is not None               # the one model pass stored the sentence embeddings too
+    t2, o2 = again.tokens()
+    assert np.array_equal(o2, offsets) and np.allclose(t2, tokens) and again._texts is None

