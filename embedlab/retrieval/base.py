@@ -65,6 +65,7 @@ class TextSet:
     embed: EmbedFn | None = None
     embed_tokens: TokensFn | None = None
     reference_queries: "TextSet | None" = None
+    qrels: dict[str, dict[str, int]] | None = None     # judgements of these texts as queries (training queries)
     _embeddings: np.ndarray | None = field(default=None, repr=False)
     _tokens: TokenMatrix | None = field(default=None, repr=False)
 
@@ -172,6 +173,11 @@ class RetrievalMethod:
     def index_bytes(self) -> int:
         """Bytes of what search reads besides the query: the index as it sits in memory."""
         raise NotImplementedError
+
+    def extra_summary(self, queries: "TextSet", qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
+        """Method-specific entries of its benchmark JSON, read after every query was searched (e.g. the router's
+        oracle and expert counts, a rescoring store's size)."""
+        return {"rescore_bytes": int(self.rescore_bytes)} if hasattr(self, "rescore_bytes") else {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.params})"

@@ -43,6 +43,7 @@ class BeirDataset:
     warnings: list[str] = field(default_factory=list)
     reference_query_ids: list[str] = field(default_factory=list)   # judged in the train split, not in this one
     reference_queries: list[str] = field(default_factory=list)
+    reference_qrels: dict[str, dict[str, int]] = field(default_factory=dict)   # their train judgements
 
     @property
     def n_docs(self) -> int:
@@ -78,11 +79,12 @@ class BeirDataset:
         rows = sorted(chosen)
         kept_ids = {self.doc_ids[i] for i in rows}
         qrels = {q: {d: r for d, r in docs.items() if d in kept_ids} for q, docs in self.qrels.items()}
+        ref_qrels = {q: {d: r for d, r in docs.items() if d in kept_ids} for q, docs in self.reference_qrels.items()}
         keep_q = [i for i, q in enumerate(self.query_ids) if any(r > 0 for r in qrels.get(q, {}).values())]
         qrels = {self.query_ids[i]: qrels[self.query_ids[i]] for i in keep_q}
         return replace(self, doc_ids=[self.doc_ids[i] for i in rows], titles=[self.titles[i] for i in rows],
                        bodies=[self.bodies[i] for i in rows], query_ids=[self.query_ids[i] for i in keep_q],
-                       queries=[self.queries[i] for i in keep_q], qrels=qrels)
+                       queries=[self.queries[i] for i in keep_q], qrels=qrels, reference_qrels=ref_qrels)
 
 
 class _Source:
@@ -280,6 +282,7 @@ def load_beir(source: str | os.PathLike | bytes, split: str = "test", *, name: s
     query_ids = [q for q in dict.fromkeys(q_ids) if q in qrels]
 
     ref_ids: list[str] = []
+    train: dict[str, dict[str, int]] = {}
     if split != "train" and "train" in splits:
         try:
             train, _ = _validated_qrels(src, "qrels/train.tsv", query_text, set(first_row))
@@ -288,7 +291,7 @@ def load_beir(source: str | os.PathLike | bytes, split: str = "test", *, name: s
             warnings.append(f"train queries not used as a reference bank: {exc}")
     return BeirDataset(dataset_label(src.label), split, doc_ids, titles, bodies, query_ids,
                        [query_text[q] for q in query_ids], {q: qrels[q] for q in query_ids}, splits, warnings,
-                       ref_ids, [query_text[q] for q in ref_ids])
+                       ref_ids, [query_text[q] for q in ref_ids], {q: train[q] for q in ref_ids} if ref_ids else {})
 
 
 def _validated_qrels(src: _Source, qrels_file: str, query_text: dict[str, str],

@@ -19,8 +19,8 @@ from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import Cancelled, InputError
 from embedlab.retrieval.base import TextSet
 from embedlab.retrieval.evaluate import METRICS, MethodResult, evaluate_method
-from embedlab.retrieval.params import validate_comparison
-from embedlab.retrieval.registry import create_method, method_info
+from embedlab.retrieval.params import method_needs, validate_comparison
+from embedlab.retrieval.registry import create_method
 
 Progress = Callable[[float, str], None]
 
@@ -106,8 +106,11 @@ class Comparison:
                 steps.append(("query token embeddings", self.queries.tokens))
             if "embeddings" in needs:
                 steps.append(("query embeddings", self.queries.embeddings))
-        if "query_bank" in needs and self.corpus.reference_queries is not None:
-            steps.append(("reference query embeddings", self.corpus.reference_queries.embeddings))
+        bank = self.corpus.reference_queries
+        if "query_qrels" in needs and "tokens" in needs and bank is not None:   # a router's experts search them
+            steps.append(("training query token embeddings", bank.tokens))
+        if "query_bank" in needs and bank is not None:
+            steps.append(("reference query embeddings", bank.embeddings))
         self.encoders.should_stop = should_stop
         try:
             for i, (what, step) in enumerate(steps):
@@ -152,6 +155,8 @@ def _beir_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
     texts = ds.corpus_texts
     enc = SpaceEncoders(EmbeddingSpace(db, texts, p["model"]), texts)
     ref = enc.query_set(ds.reference_queries, ds.reference_query_ids) if ds.reference_queries else None
+    if ref is not None:
+        ref.qrels = ds.reference_qrels
     return Comparison(p.get("dataset") or ds.name, enc.corpus_set(ds.doc_ids, ref),
                       enc.query_set(query_texts, query_ids), {q: ds.qrels[q] for q in query_ids}, enc,
                       warnings=list(ds.warnings))
@@ -206,11 +211,17 @@ def compare_methods(db: sqlite_utils.Database | None, params: dict, *, progress:
             progress(max(0.0, min(1.0, frac)), msg)
 
     p = validate_comparison(params)
-    report(0.0, "loading queries and documents")
-    comp = load_comparison(db, p)
+    comp = load_comparison(db, p)    # no progress line before the input is known to be valid
     p["dataset"] = p.get("dataset") or comp.dataset
     names = p["methods"]
-    needs = frozenset().union(*(method_info(n).needs for n in names))
+    needs_of = {n: method_needs(n, p["params"]) for n in names}
+    needs = frozenset().union(*needs_of.values())
+    bank = comp.corpus.reference_queries
+    if "query_qrels" in needs and (bank is None or not bank.qrels):
+        users = ", ".join(n for n in names if "query_qrels" in needs_of[n])
+        raise InputError(f"{users} needs training queries with judgements (a BEIR collection with a "
+                         "qrels/train.tsv split besides the evaluated one); these queries have none")
+    report(0.0, f"{len(comp.corpus):,} documents and {len(comp.queries):,} queries loaded")
     share = EMBED_SHARE if needs & {"embeddings", "tokens"} else 0.0
     comp.prepare(needs, lambda f, m: report(share * f, m), should_stop)
     results: dict[str, MethodResult] = {}

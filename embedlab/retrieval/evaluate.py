@@ -241,7 +241,7 @@ def evaluate_method(method: RetrievalMethod, corpus: TextSet, queries: TextSet, 
     run = to_run(ids, scores, queries.ids, corpus.ids)
     result = evaluate_run(qrels, run, metrics)
     report(1.0, f"{method.name}: done")
-    extra = {"rescore_bytes": int(method.rescore_bytes)} if hasattr(method, "rescore_bytes") else {}
+    extra = method.extra_summary(queries, qrels)
     return MethodResult(method.name, dict(method.params), result.mean, result.per_query,
                         float(np.median(seconds) * 1000) if len(seconds) else 0.0, int(method.index_bytes), build_s,
                         ids, scores, run, extra)

@@ -27,6 +27,11 @@ def validate_params(params: dict) -> dict:
     return p
 
 
+def method_needs(name: str, params: dict[str, dict] | None = None) -> frozenset[str]:
+    """What a method reads with its chosen parameters (a router's needs follow its experts)."""
+    return create_method(name, **(params or {}).get(name, {})).needs
+
+
 def validate_comparison(params: dict) -> dict:
     """A checked, normalised copy of a comparison's params (see the module docstring); InputError names what is
     wrong."""
@@ -63,7 +68,7 @@ def validate_comparison(params: dict) -> dict:
         raise InputError(f"the baseline {baseline!r} is not among the chosen methods")
     p["baseline"] = baseline
     if not has_tokens:
-        token_methods = [n for n in p["methods"] if "tokens" in method_info(n).needs]
+        token_methods = [n for n in p["methods"] if "tokens" in method_needs(n, p["params"])]
         if token_methods:
             raise InputError(f"{', '.join(token_methods)} need token embeddings, which {p['model']} has not: "
                              "pick a sentence-transformers model")
