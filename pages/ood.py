@@ -10,14 +10,16 @@ import streamlit as st
 from components.job_progress import active_jobs_panel
 from components.ood_plots import (document_table, histogram_grid, hover_text, results_table, roc_figure,
                                   score_histogram, score_map_figure)
+from components.param_form import changed_params
 from components.run_history import run_history
 from components.state import db_path, get_db, require_session, shared_matrix
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
 from embedlab.jobs import list_jobs, submit_job
 from embedlab.ood import describe_methods
-from embedlab.ood.job import (DEFAULT_FRACTION, confusion_at, disabled_methods, id_quantile_threshold,
-                              resolve_run_corpora, review_lists, split_corpus)
+from embedlab.ood.label_rules import disabled_methods
+from embedlab.ood.run_reading import confusion_at, id_quantile_threshold, resolve_run_corpora, review_lists
+from embedlab.ood.split import DEFAULT_FRACTION, split_corpus
 from embedlab.tasks import find_projection
 from storage.corpora import list_corpora, load_documents, load_labels
 from storage.sessions import list_runs, load_run
@@ -55,19 +57,6 @@ def test_documents(path: str, run_id: int) -> dict[tuple[int, int], dict]:
                 for d in load_documents(conn, stored[cid].id, idxs)}
     finally:
         conn.close()
-
-
-def param_input(method: str, name: str, default, *, disabled: bool):
-    """A widget for one detector parameter, typed from its registry default."""
-    key, label = f"ood_p_{method}_{name}", name
-    if isinstance(default, bool):
-        return st.checkbox(label, value=default, key=key, disabled=disabled)
-    if isinstance(default, int):
-        return int(st.number_input(label, value=default, step=1, key=key, disabled=disabled))
-    if isinstance(default, float):
-        step = abs(default) / 10 if default else 0.1
-        return float(st.number_input(label, value=default, step=step, format="%g", key=key, disabled=disabled))
-    return st.text_input(label, value=str(default), key=key, disabled=disabled)
 
 
 def comparison_setup() -> None:
@@ -140,11 +129,12 @@ def comparison_setup() -> None:
             values = {}
             if record["params"]:
                 with st.expander("Parameters"):
-                    values = {p: param_input(name, p, v, disabled=reason is not None)
-                              for p, v in record["params"].items()}
+                    values = changed_params(record["params"], key_prefix=f"ood_p_{name}_",
+                                            disabled=reason is not None)
             if on and reason is None:
                 chosen.append(name)
-                chosen_params[name] = values
+                if values:
+                    chosen_params[name] = values
 
     params = {"session_id": session_id, "model": model, "id_corpus_id": corpus.id,
               "id_labels": list(id_labels), "ood_labels": list(ood_labels), "near_ood_labels": list(near),

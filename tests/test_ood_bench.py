@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import embedlab.ood.bench as bench
 from embedlab.errors import InputError
-from embedlab.ood.bench import export_clinc_csvs, run_ood_bench, run_ood_comparison
+from embedlab.ood import bench
+from embedlab.ood.bench import export_clinc_csvs, run_ood_bench
 from embedlab.ood.clinc import LabelledTexts
+from embedlab.ood.comparison import run_ood_comparison
 from tests.fakes import FakeEmbedder
 
 METRICS = {"auroc", "fpr95", "fpr95_openood", "aupr_in", "aupr_out"}
@@ -33,18 +34,28 @@ def topic_embed(texts: list[str]) -> np.ndarray:
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-@pytest.fixture
-def fake_embedding(monkeypatch):
-    calls = []
+class TopicEmbedder(FakeEmbedder):
+    """`topic_embed` as an embedder; records the size of every encode call."""
 
-    def embed(db, texts, model, *, progress=None):
-        calls.append(len(texts))
+    name = "topic-fake"
+
+    def __init__(self) -> None:
+        super().__init__(dim=16)
+        self.calls: list[int] = []
+
+    def identity(self) -> dict:
+        return {"embedder": "topic-fake", "version": 1}
+
+    def encode(self, texts, *, batch_size=None, progress=None) -> np.ndarray:
+        self.calls.append(len(texts))
         if progress:
             progress(1.0, "done")
         return topic_embed(list(texts))
 
-    monkeypatch.setattr(bench, "embed_texts", embed)
-    return calls
+
+@pytest.fixture
+def fake_embedding():
+    return TopicEmbedder()
 
 
 @pytest.fixture
@@ -100,26 +111,29 @@ def test_comparison_skips_label_methods_without_labels_unless_named():
 
 
 def test_bench_on_clinc_gives_the_design_json(clinc_file, fake_embedding):
-    out = run_ood_bench(clinc=clinc_file, methods=["knn", "rmd", "msp", "mcm"])
+    out = run_ood_bench(clinc=clinc_file, methods=["knn", "rmd", "msp", "mcm"], model=fake_embedding)
     assert {"dataset", "model", "n_id", "n_ood", "methods"} <= set(out)
-    assert (out["dataset"], out["model"], out["n_id"], out["n_ood"]) == ("clinc150", "all-MiniLM-L6-v2", 40, 20)
+    assert (out["dataset"], out["model"], out["n_id"], out["n_ood"]) == ("clinc150", "topic-fake", 40, 20)
     assert list(out["methods"]) == ["knn", "rmd", "msp", "mcm"]
     for metrics in out["methods"].values():
         assert METRICS <= set(metrics) and all(0 <= metrics[k] <= 1 for k in METRICS)
         assert metrics["auroc"] > 0.9
     assert out["id_accuracy"] == 1.0
     json.dumps(out)  # plain JSON, no numpy types
-    assert fake_embedding[:2] == [100, 60]  # train without 'oos'; test + oos_test
+    assert fake_embedding.calls[:3] == [100, 40, 20]  # train without 'oos'; ID test; oos_test
+    assert set(out["timing_s"]) == {"embed", "head_fit", "total"}
 
 
 def test_bench_rejects_bad_requests_before_embedding(clinc_file, fake_embedding):
     with pytest.raises(InputError, match="unknown OOD method.*valid: knn"):
-        run_ood_bench(clinc=clinc_file, methods=["knn", "nope"])
+        run_ood_bench(clinc=clinc_file, methods=["knn", "nope"], model=fake_embedding)
     with pytest.raises(InputError, match="either"):
-        run_ood_bench(clinc=clinc_file, train=clinc_file)
+        run_ood_bench(clinc=clinc_file, train=clinc_file, model=fake_embedding)
     with pytest.raises(InputError, match="all three"):
-        run_ood_bench(train=clinc_file)
-    assert fake_embedding == []
+        run_ood_bench(train=clinc_file, model=fake_embedding)
+    with pytest.raises(InputError, match="unknown parameter"):
+        run_ood_bench(clinc=clinc_file, methods=["knn"], params={"knn": {"kk": 3}}, model=fake_embedding)
+    assert fake_embedding.calls == []
 
 
 def _read_csv_fallback(path, text_col=None, label_col=None):
@@ -139,8 +153,8 @@ def test_exported_csvs_reproduce_the_clinc_numbers(clinc_file, tmp_path, fake_em
     with open(train, newline="") as f:
         assert next(csv.reader(f)) == ["text", "label"]
     methods = ["knn", "mahalanobis", "energy", "lof"]
-    from_clinc = run_ood_bench(clinc=clinc_file, methods=methods)
-    from_files = run_ood_bench(train=train, test=test, ood=ood, methods=methods)
+    from_clinc = run_ood_bench(clinc=clinc_file, methods=methods, model=fake_embedding)
+    from_files = run_ood_bench(train=train, test=test, ood=ood, methods=methods, model=fake_embedding)
     assert from_files["dataset"] == "train"
     for name in methods:
         for key in METRICS | {"auroc_ci"}:
@@ -150,12 +164,16 @@ def test_exported_csvs_reproduce_the_clinc_numbers(clinc_file, tmp_path, fake_em
 
 
 def test_fake_embedder_through_the_real_cache(clinc_file, db):
-    """The real embedding cache with a fake model: bench-ood caches, a second run embeds nothing."""
+    """The real embedding cache with a fake model: bench-ood caches, a second run embeds only the 20 OOD texts
+    (fewer than CACHE_ENCODINGS_FROM: not worth a stored matrix)."""
+    from embedlab.embedding.space import CACHE_ENCODINGS_FROM
+
     fake = FakeEmbedder(dim=16)
     first = run_ood_bench(clinc=clinc_file, model=fake, methods=["knn", "iforest"], db=db)
     n = fake.encoded
+    assert n == 100 + 40 + 20
     second = run_ood_bench(clinc=clinc_file, model=fake, methods=["knn", "iforest"], db=db)
-    assert fake.encoded == n
+    assert fake.encoded - n == 20 < CACHE_ENCODINGS_FROM
     for name in ("knn", "iforest"):
         assert {k: first["methods"][name][k] for k in METRICS} == {k: second["methods"][name][k] for k in METRICS}
 

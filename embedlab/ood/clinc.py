@@ -1,10 +1,12 @@
-"""CLINC150 (Larson et al., 2019) and the ways to carve an in-distribution set and a test set out of labelled texts."""
+"""CLINC150 (Larson et al., 2019), its standard OOD task (and that task as three CSV files), and the ways to carve
+an in-distribution set and a test set out of labelled texts."""
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -77,7 +79,7 @@ def split_by_labels(texts: Sequence[str], labels: Sequence[str | None], ood_labe
     is_ood = [label in ood for label in labels]
     if all(is_ood):
         raise InputError("every document has an OOD label: nothing is left in distribution")
-    pick = lambda flag: LabelledTexts([t for t, o in zip(texts, is_ood) if o == flag],  # noqa: E731
+    pick = lambda flag: LabelledTexts([t for t, o in zip(texts, is_ood) if o == flag],
                                       [y for y, o in zip(labels, is_ood) if o == flag])
     return pick(False), pick(True)
 
@@ -101,6 +103,39 @@ def holdout(texts: Sequence[str], labels: Sequence[str | None] | None = None, *,
         held[rng.choice(members, size=min(k, len(members) - 1) if len(members) > 1 else 0, replace=False)] = True
     if not held.any() or held.all():
         raise InputError(f"a {fraction:.0%} hold-out of {n} documents leaves one side empty")
-    pick = lambda flag: LabelledTexts([texts[i] for i in np.flatnonzero(held == flag)],  # noqa: E731
+    pick = lambda flag: LabelledTexts([texts[i] for i in np.flatnonzero(held == flag)],
                                       None if labels is None else [labels[i] for i in np.flatnonzero(held == flag)])
     return pick(False), pick(True)
+
+
+def clinc_task(path: str | Path) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+    """CLINC150's standard OOD task: (ID train = train less 'oos', ID test = test less 'oos', OOD = oos_test and
+    the test split's 'oos' rows, without labels)."""
+    data = load_clinc(path)
+    id_train, _ = _drop_oos(data["train"])
+    id_test, test_oos = _drop_oos(data["test"])
+    ood = LabelledTexts(data["oos_test"].texts + test_oos.texts, None)
+    return id_train, id_test, ood
+
+
+def _drop_oos(split: LabelledTexts) -> tuple[LabelledTexts, LabelledTexts]:
+    if OOS_LABEL not in (split.labels or []):
+        return split, LabelledTexts([], [])
+    return split_by_labels(split.texts, split.labels, [OOS_LABEL])
+
+
+def export_clinc_csvs(clinc_path: str | Path, out_dir: str | Path) -> tuple[Path, Path, Path]:
+    """Write CLINC150's OOD task as train.csv, test.csv and ood.csv (columns text,label), so that
+    `bench-ood --train/--test/--ood` on them reproduces `bench-ood --clinc`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    id_train, id_test, ood = clinc_task(clinc_path)
+    paths = []
+    for name, part, label in (("train", id_train, None), ("test", id_test, None), ("ood", ood, OOS_LABEL)):
+        path = out_dir / f"{name}.csv"
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(part.texts, part.labels or [label] * len(part)))
+        paths.append(path)
+    return paths[0], paths[1], paths[2]
