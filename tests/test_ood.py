@@ -118,7 +118,7 @@ def test_mcm_prompts_use_words_and_template(blobs):
         return np.ones((len(texts), 16))
     get_detector("mcm", template="a question about {label}").fit(X_train, y_train, embed_fn=embed)
     assert seen == ["a question about book flight", "a question about play music", "a question about weather"]
-    with pytest.raises(InputError, match="needs an embedding model"):
+    with pytest.raises(InputError, match="needs the embedding model"):
         get_detector("mcm").fit(X_train, y_train)
     # zero-shot: label names alone are enough
     det = get_detector("mcm").fit(X_train[:0].reshape(0, 16), None, label_names=LABELS,

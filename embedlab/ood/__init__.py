@@ -43,12 +43,9 @@ def describe_methods() -> list[dict[str, Any]]:
 
 def unavailable_reason(name: str, *, has_labels: bool, has_embedder: bool = True) -> str | None:
     """Why a method cannot run on this in-distribution set (None when it can): the page disables it with this."""
-    cls = REGISTRY[parse_methods([name])[0]]
-    if cls.needs_labels and not has_labels:
-        return "needs labels on the in-distribution set, and it has none"
-    if cls.needs_embedder and not has_embedder:
-        return "needs the embedding model to embed label prompts"
-    return None
+    from embedlab.ood import label_rules
+
+    return label_rules.unavailable_reason(name, has_labels=has_labels, has_embedder=has_embedder)
 
 
 __all__ = ["DETECTORS", "REGISTRY", "Detector", "register", "l2_normalise", "method_names", "parse_methods",

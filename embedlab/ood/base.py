@@ -38,10 +38,12 @@ class Detector:
     def fit(self, X: np.ndarray, labels: Any = None, label_names: dict[str, str] | None = None,
             embed_fn: EmbedFn | None = None) -> "Detector":
         X = as_matrix(X, "training embeddings")
+        from embedlab.ood.label_rules import NO_EMBEDDER, checked_labels
+
         if self.needs_labels:
-            labels = as_labels(labels, len(X), self.name)
+            labels = checked_labels(labels, len(X), self.name)
         if self.needs_embedder and embed_fn is None:
-            raise InputError(f"OOD method {self.name!r} needs an embedding model to embed the label prompts")
+            raise InputError(f"OOD method {self.name!r} {NO_EMBEDDER}")
         self._fit(X, labels, label_names, embed_fn)
         self.fitted = True
         return self
@@ -73,17 +75,4 @@ def as_matrix(X: Any, what: str) -> np.ndarray:
     if not np.isfinite(X).all():
         raise InputError(f"{what} contain NaN or infinite values")
     return X
-
-
-def as_labels(labels: Any, n: int, method: str) -> np.ndarray:
-    if labels is None:
-        raise InputError(f"OOD method {method!r} needs labels on the in-distribution set, and it has none")
-    labels = np.asarray([None if v is None else str(v) for v in labels], dtype=object)
-    if len(labels) != n:
-        raise InputError(f"{len(labels)} labels for {n} in-distribution embeddings")
-    if any(v is None or v == "" for v in labels):
-        raise InputError(f"OOD method {method!r} needs a label on every in-distribution document")
-    if len(set(labels)) < 2:
-        raise InputError(f"OOD method {method!r} needs at least two labels in the in-distribution set")
-    return labels
 
