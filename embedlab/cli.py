@@ -59,20 +59,59 @@ def cmd_datasets(args) -> int:
 
 def cmd_ingest(args) -> int:
     from embedlab.ingest import load_corpus
-    from storage.corpora import save_corpus
-    from storage.sessions import ensure_session
+    from storage.corpora import save_corpus_in_session
 
-    meta_cols = [c.strip() for c in args.meta_cols.split(",") if c.strip()] if args.meta_cols else None
+    meta_cols = None if args.meta_cols is None else [c.strip() for c in args.meta_cols.split(",") if c.strip()]
     corpus = load_corpus(args.path, name=args.name, text_col=args.text_col, label_col=args.label_col,
-                         id_col=args.id_col, meta_cols=meta_cols, max_bytes=int(args.max_mb * 1024 * 1024))
+                         id_col=args.id_col, meta_cols=meta_cols, max_bytes=_max_bytes(args.max_mb),
+                         encoding=args.encoding)
     db = _open_db(args)
-    sid = ensure_session(db, args.session)
-    info = save_corpus(db, sid, corpus, replace=args.replace)
+    # the session is created in the same transaction as the corpus: a refused corpus leaves no empty session
+    info = save_corpus_in_session(db, args.session, corpus, replace=args.replace)
     skipped = f", skipped {corpus.n_skipped} empty" if corpus.n_skipped else ""
     labels = f", label column {info.label_col!r}" if info.label_col else ""
     print(f"ingested {info.n_docs} documents into corpus {info.name!r} of session {args.session!r} "
           f"(text column {info.text_col!r}{labels}{skipped})")
     return EXIT_OK
+
+
+def _max_bytes(max_mb: str) -> int:
+    """`--max-mb` as bytes: a positive finite number of megabytes (not nan, inf, 0 or negative)."""
+    import math
+
+    try:
+        value = float(max_mb)
+    except (TypeError, ValueError):
+        raise CliError(f"--max-mb must be a number of megabytes, got {max_mb!r}") from None
+    if not math.isfinite(value) or value <= 0 or value * 1024 * 1024 < 1:
+        raise CliError(f"--max-mb must be a positive finite number of megabytes, got {max_mb!r}")
+    return int(value * 1024 * 1024)
+
+
+def _check_output_paths(args) -> None:
+    """Every command's output file (`--json`, `--out`, an export's OUT) is checked before any work starts: not a
+    folder, not below a file, in a folder that exists or can be created, and writable."""
+    for attr in ("json", "out"):
+        value = getattr(args, attr, None)
+        if not value:
+            continue
+        flag = "OUT" if attr == "out" and getattr(args, "action", None) == "export" else f"--{attr}"
+        path = Path(value)
+        if path.is_dir():
+            raise CliError(f"{flag} {value}: is a folder, give a file name")
+        if path.exists():
+            if not path.is_file() and not path.is_char_device():
+                raise CliError(f"{flag} {value}: not a regular file")
+            if not os.access(path, os.W_OK):
+                raise CliError(f"{flag} {value}: the file is not writable")
+            continue
+        parent = path.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise CliError(f"{flag} {value}: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise CliError(f"{flag} {value}: the folder {parent} is not writable")
 
 
 def _corpus(db, args):
@@ -115,8 +154,10 @@ def cmd_embed(args) -> int:
 def cmd_project(args) -> int:
     import embedlab.tasks  # noqa: F401
     from embedlab.jobs import run_job
+    from embedlab.projection import projection_params
     from storage.matrices import get_matrix
 
+    projection_params(method=args.method, n_components=args.dims, seed=args.seed)  # bad options: exit 2, no job
     db = _open_db(args)
     info = _corpus(db, args)
     params = {"corpus_id": info.id, "model": args.model, "method": args.method, "n_components": args.dims,
@@ -212,10 +253,13 @@ def cmd_sessions(args) -> int:
         for s in list_sessions(db):
             print(s.line())
     elif args.action == "export":
-        from storage.transfer import export_session
+        from storage.export_options import export_contents, export_session_with_options, human_bytes, parse_without
 
-        path = export_session(db, args.name, args.out, overwrite=args.force)
-        print(f"exported session {args.name!r} to {path}")
+        without = parse_without(args.without)
+        path = export_session_with_options(db, args.name, args.out, without=without, overwrite=args.force)
+        parts = ", ".join(f"{p.label} {human_bytes(p.bytes)}" + (" (left out)" if p.key in without else "")
+                          for p in export_contents(db, args.name) if p.items)
+        print(f"exported session {args.name!r} to {path} ({human_bytes(path.stat().st_size)}: {parts})")
     elif args.action == "import":
         from storage.transfer import import_session
 
@@ -224,6 +268,19 @@ def cmd_sessions(args) -> int:
     elif args.action == "delete":
         delete_session(db, args.name)
         print(f"deleted session {args.name!r}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    """One self-contained HTML report of a session (`embedlab.report`)."""
+    from embedlab.report import ReportError, write_report
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ReportError(f"{out} is a folder: give a file name for the report")
+    db = _open_db(args)
+    path = write_report(db, args.session, out)
+    print(f"wrote the report of session {args.session!r} to {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
 
 
@@ -245,8 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-col")
     p.add_argument("--label-col")
     p.add_argument("--id-col")
-    p.add_argument("--meta-cols", help="comma-separated metadata columns (default: all others)")
-    p.add_argument("--max-mb", type=float, default=200.0, help="refuse files larger than this (default 200)")
+    p.add_argument("--meta-cols", help="comma-separated metadata columns (default: all others, at most 50; "
+                                       "'' for none)")
+    p.add_argument("--max-mb", default="200",
+                   help="refuse files larger than this, decoded or unpacked included (default 200)")
+    p.add_argument("--encoding", help="the file's text encoding when it is not UTF-8 (e.g. cp1251, gb18030, "
+                                      "shift_jis); by default UTF-8, or detected when unambiguous")
     p.add_argument("--replace", action="store_true", help="replace a corpus of the same name")
     p.set_defaults(func=cmd_ingest)
 
@@ -303,11 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("out")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    s.add_argument("--without", metavar="tokens,projections",
+                   help="leave out token embeddings and/or projections (both can be recomputed)")
     s = ssub.add_parser("import", parents=[common], help="add the session of an exported .sqlite file")
     s.add_argument("file")
     s = ssub.add_parser("delete", parents=[common], help="delete a session and what only it uses")
     s.add_argument("name")
     p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("report", parents=[common], help="one self-contained HTML report of a session")
+    p.add_argument("--session", required=True)
+    p.add_argument("--out", required=True, help="the HTML file to write (replaced if it exists)")
+    p.set_defaults(func=cmd_report)
 
     return parser
 
@@ -320,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from storage.db import explain_sqlite_error
 
     try:
+        _check_output_paths(args)
         return args.func(args)
     except UserError as exc:
         _fail(str(exc))

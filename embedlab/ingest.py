@@ -13,12 +13,27 @@ Conventions
   Blank lines in CSV/TSV/JSONL are not records. Messages about broken syntax also give the line.
 * **Doc ids** come from the id column (as strings), else they are the 0-based row position
   (``row - 1``), so they stay stable when rows are skipped.
+* **Doc ids are never retyped**: CSV/TSV cells are read as the strings written; JSON/JSONL
+  numbers keep the literal text of the file (a 19-digit id stays exact, ``1.50`` stays ``1.50``);
+  JSON columns are built as object columns (no int -> float promotion when a value is missing);
+  Parquet integer columns with nulls stay integers.
 * **CSV header**: the first line is a header unless one of its cells is a number or a date, two
   cells repeat, or a cell is longer than 100 characters or spans lines; a header-less file's
-  columns are named ``col1, col2, ...``. ``.csv`` files whose first line has no comma but a
-  semicolon (or a tab) use that as the delimiter.
-* **Encodings**: UTF-8 (BOM or not), UTF-16/32 with a BOM; otherwise Windows-1252 (or Latin-1)
-  when the bytes hold no NUL and decode to printable text. Anything else is refused as binary.
+  columns are named ``col1, col2, ...``. ``.csv`` files whose first line (ended by CRLF, CR or
+  LF, as everywhere in this module) has no comma but a semicolon (or a tab) use that as the
+  delimiter (so Excel-for-Mac files, CR line ends and ``;``, read as written).
+* **Encodings**: UTF-8 (BOM or not), UTF-16/32 with a BOM, or the encoding named by the caller
+  (``encoding=``, ``--encoding``). Otherwise the legacy encodings that decode the bytes cleanly
+  are compared (charset-normalizer's mess and coherence measures, and how well the letters fit
+  one language's alphabet, or one script); one clear winner is used (ties between Windows-1252
+  and another Latin code page go to Windows-1252); when several fit equally, the file is refused
+  with a line naming them (``save it as UTF-8 or name the encoding``): text is never stored as
+  mojibake on a guess. Bytes that no encoding decodes to text are refused as binary.
+* **Bounds** (refusals, each one line): at most ``MAX_COLUMNS`` (1,000) columns or distinct JSON
+  keys, at most ``MAX_META_COLS`` (50) metadata columns (pick them with ``meta_cols``), at most
+  ``MAX_ZIP_MEMBERS`` ZIP entries; ``max_bytes`` bounds the file and every decoded form of it
+  (gzip output, the real bytes of ZIP members whatever their headers say, Parquet's decoded
+  columns); only regular files are opened (a FIFO, a device or a folder is refused unopened).
 * **Texts** are kept literally (no normalisation, no HTML stripping); TXT lines lose only their
   line break, ZIP members one trailing line break. Missing, empty and whitespace-only texts are
   skipped and reported in ``Corpus.skipped``.
@@ -35,6 +50,10 @@ import json
 import math
 import os
 import re
+import stat as _stat
+import struct
+import sys
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -48,6 +67,9 @@ from embedlab.corpus import Corpus, Skip
 from embedlab.errors import InputError
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+MAX_COLUMNS = 1_000            # columns of a table, distinct keys of JSON records
+MAX_META_COLS = 50             # metadata columns kept per document
+MAX_ZIP_MEMBERS = 500_000      # entries of a ZIP archive
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "txt", "zip")
 
 _ALIASES = {"ndjson": "jsonl", "tab": "tsv", "pq": "parquet", "text": "txt"}
@@ -73,14 +95,15 @@ class _Table:
 
 # --------------------------------------------------------------------------- public API
 
-def read_table(data: bytes, filename: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
+def read_table(data: bytes, filename: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+               encoding: str | None = None) -> pd.DataFrame:
     """Parse any supported format into a DataFrame (all rows) for previews and column pickers.
 
     CSV/TSV columns whose every value is a number become numeric; other strings stay ``str``;
     empty CSV cells are missing. ``df.attrs`` holds ``format``, ``encoding`` and ``header``.
     Raises InputError.
     """
-    table = _parse(data, _basename(filename), max_bytes)
+    table = _parse(data, _basename(filename), max_bytes, encoding)
     df = _infer_numbers(table.frame) if table.raw_strings else table.frame
     df.attrs.update(format=table.fmt, encoding=table.encoding, header=table.header)
     return df
@@ -99,7 +122,7 @@ def detect_text_column(df: pd.DataFrame) -> str:
 def load_corpus_bytes(data: bytes, filename: str, *, name: str | None = None,
                       text_col: str | None = None, label_col: str | None = None,
                       id_col: str | None = None, meta_cols: list[str] | None = None,
-                      max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
+                      max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None) -> Corpus:
     """Read a file's bytes into a validated Corpus (see the module docstring for conventions).
 
     ``text_col`` None: detected. ``label_col``/``id_col`` None: a column named like
@@ -108,34 +131,73 @@ def load_corpus_bytes(data: bytes, filename: str, *, name: str | None = None,
     Labels and ids become stripped strings (3 and 3.0 -> "3"; a missing label -> None).
     """
     file = _basename(filename)
-    table = _parse(data, file, max_bytes)
+    table = _parse(data, file, max_bytes, encoding)
     return _build_corpus(table, file, name=name if name else _stem(file), text_col=text_col,
                          label_col=label_col, id_col=id_col, meta_cols=meta_cols)
 
 
 def load_corpus(path: str | os.PathLike, *, name: str | None = None, text_col: str | None = None,
                 label_col: str | None = None, id_col: str | None = None,
-                meta_cols: list[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
-    """Read a file into a Corpus; its size is checked before it is read."""
+                meta_cols: list[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                encoding: str | None = None) -> Corpus:
+    """Read a file into a Corpus; its kind and size are checked before it is read."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-        if p.is_dir():
-            raise InputError("is a folder, not a file", file=str(path))
-        _check_size(size, p.name, max_bytes)
-        with p.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise InputError("no such file", file=str(path)) from None
-    except PermissionError:
-        raise InputError("permission denied", file=str(path)) from None
+    data = read_file(p, max_bytes)
     return load_corpus_bytes(data, p.name, name=name, text_col=text_col, label_col=label_col,
-                             id_col=id_col, meta_cols=meta_cols, max_bytes=max_bytes)
+                             id_col=id_col, meta_cols=meta_cols, max_bytes=max_bytes,
+                             encoding=encoding)
+
+
+def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``: a folder, FIFO, socket or device is
+    refused before it is opened (opening a FIFO would wait for a writer forever), and the opened
+    descriptor is checked again (the path may have been swapped in between)."""
+    max_bytes = check_max_bytes(max_bytes)
+    shown = str(path)
+    try:
+        st = os.stat(path)
+        _check_regular(st.st_mode, shown)
+        _check_size(st.st_size, Path(path).name, max_bytes)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            _check_regular(st.st_mode, shown)
+            _check_size(st.st_size, Path(path).name, max_bytes)
+            return fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputError("no such file", file=shown) from None
+    except PermissionError:
+        raise InputError("permission denied", file=shown) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", file=shown) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it: {exc.strerror or exc}", file=shown) from None
+
+
+def _check_regular(mode: int, shown: str) -> None:
+    if _stat.S_ISREG(mode):
+        return
+    if _stat.S_ISDIR(mode):
+        raise InputError("is a folder, not a file", file=shown)
+    kind = ("a FIFO (named pipe)" if _stat.S_ISFIFO(mode) else "a socket" if _stat.S_ISSOCK(mode)
+            else "a device" if _stat.S_ISCHR(mode) or _stat.S_ISBLK(mode) else "not a plain file")
+    raise InputError(f"is {kind}, not a regular file: only files can be ingested", file=shown)
+
+
+def check_max_bytes(max_bytes: Any) -> int:
+    """A byte limit as a positive int (InputError for NaN, infinity, zero, negative or non-numbers)."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float, np.integer, np.floating)):
+        raise InputError(f"the size limit must be a number of bytes, got {max_bytes!r}")
+    if not math.isfinite(max_bytes) or max_bytes < 1:
+        raise InputError(f"the size limit must be a positive finite number, got {max_bytes!r}")
+    return int(max_bytes)
 
 
 # --------------------------------------------------------------------------- format dispatch
 
-def _parse(data: bytes, file: str, max_bytes: int) -> _Table:
+def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None) -> _Table:
+    max_bytes = check_max_bytes(max_bytes)
+    encoding = _check_encoding_name(encoding, file)
     _check_size(len(data), file, max_bytes)
     if not data:
         raise InputError("the file is empty", file=file)
@@ -148,10 +210,10 @@ def _parse(data: bytes, file: str, max_bytes: int) -> _Table:
     if not data:
         raise InputError("the file is empty", file=file)
     if fmt == "parquet":
-        return _read_parquet(data, file)
+        return _read_parquet(data, file, max_bytes)
     if fmt == "zip":
-        return _read_zip(data, file, max_bytes)
-    text, encoding = _decode(data, file)
+        return _read_zip(data, file, max_bytes, encoding)
+    text, encoding = _decode(data, file, encoding)
     if not text.strip():
         raise InputError("the file is empty", file=file)
     reader = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl, "json": _read_json,
@@ -218,14 +280,31 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def _decode(data: bytes, file: str) -> tuple[str, str]:
-    """Bytes -> (text, encoding); refuses binary data and broken UTF-8."""
-    for bom, encoding in _BOMS:
+def _check_encoding_name(encoding: str | None, file: str) -> str | None:
+    if encoding is None or encoding == "":
+        return None
+    try:
+        return codecs.lookup(str(encoding)).name
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r} (try utf-8, cp1252, cp1251, gb18030, "
+                         "shift_jis)", file=file) from None
+
+
+def _decode(data: bytes, file: str, encoding: str | None = None) -> tuple[str, str]:
+    """Bytes -> (text, encoding); refuses binary data, broken UTF-8 and undecidable encodings."""
+    if encoding is not None:                   # named by the user: exactly that, strictly
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise InputError(f"not valid {encoding} text: bad byte {data[e.start]:#04x} at byte "
+                             f"{e.start}, line {_line_of(data, e.start)}", file=file) from None
+        return text.removeprefix("\ufeff"), encoding
+    for bom, bom_encoding in _BOMS:
         if data.startswith(bom):
             try:
-                return data.decode(encoding), encoding
+                return data.decode(bom_encoding), bom_encoding
             except UnicodeDecodeError as e:
-                raise InputError(f"not valid {encoding.upper().removesuffix('-SIG')} text "
+                raise InputError(f"not valid {bom_encoding.upper().removesuffix('-SIG')} text "
                                  f"(bad bytes at byte {e.start})", file=file) from None
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -244,16 +323,160 @@ def _decode(data: bytes, file: str) -> tuple[str, str]:
         raise InputError(f"not valid UTF-8: bad byte {data[bad]:#04x} at byte {bad}, line "
                          f"{_line_of(data, bad)} (the rest of the file is UTF-8)",
                          file=file)
+    encoding = _guess_legacy_encoding(data, file)
     try:
-        text, encoding = data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        text, encoding = data.decode("latin-1"), "latin-1"
-    sample = text[:100_000]
-    odd = sum(1 for ch in sample if not ch.isprintable() and ch not in "\t\n\r\x0b\x0c")
-    if odd > 0.02 * len(sample):
-        raise InputError("not a text file: the bytes are neither UTF-8 nor readable text "
-                         "(binary data?)", file=file)
-    return text, encoding
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as e:           # the guess came from a sample: the rest disagrees
+        raise InputError(f"not valid UTF-8, and not valid {encoding} either (bad byte "
+                         f"{data[e.start]:#04x} at byte {e.start}, line {_line_of(data, e.start)});"
+                         " save it as UTF-8 or name its encoding (--encoding)", file=file) from None
+
+
+# Legacy encodings compared when a file is not UTF-8: the Windows code pages, KOI8 and the
+# usual CJK ones (charset-normalizer's exotic candidates, mac_* or cp775, only produce ties).
+LEGACY_ENCODINGS = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256",
+                    "cp1257", "cp1258", "koi8_r", "koi8_u", "gb18030", "big5", "cp932", "euc_jp",
+                    "cp949")
+_SAMPLE_BYTES = 256 * 1024
+# Non-ASCII letters of languages written in Latin script (lower case; upper case is derived).
+_LATIN_ALPHABETS = {
+    "French": "àâæçéèêëîïôœùûüÿ", "Spanish": "áéíñóúü", "Portuguese": "áâãàçéêíóôõú",
+    "Italian": "àèéìíîòóùú", "German": "äöüß", "Dutch": "áéëíïóöúü", "Danish/Norwegian": "åæøéó",
+    "Swedish/Finnish": "åäöé", "Icelandic": "áðéíóúýþæö", "Catalan": "àçèéíïòóúü·",
+    "Czech/Slovak": "áäčďéěíĺľňóôŕřšťúůýž", "Polish": "ąćęłńóśźż", "Hungarian": "áéíóöőúüű",
+    "Romanian": "ăâîșțşţ", "Croatian/Slovene": "čćđšž", "Turkish": "çğıİöşüâîû",
+    "Lithuanian/Latvian": "ąčęėįšųūžāēģīķļņ", "Estonian": "äöõüšž", "Albanian": "çë",
+}
+# Letter repertoires of the Western and Central European code pages, for corpora mixing languages.
+_REGIONS = {"Western European": ("French", "Spanish", "Portuguese", "Italian", "German", "Dutch",
+                                 "Danish/Norwegian", "Swedish/Finnish", "Icelandic", "Catalan",
+                                 "Albanian", "Estonian"),
+            "Central European": ("Czech/Slovak", "Polish", "Hungarian", "Romanian",
+                                 "Croatian/Slovene", "German")}
+_SCRIPT_GROUPS = {"CYRILLIC": "Cyrillic", "GREEK": "Greek", "HEBREW": "Hebrew", "ARABIC": "Arabic",
+                  "THAI": "Thai", "HANGUL": "Korean"}
+
+
+def _letter_languages() -> dict[str, set[str]]:
+    table: dict[str, set[str]] = {}
+    for language, letters in _LATIN_ALPHABETS.items():
+        regions = {r for r, members in _REGIONS.items() if language in members}
+        for ch in letters:
+            for form in {ch, ch.upper()}:
+                if len(form) == 1:
+                    table.setdefault(form, set()).update({language, *regions})
+    return table
+
+
+_LETTER_LANGUAGES = _letter_languages()
+_MIXED_WORD_RE = re.compile(r"[^\W\d_]*[A-Za-z][^\W\d_]*")   # words holding an ASCII letter
+
+
+def _languages_of(ch: str) -> set[str]:
+    """The languages (Latin letters) or scripts a non-ASCII letter belongs to."""
+    if ch in _LETTER_LANGUAGES:
+        return _LETTER_LANGUAGES[ch]
+    name = unicodedata.name(ch, "")
+    if name.startswith(("CJK ", "IDEOGRAPHIC")):
+        return {"Chinese", "Japanese"}
+    if name.startswith(("HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA")):
+        return {"Japanese"}
+    first = name.split(" ", 1)[0]
+    return {_SCRIPT_GROUPS[first]} if first in _SCRIPT_GROUPS else set()
+
+
+def _text_fit(text: str) -> tuple[float, str, bool]:
+    """How plausible a decoding is: (share of its non-ASCII letters that one language's alphabet,
+    or one script, covers; that language; whether it is free of control and unassigned characters).
+    Two Latin languages together also count, a little less (a bilingual corpus), so a mojibake
+    mixing letters of three alphabets scores low."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ord(ch) > 127:
+            counts[ch] = counts.get(ch, 0) + 1
+    odd = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\x0b\x0c")
+    letters: dict[str, int] = {}
+    marks = 0
+    for ch, n in counts.items():
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Co", "Cn", "Cs"):
+            odd += n
+        elif category == "Mn":
+            marks += n
+        elif category.startswith("L"):
+            letters[ch] = n
+    clean = odd <= len(text) // 1000
+    total = sum(letters.values())
+    if not total:
+        return 1.0, "", clean
+    # A letter of another script inside a word of ASCII letters ("cafй") fits no language.
+    misfit: dict[str, int] = {}
+    if any(not _LETTER_LANGUAGES.get(ch) for ch in letters):
+        for word in _MIXED_WORD_RE.findall(text):
+            for ch in word:
+                if ord(ch) > 127 and ch in letters and ch not in _LETTER_LANGUAGES:
+                    misfit[ch] = misfit.get(ch, 0) + 1
+    by_language: dict[str, int] = {}
+    for ch, n in letters.items():
+        for language in _languages_of(ch):
+            by_language[language] = by_language.get(language, 0) + n - misfit.get(ch, 0)
+    best, best_language = 0.0, ""
+    for language, n in by_language.items():
+        weight = 0.95 if language in _REGIONS else 1.0      # a region: a little less specific
+        if weight * n / total > best:
+            best, best_language = weight * n / total, language
+    if best < 1.0:                               # two Latin languages together
+        latin = [lang for lang in by_language if lang in _LATIN_ALPHABETS]
+        for i, a in enumerate(latin):
+            for b in latin[i + 1:]:
+                n = sum(v for ch, v in letters.items()
+                        if a in _languages_of(ch) or b in _languages_of(ch))
+                if 0.97 * n / total > best:
+                    best, best_language = 0.97 * n / total, f"{a}+{b}"
+    if marks > 0.3 * total:                      # more combining marks than a script uses
+        best *= 0.5
+    return best, best_language, clean
+
+
+def _guess_legacy_encoding(data: bytes, file: str) -> str:
+    """The one legacy encoding that clearly fits a non-UTF-8 file, else InputError naming the
+    encodings that fit equally (never a silent guess between readings that differ)."""
+    import charset_normalizer
+
+    sample = data[:_SAMPLE_BYTES]
+    if len(data) > _SAMPLE_BYTES and b"\n" in sample[len(sample) // 2:]:
+        sample = sample[:sample.rindex(b"\n") + 1]      # no multi-byte character cut in two
+    scored = []
+    for m in charset_normalizer.from_bytes(sample, cp_isolation=list(LEGACY_ENCODINGS)):
+        try:
+            text = codecs.getincrementaldecoder(m.encoding)().decode(sample, final=False)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        fit, language, clean = _text_fit(text)
+        same = [codecs.lookup(e).name for e in (m.could_be_from_charset or [m.encoding])]
+        name = "cp1252" if "cp1252" in same else codecs.lookup(m.encoding).name
+        if clean:
+            scored.append((fit, m.chaos, m.coherence, name, language, text))
+    if not scored:
+        raise InputError("not a text file: the bytes are neither UTF-8 nor text in a known "
+                         "encoding (binary data?)", file=file)
+    best_fit = max(s[0] for s in scored)
+    best_chaos = min(s[1] for s in scored if s[0] >= best_fit - 0.02)
+    leaders = [s for s in scored if s[0] >= best_fit - 0.02 and s[1] <= best_chaos + 0.02]
+    top_coherence = max(s[2] for s in leaders)
+    if len(leaders) > 1 and sum(1 for s in leaders if s[2] >= top_coherence - 0.03) == 1:
+        leaders = [s for s in leaders if s[2] >= top_coherence - 0.03]
+    texts = {s[5] for s in leaders}
+    if best_fit >= 0.9 and len(texts) == 1:
+        return next((s[3] for s in leaders if s[3] == "cp1252"), leaders[0][3])
+    if best_fit >= 0.9 and any(s[3] == "cp1252" for s in leaders):
+        return "cp1252"      # Latin code pages tie: Windows-1252, by far the most common
+    ranked = sorted(scored, key=lambda s: (-round(s[0], 2), s[1], -s[2]))
+    names = [f"{s[3]} ({s[4]})" if s[4] else s[3] for s in ranked[:4]]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    raise InputError(f"not UTF-8, and its encoding cannot be told for sure: it could be {listed};"
+                     f" save it as UTF-8, or name the encoding (--encoding {ranked[0][3]})",
+                     file=file)
 
 
 def _line_of(data: bytes, pos: int) -> int:
@@ -263,7 +486,7 @@ def _line_of(data: bytes, pos: int) -> int:
 # --------------------------------------------------------------------------- readers
 
 def _read_csv(text: str, file: str) -> _Table:
-    first = text.split("\n", 1)[0]
+    first = _NEWLINE_RE.split(text, maxsplit=1)[0]      # CRLF, CR (old Mac Excel) or LF
     delimiter = ","
     if "," not in first:
         delimiter = ";" if ";" in first else "\t" if "\t" in first else ","
@@ -297,6 +520,9 @@ def _read_delimited(text: str, file: str, delimiter: str, quoting: int, fmt: str
         if not fields:
             continue                        # a blank line is not a record
         if names is None:
+            if len(fields) > MAX_COLUMNS:
+                raise InputError(f"{len(fields):,} columns on line {start}, over the limit of "
+                                 f"{MAX_COLUMNS:,} (wrong delimiter?)", file=file)
             header = _looks_like_header(fields)
             names = _column_names(fields if header else [""] * len(fields))
             if header:
@@ -365,31 +591,130 @@ def _read_txt(text: str, file: str) -> _Table:
     return _Table(pd.DataFrame({"text": pd.Series(lines, dtype=object)}), "txt")
 
 
+class _JsonInt(int):
+    """A JSON integer that remembers how it was written (ids are kept as written)."""
+    raw: str
+
+
+class _JsonFloat(float):
+    """A JSON number with a fraction or exponent that remembers how it was written."""
+    raw: str
+
+
+def _json_int(literal: str) -> int:
+    try:
+        value = _JsonInt(literal)
+    except ValueError:                 # Python's limit on digits of an int (4300)
+        raise _JsonNumberError(literal) from None
+    value.raw = literal
+    return value
+
+
+def _json_float(literal: str) -> float:
+    value = _JsonFloat(literal)
+    value.raw = literal
+    return value
+
+
+class _JsonNumberError(ValueError):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.digits = len(literal.lstrip("-"))
+
+
+_JSON_DECODER = json.JSONDecoder(parse_int=_json_int, parse_float=_json_float)
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89abAB]|\\u[dD][c-fC-F]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_LONG_NUMBER_RE = re.compile(r"[0-9]{4000,}")
+
+
+def _json_loads(text: str) -> Any:
+    return _JSON_DECODER.decode(text)
+
+
+def _lone_surrogate(obj: Any, path: str = "") -> str | None:
+    """Where a string of a parsed JSON value holds a lone surrogate (an escape like \\ud800 that
+    is half of a pair): its key path, else None."""
+    stack = [(obj, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE_RE.search(value):
+                return where or "(the value)"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if _SURROGATE_RE.search(k):
+                    return f"{where}.{k!a}".lstrip(".")
+                stack.append((v, f"{where}.{k}".lstrip(".")))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return None
+
+
+def _json_failure(exc: BaseException, file: str, row: int | None, line: int | None) -> InputError:
+    at = f"line {line} " if line is not None else ""
+    if isinstance(exc, RecursionError):
+        return InputError(f"{at}is nested too deeply to read (lists or objects inside each other "
+                          f"{sys.getrecursionlimit():,}+ levels)".strip(), file=file, row=row)
+    if isinstance(exc, _JsonNumberError):
+        return InputError(f"{at}holds an integer of {exc.digits:,} digits, over Python's limit of "
+                          f"{sys.get_int_max_str_digits():,}".strip(), file=file, row=row)
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"line {line}" if line is not None else f"line {exc.lineno}"
+        return InputError(f"{where} is not valid JSON: {exc.msg} (character {exc.colno})",
+                          file=file, row=row)
+    return InputError(f"{at}is not valid JSON: {exc}".strip(), file=file, row=row)
+
+
 def _read_jsonl(text: str, file: str) -> _Table:
     records: list[Any] = []
+    keys: dict[str, None] = {}
+    may_have_surrogates = _SURROGATE_ESCAPE_RE.search(text) is not None
     for line_no, line in enumerate(_NEWLINE_RE.split(text), 1):
         if not line.strip():
             continue
+        row = len(records) + 1
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"line {line_no} is not valid JSON: {e.msg} (character {e.colno})",
-                             file=file, row=len(records) + 1) from None
+            record = _json_loads(line)
+        except (ValueError, RecursionError) as e:
+            raise _json_failure(e, file, row, line_no) from None
         if not isinstance(record, dict):
             raise InputError(f"line {line_no} is {_json_type(record)}, expected an object like "
-                             '{"text": "..."}', file=file, row=len(records) + 1)
+                             '{"text": "..."}', file=file, row=row)
+        if may_have_surrogates:
+            where = _lone_surrogate(record)
+            if where is not None:
+                raise InputError(f"line {line_no}: the value at {where} holds a lone surrogate "
+                                 "(a \\ud800-\\udfff escape without its pair): not valid Unicode",
+                                 file=file, row=row)
+        _add_keys(keys, record, file, row)
         records.append(record)
-    return _Table(_records_frame(records, file), "jsonl")
+    return _Table(_records_frame(records, file, keys), "jsonl")
+
+
+def _add_keys(keys: dict[str, None], record: dict, file: str, row: int) -> None:
+    for k in record:
+        if k not in keys:
+            keys[k] = None
+            if len(keys) > MAX_COLUMNS:
+                raise InputError(f"over {MAX_COLUMNS:,} distinct keys (columns) by this record; "
+                                 f"at most {MAX_COLUMNS:,} are read", file=file, row=row)
 
 
 def _read_json(text: str, file: str) -> _Table:
     try:
-        obj = json.loads(text)
+        obj = _json_loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":          # one object a line: really JSON Lines
             return _read_jsonl(text, file)
         raise InputError(f"not valid JSON: {e.msg} (line {e.lineno}, character {e.colno})",
                          file=file) from None
+    except (ValueError, RecursionError) as e:
+        line = None
+        if isinstance(e, _JsonNumberError):
+            m = _LONG_NUMBER_RE.search(text)
+            line = text.count("\n", 0, m.start()) + 1 if m else None
+        raise _json_failure(e, file, None, line) from None
     shape = ("expected a list of objects, or an object holding one such list "
              '(like {"data": [...]})')
     if isinstance(obj, dict):
@@ -401,15 +726,36 @@ def _read_json(text: str, file: str) -> _Table:
         obj = obj[lists[0]]
     elif not isinstance(obj, list):
         raise InputError(f"{shape}; found {_json_type(obj)}", file=file)
-    return _Table(_records_frame(obj, file), "json")
-
-
-def _records_frame(records: list[Any], file: str) -> pd.DataFrame:
-    for i, rec in enumerate(records, 1):
+    keys: dict[str, None] = {}
+    check_surrogates = _SURROGATE_ESCAPE_RE.search(text) is not None
+    for i, rec in enumerate(obj, 1):
         if not isinstance(rec, dict):
             raise InputError(f"the item is {_json_type(rec)}, expected an object like "
                              '{"text": "..."}', file=file, row=i)
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        if check_surrogates:
+            where = _lone_surrogate(rec)
+            if where is not None:
+                raise InputError(f"the value at {where} holds a lone surrogate (a \\ud800-\\udfff "
+                                 "escape without its pair): not valid Unicode", file=file, row=i)
+        _add_keys(keys, rec, file, i)
+    return _Table(_records_frame(obj, file, keys), "json")
+
+
+def _records_frame(records: list[Any], file: str, keys: dict[str, None] | None = None
+                   ) -> pd.DataFrame:
+    """Records -> a frame of object columns holding the parsed values as they are (no type
+    inference: an int column with a missing value stays ints, and missing is None)."""
+    if keys is None:
+        keys = {}
+        for i, rec in enumerate(records, 1):
+            if not isinstance(rec, dict):
+                raise InputError(f"the item is {_json_type(rec)}, expected an object like "
+                                 '{"text": "..."}', file=file, row=i)
+            _add_keys(keys, rec, file, i)
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame({k: pd.Series([rec.get(k) for rec in records], dtype=object)
+                         for k in keys})
 
 
 def _json_type(v: Any) -> str:
@@ -419,17 +765,49 @@ def _json_type(v: Any) -> str:
             list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
 
 
-def _read_parquet(data: bytes, file: str) -> _Table:
+def _read_parquet(data: bytes, file: str, max_bytes: int = DEFAULT_MAX_BYTES) -> _Table:
+    """A Parquet file, decoded batch by batch while counting the decoded bytes: a small file that
+    expands (dictionary or run-length encoding, compression) past ``max_bytes`` is refused as soon
+    as it does, before the whole table is in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if len(data) < 12 or data[-4:] != b"PAR1":
         raise InputError("the Parquet file is damaged or truncated", file=file)
+    over = (f"decoded, it is over the {_human(max_bytes)} limit (set --max-mb to raise it)")
     try:
-        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
-    except (pa.ArrowException, OSError, ValueError) as e:
-        raise InputError(f"the Parquet file is damaged or cannot be read ({e})",
-                         file=file) from None
+        pf = pq.ParquetFile(pa.BufferReader(data))
+        meta = pf.metadata
+        if meta.num_columns > MAX_COLUMNS:
+            raise InputError(f"{meta.num_columns:,} columns, over the limit of {MAX_COLUMNS:,}",
+                             file=file)
+        declared = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+        if declared > max_bytes:
+            raise InputError(over, file=file)
+        batches, decoded = [], 0
+        rows_per_batch = max(1, min(65_536, 8 * 1024 * 1024 // max(1, meta.num_columns * 64)))
+        schema = _dense_schema(pf.schema_arrow)
+        for batch in pf.iter_batches(batch_size=rows_per_batch, use_pandas_metadata=True):
+            if any(pa.types.is_dictionary(f.type) for f in batch.schema):
+                # what the values really take (a dictionary column is counted expanded)
+                batch = pa.RecordBatch.from_arrays(
+                    [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c
+                     for c in batch.columns], schema=schema)
+            decoded += batch.nbytes
+            if decoded > max_bytes:
+                raise InputError(over, file=file)
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=schema)
+        # Integer columns with nulls stay Python ints (never floats: ids must not change).
+        frame = table.to_pandas(integer_object_nulls=True)
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError, KeyError, IndexError) as e:
+        raise InputError(f"the Parquet file is damaged or cannot be read "
+                         f"({' '.join(str(e).split())[:200]})", file=file) from None
+    if len(frame.columns) > MAX_COLUMNS:
+        raise InputError(f"{len(frame.columns):,} columns, over the limit of {MAX_COLUMNS:,}",
+                         file=file)
     if any(n is not None for n in frame.index.names):
         frame = frame.reset_index()        # a named pandas index is a real column
     else:
@@ -437,15 +815,46 @@ def _read_parquet(data: bytes, file: str) -> _Table:
     return _Table(frame, "parquet")
 
 
-def _read_zip(data: bytes, file: str, max_bytes: int) -> _Table:
-    """One document per .txt member (sorted by path); folders, __MACOSX/ and dot files skipped."""
+def _dense_schema(schema):
+    """The schema with dictionary columns as their value type (pandas metadata kept)."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, f.type.value_type, f.nullable, f.metadata)
+              if pa.types.is_dictionary(f.type) else f for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _zip_entry_count(data: bytes) -> int | None:
+    """The entry count the archive's end record declares (read before parsing the whole central
+    directory, which may be huge); None when it cannot be read."""
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))       # stdlib's private reader, stable for decades
+    except (OSError, ValueError, IndexError, struct.error):
+        return None
+    return None if not end else int(end[4])
+
+
+def _read_zip(data: bytes, file: str, max_bytes: int, encoding: str | None = None) -> _Table:
+    """One document per .txt member (sorted by path); folders, __MACOSX/ and dot files skipped.
+    Members are inflated in 1 MB steps and their real bytes counted: headers that understate a
+    member's size cannot make it use more memory than ``max_bytes``."""
     damaged = "the ZIP archive is damaged or truncated"
+    declared = _zip_entry_count(data)
+    if declared is not None and declared > MAX_ZIP_MEMBERS:
+        raise InputError(f"the ZIP archive holds {declared:,} entries, over the limit of "
+                         f"{MAX_ZIP_MEMBERS:,}", file=file)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error):
         raise InputError(damaged, file=file) from None
+    over = (f"unpacked, its .txt files make over the {_human(max_bytes)} limit "
+            "(set --max-mb to raise it)")
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and _zip_keeps(m.filename)]
+        infos = archive.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise InputError(f"the ZIP archive holds {len(infos):,} entries, over the limit of "
+                             f"{MAX_ZIP_MEMBERS:,}", file=file)
+        members = [m for m in infos if not m.is_dir() and _zip_keeps(m.filename)]
         texts_ = [m for m in members if m.filename.lower().endswith(".txt")]
         if not texts_:
             others = ", ".join(m.filename for m in members[:5])
@@ -458,16 +867,27 @@ def _read_zip(data: bytes, file: str, max_bytes: int) -> _Table:
                              f"{_human(max_bytes)} limit (set --max-mb to raise it)", file=file)
         texts_.sort(key=lambda m: m.filename)
         paths, folders, texts = [], [], []
+        unpacked = 0
         for m in texts_:
             where = f"{file}:{m.filename}"
             if m.flag_bits & 0x1:
                 raise InputError("the ZIP member is encrypted", file=where)
+            parts = []
             try:
-                raw = archive.read(m)
+                with archive.open(m) as fh:
+                    while True:
+                        piece = fh.read(1 << 20)
+                        if not piece:
+                            break
+                        unpacked += len(piece)
+                        if unpacked > max_bytes:
+                            raise InputError(over, file=file)
+                        parts.append(piece)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
-                    RuntimeError):
+                    RuntimeError, ValueError, struct.error):
                 raise InputError(damaged, file=where) from None
-            text = _decode(raw, where)[0] if raw else ""
+            raw = b"".join(parts)
+            text = _decode(raw, where, encoding)[0] if raw else ""
             paths.append(m.filename)
             parent = str(PurePosixPath(m.filename).parent)
             folders.append(None if parent == "." else parent)
@@ -596,6 +1016,10 @@ def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
     else:
         meta_cols = [c for c in (_pick(df, m, "metadata", file) for m in meta_cols)
                      if c not in used]
+    if len(meta_cols) > MAX_META_COLS:
+        raise InputError(f"{len(meta_cols):,} metadata columns, over the limit of {MAX_META_COLS}:"
+                         f" choose at most {MAX_META_COLS} to keep (--meta-cols a,b,c; "
+                         "--meta-cols '' keeps none)", file=file)
     meta_df = df[meta_cols]
     if table.raw_strings:
         meta_df = _infer_numbers(meta_df)
@@ -620,7 +1044,7 @@ def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
             skipped.append(Skip(row, "only whitespace"))
             continue
         if raw_ids is not None:
-            doc_id = _scalar_str(raw_ids[i])
+            doc_id = _id_str(raw_ids[i])
             if doc_id is None:
                 raise InputError("the id is empty", file=file, row=row, column=id_col)
         else:
@@ -630,7 +1054,11 @@ def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
         rows.append(row)
         if raw_labels is not None:
             labels.append(_scalar_str(raw_labels[i]))
-        metas.append({c: _meta_value(vals[i]) for c, vals in zip(meta_cols, meta_values)})
+        try:
+            metas.append({c: _meta_value(vals[i]) for c, vals in zip(meta_cols, meta_values)})
+        except (RecursionError, ValueError):
+            raise InputError("a metadata value is nested too deeply to store", file=file,
+                             row=row) from None
     if not texts:
         raise InputError(f"no documents: all {n} rows are empty", file=file, column=text_col)
     if raw_ids is not None:
@@ -677,6 +1105,13 @@ def _text_value(v: Any, file: str, row: int, col: str) -> str | None:
     raise InputError(f"the text is {kind}, not a string", file=file, row=row, column=col)
 
 
+def _id_str(v: Any) -> str | None:
+    """A doc id as written: the cell's string (stripped), or a JSON number's literal text."""
+    if isinstance(v, (_JsonInt, _JsonFloat)):
+        return v.raw
+    return _scalar_str(v)
+
+
 def _scalar_str(v: Any) -> str | None:
     """A label or id as a stripped string (3 and 3.0 -> "3"); None when missing or blank."""
     if type(v) is str:
@@ -704,6 +1139,10 @@ def _meta_value(v: Any) -> Any:
         return None
     if isinstance(v, np.generic):
         v = v.item()
+    if isinstance(v, _JsonInt):
+        return int(v)
+    if isinstance(v, _JsonFloat):
+        return float(v)
     if isinstance(v, (str, bool, int, float)):
         return v
     if isinstance(v, (_dt.date, _dt.datetime, pd.Timestamp)):

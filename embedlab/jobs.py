@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
 import traceback
@@ -19,7 +20,7 @@ from typing import Any, Callable
 import sqlite_utils
 
 from embedlab.errors import Cancelled, UserError
-from storage.db import StorageError, connect, now, transaction
+from storage.db import JOB_LOCK_WAIT_S, StorageError, connect, now, transaction
 
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
@@ -109,10 +110,15 @@ class JobContext:
         if t - self._last < 0.5 and fraction < 1.0:
             return
         self._last = t
-        with transaction(self.db) as conn:
-            conn.execute("UPDATE jobs SET progress = ?, message = ?, heartbeat_at = ? WHERE id = ? "
-                         "AND status = 'running'", [max(0.0, min(1.0, float(fraction))), message[:500], time.time(),
-                                                    self.job_id])
+        try:
+            with transaction(self.db) as conn:
+                conn.execute("UPDATE jobs SET progress = ?, message = ?, heartbeat_at = ? WHERE id = ? "
+                             "AND status = 'running'", [max(0.0, min(1.0, float(fraction))), message[:500],
+                                                        time.time(), self.job_id])
+        except StorageError as exc:
+            if "busy" not in str(exc):
+                raise
+            # another process holds the write lock: progress is only a display, the next report will land
 
     def should_stop(self) -> bool:
         row = self.db.execute("SELECT status FROM jobs WHERE id = ?", [self.job_id]).fetchone()
@@ -177,20 +183,44 @@ def _create(db: sqlite_utils.Database, kind: str, params: dict, session_id: int 
                              time.time()]).lastrowid
 
 
+def _job_gone(db: sqlite_utils.Database, job_id: int) -> bool:
+    """Whether the job's row went away (deleted with its session) while it ran."""
+    try:
+        return db.execute("SELECT 1 FROM jobs WHERE id = ?", [job_id]).fetchone() is None
+    except sqlite3.Error:
+        return False
+
+
 def _execute(db: sqlite_utils.Database, job_id: int, kind: str, params: dict,
-             echo: Callable[[float, str], None] | None = None) -> Any:
+             echo: Callable[[float, str], None] | None = None, *, log_traceback: bool = True,
+             keep_refused: bool = True) -> Any:
+    """Run a job and record how it ended. A failure the user caused (a UserError) is recorded and re-raised as
+    it is; a job whose session was deleted while it ran ends as `Cancelled` with a clear line, whatever the
+    storage error that stopped it (a foreign-key failure on writing its result, typically). Other errors are
+    bugs: recorded, re-raised, and their traceback logged only for background jobs (`log_traceback`); the CLI
+    reports them in one line itself. With `keep_refused` False (the CLI's foreground jobs), a job refused for bad
+    input leaves no row behind: the command exits 2 and, as for any bad input, writes nothing."""
     ctx = JobContext(db, job_id, echo)
     fn = job_function(kind)
     try:
         result = fn(db, params, ctx)
     except BaseException as exc:
+        if isinstance(exc, Exception) and _job_gone(db, job_id):
+            raise Cancelled(f"the {kind} job stopped: its session was deleted while it ran "
+                            "(what it had stored went with it)") from exc
         cancelled = isinstance(exc, Cancelled)
         message = str(exc) if isinstance(exc, UserError) else \
             f"{type(exc).__name__}: {exc}"
-        with transaction(db) as conn:
-            conn.execute("UPDATE jobs SET status = ?, message = ?, finished_at = ? WHERE id = ?",
-                         ["cancelled" if cancelled else "failed", message[:2000], now(), job_id])
-        if not isinstance(exc, UserError):
+        try:
+            with transaction(db) as conn:
+                if not keep_refused and isinstance(exc, UserError) and not cancelled:
+                    conn.execute("DELETE FROM jobs WHERE id = ?", [job_id])
+                else:
+                    conn.execute("UPDATE jobs SET status = ?, message = ?, finished_at = ? WHERE id = ?",
+                                 ["cancelled" if cancelled else "failed", message[:2000], now(), job_id])
+        except (StorageError, sqlite3.Error):
+            pass  # the job's own error matters more; an unrecorded end shows as `interrupted` later
+        if log_traceback and not isinstance(exc, (UserError, KeyboardInterrupt)):
             traceback.print_exc()
         raise
     with transaction(db) as conn:
@@ -204,7 +234,8 @@ def run_job(db: sqlite_utils.Database, kind: str, params: dict, *, session_id: i
             progress: Callable[[float, str], None] | None = None) -> Any:
     """Run a job in the foreground (the CLI), recorded in `jobs` like a background one."""
     job_function(kind)
-    return _execute(db, _create(db, kind, params, session_id), kind, params, echo=progress)
+    return _execute(db, _create(db, kind, params, session_id), kind, params, echo=progress, log_traceback=False,
+                    keep_refused=False)
 
 
 def submit_job(db_path: str | Path, kind: str, params: dict, *, session_id: int | None = None) -> int:
@@ -218,7 +249,7 @@ def submit_job(db_path: str | Path, kind: str, params: dict, *, session_id: int 
     db.close()
 
     def target() -> None:
-        own = connect(db_path)
+        own = connect(db_path, lock_wait_s=JOB_LOCK_WAIT_S)  # unattended: it may wait longer for a lock
         stop = threading.Event()
 
         def beat() -> None:

@@ -213,7 +213,8 @@ def _tsne(X: np.ndarray, plan: dict, *, seed, report: "_Stages") -> np.ndarray:
 
     report.stage("t-SNE layout")
     tsne = TSNE(n_components=plan["n_components"], perplexity=plan["perplexity"], metric=plan["metric"],
-                init="pca", random_state=seed)
+                # PCA initialisation needs at least as many input dimensions as output ones
+                init="pca" if X.shape[1] >= plan["n_components"] else "random", random_state=seed)
     # Up to TSNE_ONE_THREAD_ROWS, one thread (OpenMP and BLAS): on busy shared cores the threads of sklearn's
     # Barnes-Hut wait for each other (200 points, 2 cores at load 4: 0.8-1.2 s with one thread, 11-45 s with two).
     limit = 1 if X.shape[0] <= TSNE_ONE_THREAD_ROWS else None

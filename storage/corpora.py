@@ -8,7 +8,7 @@ from typing import Any, Protocol, Sequence
 import sqlite_utils
 
 from storage.db import StorageError, now, transaction
-from storage.sessions import clean_name, with_free_suffix
+from storage.sessions import clean_name, ensure_session, with_free_suffix
 
 
 class CorpusLike(Protocol):
@@ -61,10 +61,41 @@ def save_corpus(db: sqlite_utils.Database, session_id: int, corpus: CorpusLike, 
                 replace: bool = False) -> CorpusInfo:
     """Store a validated corpus and its documents in one transaction.
 
-    A name in use gets a suffix unless `replace` is set, in which case the old corpus is replaced.
+    A name in use gets a suffix unless `replace` is set, in which case the old corpus is replaced. A corpus without
+    documents, or whose lists disagree in length, is refused (StorageError) and nothing is written.
     """
+    wanted = clean_name(name or corpus.name, "corpus")
+    n = len(corpus.texts)
+    if n == 0:
+        raise StorageError(f"corpus {wanted!r} has no documents: nothing was stored")
+    metas = list(corpus.metas) or [{} for _ in range(n)]
+    if len(corpus.doc_ids) != n or len(metas) != n or (corpus.labels is not None and len(corpus.labels) != n):
+        raise StorageError(f"corpus {wanted!r}: its texts, ids, labels and metadata differ in length")
+    try:
+        return _save_corpus(db, session_id, corpus, wanted, replace, metas)
+    except UnicodeEncodeError as exc:   # a lone surrogate cannot be stored as UTF-8 text
+        raise StorageError(f"corpus {wanted!r} holds text that is not valid Unicode ({exc.reason}): "
+                           "nothing was stored") from None
+
+
+def save_corpus_in_session(db: sqlite_utils.Database, session: str, corpus: CorpusLike, *, name: str | None = None,
+                           replace: bool = False) -> CorpusInfo:
+    """`save_corpus` into the session named `session`, which is created when missing, in the same transaction: a
+    refused corpus leaves no new, empty session behind."""
+    clean_name(session)
+    clean_name(name or corpus.name, "corpus")
+    with transaction(db):
+        return save_corpus(db, ensure_session(db, session), corpus, name=name, replace=replace)
+
+
+def _save_corpus(db: sqlite_utils.Database, session_id: int, corpus: CorpusLike, wanted: str,
+                 replace: bool, metas: Sequence[dict[str, Any]]) -> CorpusInfo:
+    from embedlab.corpus import content_hash
+
+    # The content hash is always computed here, from the very texts stored: a cache key derived from it can only
+    # ever describe these texts, whatever the caller's object claims.
+    digest = content_hash(list(corpus.texts))
     with transaction(db) as conn:
-        wanted = clean_name(name or corpus.name, "corpus")
         if replace:
             conn.execute("DELETE FROM corpora WHERE session_id = ? AND name = ?", [session_id, wanted])
         final = unique_corpus_name(db, session_id, wanted)
@@ -72,12 +103,12 @@ def save_corpus(db: sqlite_utils.Database, session_id: int, corpus: CorpusLike, 
             "INSERT INTO corpora (session_id, name, source, n_docs, text_col, label_col, id_col, meta_cols, "
             "n_skipped, content_hash, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [session_id, final, corpus.source, len(corpus.texts), corpus.text_col, corpus.label_col, corpus.id_col,
-             json.dumps(list(corpus.meta_cols)), corpus.n_skipped, corpus.content_hash, now()]).lastrowid
+             json.dumps(list(corpus.meta_cols)), corpus.n_skipped, digest, now()]).lastrowid
         labels = corpus.labels if corpus.labels is not None else [None] * len(corpus.texts)
         conn.executemany(
             "INSERT INTO documents (corpus_id, idx, doc_id, text, label, meta_json) VALUES (?,?,?,?,?,?)",
             ((cid, i, d, t, lab, json.dumps(m, ensure_ascii=False, default=str))
-             for i, (d, t, lab, m) in enumerate(zip(corpus.doc_ids, corpus.texts, labels, corpus.metas))))
+             for i, (d, t, lab, m) in enumerate(zip(corpus.doc_ids, corpus.texts, labels, metas))))
         conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [now(), session_id])
     return get_corpus(db, cid)
 

@@ -107,6 +107,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (session_id, corpus_id, idx, tag)
     );
     """,
+    # 2: names for a corpus's label values (AG News' "1" -> "World"), edited on the Atlas page.
+    """
+    CREATE TABLE label_names (
+        corpus_id INTEGER NOT NULL REFERENCES corpora(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (corpus_id, label)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -200,3 +200,22 @@ def load_run(db: sqlite_utils.Database, run_id: int) -> dict:
         raise StorageError(f"no run {run_id}")
     return dict(id=r[0], session_id=r[1], kind=r[2], params=json.loads(r[3]), metrics=json.loads(r[4]),
                 details=json.loads(r[5]), created_at=r[6])
+
+
+def session_fingerprint(db: sqlite_utils.Database, name: str) -> str:
+    """A short hash of everything an export of session `name` holds (its row, corpora, runs, bookmarks and the
+    complete matrices of its corpora' content): equal fingerprints, equal exports. Cheap: ids and counts only."""
+    import hashlib
+
+    sid = require_session(db, name)
+    parts = [
+        db.execute("SELECT name, updated_at, length(notes), notes FROM sessions WHERE id = ?", [sid]).fetchall(),
+        db.execute("SELECT id, name, n_docs, content_hash, text_col, label_col FROM corpora WHERE session_id = ? "
+                   "ORDER BY id", [sid]).fetchall(),
+        db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM runs WHERE session_id = ?", [sid]).fetchall(),
+        db.execute("SELECT corpus_id, idx, tag, note FROM bookmarks WHERE session_id = ? "
+                   "ORDER BY corpus_id, idx, tag", [sid]).fetchall(),
+        db.execute("SELECT id, cache_key FROM matrices WHERE complete = 1 AND content_hash IN "
+                   "(SELECT content_hash FROM corpora WHERE session_id = ?) ORDER BY id", [sid]).fetchall(),
+    ]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]

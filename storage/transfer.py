@@ -8,10 +8,27 @@ Import is a trust boundary: the file may come from anyone. Before a single row i
 shape and references). It is opened read-only and immutable with `sqlite3` directly, with `trusted_schema`
 off; only plain row values are read from it and inserted with parameters into our database, in one transaction:
 no SQL text, trigger or view of the file is ever executed or copied, and any failure leaves our database as it was.
+
+Cached matrices are shared across sessions by cache key, so an imported matrix must never answer a lookup for data
+it was not computed from. By construction:
+* every corpus's content hash is recomputed from its documents (once to check the file, and again over the very
+  rows inserted); a file whose stored hash differs is refused, and only the recomputed hash is stored;
+* every matrix belongs to a corpus of the file with that same content, and its shape fits it (an embedding or a
+  projection has exactly one row per document; token offsets one more, rising from 0 to the token count);
+* the cache key of every embedding, token and projection matrix is recomputed from what the file brings: the
+  matrix's own `params_json` (the embedder identity, or the projection parameters together with the recomputed key
+  of an embedding of the same content) and the recomputed content hash. A key in those namespaces that differs is
+  refused; a matrix is only ever stored under the recomputed key. So a lookup (`cache_key(embedder, content_hash)`)
+  can only find an imported matrix for the same identity and the same texts, with the right shape. Keys in no
+  lookup namespace are kept as they are: no lookup computes them;
+* where the target already holds a complete matrix under a key, that one is kept and the file's is not copied.
+What cannot be checked without recomputing is the values: a file may claim vectors for its texts that the model would
+not give. They stay confined to the identity and texts they claim.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -27,12 +44,15 @@ import sqlite_utils
 
 from storage.db import StorageError, connect, explain_sqlite_error, transaction
 from storage.matrices import DTYPES
-from storage.schema import EXPECTED_COLUMNS, SCHEMA_VERSION
+from storage.schema import EXPECTED_COLUMNS
 from storage.sessions import MAX_NAME_LEN, InvalidName, clean_name, require_session, unique_session_name
 
 __all__ = ["ImportRefused", "export_session", "import_session", "MAX_IMPORT_BYTES"]
 
 MAX_IMPORT_BYTES = 2 * 1024**3
+# Schema versions whose copied tables (COPIED below) have exactly these columns: version 2 only added label_names,
+# which is not exported. A migration that changes a copied table must end this range at the version before it.
+IMPORTABLE_VERSIONS = (1, 2)
 MAX_MATRIX_ROWS = 100_000_000
 MAX_MATRIX_COLS = 1_000_000
 MAX_VALUE_BYTES = 256 * 1024**2  # one text or one chunk; SQLite's own ceiling is 1e9
@@ -222,6 +242,10 @@ class _Plan:
     matrices: list[dict[str, Any]] = field(default_factory=list)
 
 
+MATRIX_KINDS = ("embedding", "projection", "tokens", "token_offsets")
+LOOKUP_PREFIXES = ("embedding:", "tokens:", "projection:")  # the key namespaces that lookups compute
+
+
 def import_session(db: sqlite_utils.Database, file_path: str | os.PathLike, *,
                    max_bytes: int = MAX_IMPORT_BYTES) -> str:
     """Import the one session of an exported file; return its name here (suffixed " (2)" etc. when the name is
@@ -233,7 +257,7 @@ def import_session(db: sqlite_utils.Database, file_path: str | os.PathLike, *,
     try:
         try:
             _check_database(src)
-            plan = _validate(src)
+            plan = _validate(src, db)
         except sqlite3.DatabaseError as exc:
             raise ImportRefused(f"the file cannot be read: {_one_line(exc)}") from exc
         return _copy_in(db, src, plan)
@@ -343,8 +367,10 @@ def _check_database(src: sqlite3.Connection) -> None:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise ImportRefused(f"integrity check failed: {_one_line(problems[0] if problems else 'no answer')}{more}")
     version = src.execute("PRAGMA user_version").fetchone()[0]
-    if version != SCHEMA_VERSION:
-        raise ImportRefused(f"schema version {version} is not supported (expected {SCHEMA_VERSION})")
+    if version not in IMPORTABLE_VERSIONS:
+        expected = (str(IMPORTABLE_VERSIONS[0]) if len(IMPORTABLE_VERSIONS) == 1
+                    else f"{IMPORTABLE_VERSIONS[0]} to {IMPORTABLE_VERSIONS[-1]}")
+        raise ImportRefused(f"schema version {version} is not supported (expected {expected})")
     objects = {r[0]: (r[1], r[2], r[3] or "") for r in
                src.execute("SELECT name, type, rootpage, sql FROM sqlite_master")}
     for table in EXPECTED_COLUMNS:
@@ -396,8 +422,9 @@ def _name(value: str, what: str) -> str:
         raise ImportRefused(f"invalid {what} name in the file: {exc}") from None
 
 
-def _validate(src: sqlite3.Connection) -> _Plan:
-    """Every row of the file, checked for shape and references; returns what to copy."""
+def _validate(src: sqlite3.Connection, db: sqlite_utils.Database | None = None) -> _Plan:
+    """Every row of the file, checked for shape and references, every content hash and cache key recomputed;
+    returns what to copy (each corpus with its recomputed `hash`, each matrix with its recomputed `key`)."""
     sessions = src.execute(f"SELECT {', '.join(SESSION_COLS)} FROM sessions").fetchall()
     if len(sessions) != 1:
         raise ImportRefused(f"the file holds {len(sessions)} sessions, expected exactly 1")
@@ -418,6 +445,9 @@ def _validate(src: sqlite3.Connection) -> _Plan:
             raise ImportRefused(f"corpus id {c['id']} appears twice")
         if not 0 <= c["n_docs"] <= MAX_MATRIX_ROWS or c["n_skipped"] < 0:
             raise ImportRefused(f"corpus {c['name']!r} has an impossible document count ({c['n_docs']})")
+        if c["n_docs"] == 0:
+            raise ImportRefused(f"corpus {c['name']!r} has no documents (ingestion refuses an empty corpus; so does "
+                                "import)")
         meta_cols = _json(c["meta_cols"], f"corpora.meta_cols of corpus {c['name']!r}", list)
         if not all(isinstance(x, str) for x in meta_cols):
             raise ImportRefused(f"corpora.meta_cols of corpus {c['name']!r} is not a list of names")
@@ -438,6 +468,12 @@ def _validate(src: sqlite3.Connection) -> _Plan:
                                 f"(found {count} documents, {span})")
     for cid, idx, meta in _rows(src.execute("SELECT corpus_id, idx, meta_json FROM documents")):
         _json(meta, f"documents.meta_json of corpus {by_id[cid]['name']!r} idx {idx}", dict)
+    for c in plan.corpora:
+        c["hash"] = _content_hash(r[0] for r in _rows(src.execute(
+            "SELECT text FROM documents WHERE corpus_id = ? ORDER BY idx", [c["id"]])))
+        if c["hash"] != c["content_hash"]:
+            raise ImportRefused(f"corpus {c['name']!r}: its content hash does not match its documents (the file was "
+                                "altered): refused, as its cached matrices could describe other texts")
 
     for row in _rows(src.execute(f"SELECT {', '.join(RUN_COLS)} FROM runs")):
         r = dict(zip(RUN_COLS, row))
@@ -456,7 +492,7 @@ def _validate(src: sqlite3.Connection) -> _Plan:
             raise ImportRefused(f"bookmark on corpus {cid} idx {idx} tag {tag!r} appears twice")
         seen_marks.add((cid, idx, tag))
 
-    hashes = {c["content_hash"] for c in plan.corpora}
+    hashes = {c["hash"] for c in plan.corpora}
     chunks: dict[int, list[tuple[int, int]]] = {}
     for mid, no, size in _rows(src.execute(
             "SELECT matrix_id, chunk_no, length(data) FROM matrix_chunks ORDER BY matrix_id, chunk_no")):
@@ -475,9 +511,129 @@ def _validate(src: sqlite3.Connection) -> _Plan:
         keys.add(key)
         if m["content_hash"] not in hashes:
             raise ImportRefused(f"matrix {key!r} belongs to no corpus of the session")
-        _json(m["params_json"], f"matrices.params_json of matrix {key!r}", dict)
+        m["params"] = _json(m["params_json"], f"matrices.params_json of matrix {key!r}", dict)
+        m["corpus"] = _matrix_corpus(m, by_id, plan.corpora)
         plan.matrices.append(m)
+    _derive_keys(src, db, plan)
     return plan
+
+
+def _content_hash(texts: Iterable[str]) -> str:
+    from embedlab.corpus import content_hash
+
+    try:
+        return content_hash(texts)  # type: ignore[arg-type]  # it only iterates
+    except UnicodeEncodeError:
+        raise ImportRefused("a document's text is not valid Unicode (a lone surrogate)") from None
+
+
+def _matrix_corpus(m: dict[str, Any], by_id: dict[int, dict], corpora: list[dict]) -> dict[str, Any]:
+    """The file's corpus a matrix was computed for: its `corpus_id` (same content required), else the first corpus of
+    its content; and its shape checked against that corpus."""
+    key, cid = m["cache_key"], m["corpus_id"]
+    if cid is not None:
+        corpus = by_id.get(cid)
+        if corpus is None:
+            raise ImportRefused(f"matrix {key!r} belongs to corpus {cid}, which is not in the file's session")
+        if corpus["hash"] != m["content_hash"]:
+            raise ImportRefused(f"matrix {key!r} was computed for other texts than those of its corpus "
+                                f"{corpus['name']!r}")
+    else:
+        corpus = next(c for c in corpora if c["hash"] == m["content_hash"])
+    n, kind = corpus["n_docs"], m["kind"]
+    if kind not in MATRIX_KINDS:
+        raise ImportRefused(f"matrix {key!r} is of unknown kind {kind!r}")
+    if kind in ("embedding", "projection") and m["rows"] != n:
+        raise ImportRefused(f"matrix {key!r} has {m['rows']} rows, but its corpus {corpus['name']!r} has {n} "
+                            "documents (one row each)")
+    if kind == "token_offsets" and (m["rows"] != n + 1 or m["cols"] != 1 or m["dtype"] != "int64"):
+        raise ImportRefused(f"matrix {key!r}: token offsets must be {n + 1} x 1 int64 for corpus {corpus['name']!r}, "
+                            f"found {m['rows']} x {m['cols']} {m['dtype']}")
+    return corpus
+
+
+class _ClaimedIdentity:
+    """The embedder identity a matrix's `params_json` claims, for `cache_key` (which only calls `identity()`)."""
+
+    def __init__(self, identity: dict) -> None:
+        self._identity = identity
+
+    def identity(self) -> dict:
+        return self._identity
+
+
+def _identity_key(identity: dict, content_hash: str, kind: str) -> str:
+    from embedlab.embedding.cache import cache_key
+
+    return cache_key(_ClaimedIdentity(identity), content_hash, kind)  # type: ignore[arg-type]
+
+
+def projection_cache_key(embedding_key: str, params: dict) -> str:
+    """The cache key of a projection of the embedding stored under `embedding_key` (as `embedlab.tasks` makes it)."""
+    payload = json.dumps({"embedding": embedding_key, "projection": params}, sort_keys=True)
+    return "projection:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _derive_keys(src: sqlite3.Connection, db: sqlite_utils.Database | None, plan: _Plan) -> None:
+    """Set each matrix's `key`: recomputed from its identity or parameters and its corpus's recomputed content hash.
+    A stored key in a lookup namespace must equal it; other keys (no lookup computes them) are kept."""
+    embedding_keys: dict[str, list[str]] = {}
+    for m in plan.matrices:
+        h = m["corpus"]["hash"]
+        if m["kind"] == "embedding":
+            m["key"] = _identity_key(m["params"], h, "embedding")
+            embedding_keys.setdefault(h, []).append(m["key"])
+        elif m["kind"] == "tokens":
+            m["key"] = _identity_key(m["params"], h, "tokens")
+        elif m["kind"] == "token_offsets":
+            m["key"] = _identity_key(m["params"], h, "tokens") + ":offsets"
+    for m in plan.matrices:
+        if m["kind"] != "projection":
+            continue
+        h = m["corpus"]["hash"]
+        candidates = list(embedding_keys.get(h, []))
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                candidates += [r[0] for r in db.execute(
+                    "SELECT cache_key FROM matrices WHERE content_hash = ? AND kind = 'embedding' AND complete = 1",
+                    [h])]
+        derived = [projection_cache_key(k, m["params"]) for k in candidates]
+        m["key"] = m["cache_key"] if m["cache_key"] in derived else (derived[0] if len(derived) == 1 else None)
+    keys: set[str] = set()
+    for m in plan.matrices:
+        stored, derived = m["cache_key"], m.get("key")
+        if stored.startswith(LOOKUP_PREFIXES):
+            if derived != stored:
+                what = ("its projection parameters and an embedding of the same texts" if m["kind"] == "projection"
+                        else "its embedder identity (params_json) and its corpus's texts")
+                raise ImportRefused(f"matrix {stored!r}: its cache key does not match {what}: refused, it could "
+                                    "answer lookups for other data")
+        else:
+            m["key"] = stored  # not a key any lookup computes: kept as it is
+        if m["key"] in keys:
+            raise ImportRefused(f"matrix cache key {m['key']!r} appears twice")
+        keys.add(m["key"])
+    by_key = {m["key"]: m for m in plan.matrices}
+    for m in plan.matrices:
+        if m["kind"] == "token_offsets" and m["key"].startswith(LOOKUP_PREFIXES):
+            tokens = by_key.get(m["key"].removesuffix(":offsets"))
+            if tokens is None or tokens["kind"] != "tokens":
+                raise ImportRefused(f"matrix {m['cache_key']!r}: token offsets without their token matrix")
+            _check_offsets(src, m, tokens["rows"])
+        elif m["kind"] == "tokens" and m["key"].startswith(LOOKUP_PREFIXES) and m["key"] + ":offsets" not in by_key:
+            raise ImportRefused(f"matrix {m['cache_key']!r}: token embeddings without their offsets")
+
+
+def _check_offsets(src: sqlite3.Connection, m: dict[str, Any], n_tokens: int) -> None:
+    """Token offsets rise from 0 to the token count: document i owns token rows offsets[i]:offsets[i + 1]."""
+    import numpy as np
+
+    parts = [np.frombuffer(data, dtype="<i8") for (data,) in _rows(src.execute(
+        "SELECT data FROM matrix_chunks WHERE matrix_id = ? ORDER BY chunk_no", [m["id"]]))]
+    offsets = np.concatenate(parts) if parts else np.zeros(0, dtype="<i8")
+    if len(offsets) != m["rows"] or offsets[0] != 0 or offsets[-1] != n_tokens or np.any(np.diff(offsets) < 0):
+        raise ImportRefused(f"matrix {m['cache_key']!r}: its token offsets do not run from 0 to the {n_tokens} token "
+                            "rows")
 
 
 def _check_matrix(m: dict[str, Any], chunks: list[tuple[int, int]]) -> None:
@@ -539,16 +695,21 @@ def _copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: _Plan) ->
             corpus_map: dict[int, int] = {}
             first_by_hash: dict[str, int] = {}
             for c in plan.corpora:
+                values = {**c, "content_hash": c["hash"]}  # the hash recomputed from the documents, never the file's
                 new_cid = conn.execute(
                     f"INSERT INTO corpora (session_id, {', '.join(ccols)}) VALUES (?{',?' * len(ccols)})",
-                    [new_sid, *(c[k] for k in ccols)]).lastrowid
+                    [new_sid, *(values[k] for k in ccols)]).lastrowid
                 corpus_map[c["id"]] = new_cid
-                first_by_hash.setdefault(c["content_hash"], new_cid)
+                first_by_hash.setdefault(c["hash"], new_cid)
                 conn.executemany(
                     "INSERT INTO documents (corpus_id, idx, doc_id, text, label, meta_json) VALUES (?,?,?,?,?,?)",
                     ((new_cid, *r) for r in _source_rows(lambda cid=c["id"]: src.execute(
                         "SELECT idx, doc_id, text, label, meta_json FROM documents WHERE corpus_id = ? "
                         "ORDER BY idx", [cid]))))
+                # the rows now stored hash to the hash stored with them (re-read here: what was inserted is checked)
+                stored = conn.execute("SELECT text FROM documents WHERE corpus_id = ? ORDER BY idx", [new_cid])
+                if _content_hash(r[0] for r in _rows(stored)) != c["hash"]:
+                    raise ImportRefused(f"corpus {c['name']!r} changed while importing")
             conn.executemany(
                 "INSERT INTO runs (session_id, kind, params_json, metrics_json, details_json, created_at) "
                 "VALUES (?,?,?,?,?,?)",
@@ -559,7 +720,7 @@ def _copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: _Plan) ->
                 ((new_sid, corpus_map[cid], idx, tag, note) for cid, idx, tag, note in _source_rows(
                     lambda: src.execute("SELECT corpus_id, idx, tag, note FROM bookmarks"))))
             for m in plan.matrices:
-                _copy_matrix(conn, src, m, corpus_map.get(m["corpus_id"]) or first_by_hash[m["content_hash"]])
+                _copy_matrix(conn, src, m, corpus_map[m["corpus"]["id"]])
         return name
     except sqlite3.IntegrityError as exc:
         raise ImportRefused(f"the file's rows do not fit this database: {_one_line(exc)}") from exc
@@ -568,7 +729,9 @@ def _copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: _Plan) ->
 
 
 def _copy_matrix(conn: sqlite3.Connection, src: sqlite3.Connection, m: dict[str, Any], corpus_id: int) -> None:
-    """Insert one complete matrix, or reuse the complete one we already hold under its cache key."""
+    """Insert one complete matrix under its recomputed key and its corpus's recomputed content hash, or keep the
+    complete one we already hold under that key."""
+    m = {**m, "cache_key": m["key"], "content_hash": m["corpus"]["hash"]}
     same = ("content_hash", "kind", "dtype", "rows", "cols")
     have = conn.execute(f"SELECT id, complete, {', '.join(same)} FROM matrices WHERE cache_key = ?",
                         [m["cache_key"]]).fetchone()

@@ -348,3 +348,46 @@ def test_roundtrip_csv_and_jsonl(texts):
     assert load_corpus_bytes(as_csv, "p.csv", text_col="text").texts == texts
     as_jsonl = "\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in texts).encode()
     assert load_corpus_bytes(as_jsonl, "p.jsonl", text_col="text").texts == texts
+
+
+# ---------------------------------------------------------------- legacy encodings (issue 13)
+
+@pytest.mark.parametrize("text,encoding", [
+    ("Привет мир, как дела у тебя сегодня? Это тестовый документ", "cp1251"),
+    ("Привет мир\nКак дела у тебя сегодня", "koi8_r"),
+    ("你好世界，这是一个测试文档。我们正在测试编码检测。", "gbk"),
+    ("こんにちは世界、これはテスト文書です。\nエンコーディングの検出をテストしています。", "shift_jis"),
+    ("España es un país hermoso, mañana iré. El niño comió piña", "cp1252"),
+    ("Não sei se ele está em São Paulo, coração", "cp1252"),
+    ("Le café très bon\nDie Straße ist groß\nEl niño", "cp1252"),
+    ("İstanbul'da güzel bir gün, şehir ışıl ışıl", "cp1254"),
+    ("Γειά σου κόσμε, αυτό είναι ένα δοκιμαστικό κείμενο", "cp1253"),
+    ("Zażółć gęślą jaźń, to jest polski tekst testowy", "cp1250"),
+    ("Přes řeku vede most, čeština je krásná", "cp1250"),
+    ("مرحبا بالعالم هذا نص تجريبي", "cp1256"),
+])
+def test_legacy_encoding_detected_exactly(text, encoding):
+    data = ("text\n" + "\n".join(f'"{line}"' for line in text.split("\n")) + "\n").encode(encoding)
+    assert load_corpus_bytes(data, "legacy.csv").texts == text.split("\n")
+
+
+@pytest.mark.parametrize("text,encoding,named", [("Привет мир", "cp1251", "cp1251"),
+                                                 ("你好世界", "gbk", "gb18030"),
+                                                 ("こんにちは", "shift_jis", "cp932")])
+def test_ambiguous_legacy_encoding_refused_with_candidates(text, encoding, named):
+    data = f"text\n{text}\n".encode(encoding)
+    e = refused(data, "short.csv")
+    assert "cannot be told for sure" in str(e) and named in str(e) and "--encoding" in str(e)
+    assert load_corpus_bytes(data, "short.csv", encoding=encoding).texts == [text]
+
+
+def test_json_ids_keep_their_literal_text_and_columns_are_not_retyped():
+    data = b'{"id": 1234567890123456789, "text": "a b"}\n{"id": null, "text": ""}\n{"id": 1.50, "text": "c d"}\n'
+    c = load_corpus_bytes(data, "ids.jsonl", id_col="id")
+    assert c.doc_ids == ["1234567890123456789", "1.50"] and c.n_skipped == 1
+    assert read_table(data, "ids.jsonl")["id"].dtype == object
+
+
+def test_excel_for_mac_line_ends_pick_the_delimiter():
+    c = load_corpus_bytes(b"text;label\rhello, world;a\rsecond, one;b\r", "mac.csv")
+    assert c.texts == ["hello, world", "second, one"] and c.labels == ["a", "b"]

@@ -393,9 +393,9 @@ HOSTILE = {
     "a blob where text belongs": (lambda v, t: _mutate(v, t, "UPDATE documents SET text = x'00ff' WHERE idx = 3;"),
                                   "documents.text holds a blob value (expected text)"),
     "user_version 99": (lambda v, t: _mutate(v, t, "PRAGMA user_version = 99;"),
-                        "schema version 99 is not supported (expected 1)"),
+                        "schema version 99 is not supported (expected 1 to 2)"),
     "user_version 0 with our tables": (lambda v, t: _mutate(v, t, "PRAGMA user_version = 0;"),
-                                       "schema version 0 is not supported (expected 1)"),
+                                       "schema version 0 is not supported (expected 1 to 2)"),
     "two sessions": (lambda v, t: _mutate(v, t, "INSERT INTO sessions (name, created_at, updated_at) "
                                                 "VALUES ('second', 't', 't');"),
                      "the file holds 2 sessions, expected exactly 1"),

@@ -285,6 +285,13 @@ def load_sentence_transformer(path: str, device: str = "cpu"):
     hub_logging.set_verbosity_error()
     for name in ("sentence_transformers", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()   # no "Loading weights" bar on stderr
+    except (ImportError, AttributeError):  # pragma: no cover - another transformers
+        pass
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     try:
         return SentenceTransformer(path, device=device)
