@@ -2,7 +2,7 @@
 and the session's bookmarks, filtered by tag. Clicking a row focuses that document."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -24,7 +24,8 @@ def _picked(key: str, idxs: Sequence[int], on_focus: Callable[[int], None]) -> N
 
 
 def selection_table(idxs: Sequence[int], *, db, db_path: str, session_id: int, corpus_id: int, corpus_name: str,
-                    on_focus: Callable[[int], None], key: str = "atlas-sel") -> None:
+                    on_focus: Callable[[int], None], key: str = "atlas-sel",
+                    label_names: Mapping[str, str] | None = None) -> None:
     """The selected documents: table (click a row to focus it), downloads, bookmark form.
 
     The table shows the first MAX_TABLE_ROWS documents; the downloads hold all and are built only when
@@ -34,6 +35,8 @@ def selection_table(idxs: Sequence[int], *, db, db_path: str, session_id: int, c
     frame = selection_frame(shown)
     if not frame.empty:
         frame["text"] = frame["text"].map(lambda t: short_text(t, 300))
+        if label_names and "label" in frame.columns:
+            frame["label"] = frame["label"].map(lambda v: v if v is None else label_names.get(str(v)) or v)
     table_key = f"{key}-table-{n}-{hash(tuple(d['idx'] for d in shown[:50]))}"
     shown_idx = [int(d["idx"]) for d in shown]
     st.dataframe(frame, key=table_key, on_select=lambda: _picked(table_key, shown_idx, on_focus),

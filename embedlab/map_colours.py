@@ -1,8 +1,14 @@
 """What the Atlas map is coloured by: categories (the rarest folded into "other") with a fixed palette, or a
-numeric colour bar; and the columns a user can colour by (label, metadata keys, document length)."""
+numeric colour bar; and the columns a user can colour by (label, metadata keys, document length).
+
+Labels get one colour per label value wherever they are drawn (every map, the compare view, the OOD map):
+`label_palette` assigns the palette to a corpus's label values in their natural sorted order, so the same
+label has the same colour and legend place in every figure, whatever subset of documents a figure shows and
+whatever names the user gives the labels."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -74,16 +80,73 @@ def is_numeric(values: Sequence[Any], *, min_distinct: int = MAX_CATEGORIES + 1)
 
 @dataclass(frozen=True)
 class ColourSpec:
-    """What the map is coloured by: `values` are category strings (categorical) or floats (numeric)."""
+    """What the map is coloured by: `values` are category strings (categorical) or floats (numeric).
+
+    `categories` is the legend order; `colours` (category -> colour), when given, fixes each category's colour
+    (labels); otherwise `category_colours(categories)` assigns the palette in legend order."""
     name: str
     kind: str  # "categorical" | "numeric"
     values: np.ndarray
     categories: list[str] = field(default_factory=list)
+    colours: dict[str, str] | None = None
+
+    def colour_of(self) -> dict[str, str]:
+        """The colour of each category (categorical specs)."""
+        return dict(self.colours) if self.colours is not None else category_colours(self.categories)
 
 
 def categorical_colour(name: str, values: Iterable[Any], *, max_categories: int = MAX_CATEGORIES) -> ColourSpec:
     folded, categories = fold_categories(values, max_categories=max_categories)
     return ColourSpec(name, "categorical", folded, categories)
+
+
+def natural_key(value: str) -> tuple:
+    """Sort key that orders "2" before "10" and "label 9" before "label 10" (case-insensitive)."""
+    parts = re.split(r"(\d+)", str(value))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts if p != ""), str(value)
+
+
+def label_palette(labels: Iterable[Any], *, max_categories: int = MAX_CATEGORIES) -> dict[str, str]:
+    """One colour per label value of a corpus (pass all its labels): the values kept by `fold_categories`
+    take the palette in natural sorted order ("1", "2", …, "10"); OTHER and MISSING are grey.
+
+    Deterministic from the set of label values alone, so every figure of the corpus (and every corpus with
+    the same label values) agrees. Past MAX_CATEGORIES values the rarest share OTHER's grey."""
+    _, categories = fold_categories(labels, max_categories=max_categories)
+    kept = sorted((c for c in categories if c not in (OTHER, MISSING)), key=natural_key)
+    palette = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(kept)}
+    if OTHER in categories:
+        palette[OTHER] = OTHER_COLOUR
+    palette[MISSING] = MISSING_COLOUR
+    return palette
+
+
+def display_label(value: Any, names: Mapping[str, str] | None) -> str:
+    """A label as the user named it (the value itself when unnamed; MISSING for none)."""
+    text = _category_text(value)
+    return (names or {}).get(text) or text
+
+
+def label_colour(labels: Sequence[Any], *, names: Mapping[str, str] | None = None,
+                 palette: Mapping[str, str] | None = None, name: str = "label") -> ColourSpec:
+    """Colour by label: one trace per label value in natural sorted order, each in its `palette` colour
+    (default: `label_palette(labels)`; pass the corpus's palette when `labels` are a subset of it), named by
+    `names` (label value -> name). Values missing from the palette fold into OTHER."""
+    palette = dict(palette) if palette is not None else label_palette(labels)
+    as_text = [_category_text(v) for v in labels]
+    raw = np.array([t if t in palette else OTHER for t in as_text], dtype=object)
+    present = set(raw.tolist())
+    order = sorted((c for c in present if c not in (OTHER, MISSING)), key=natural_key)
+    order += [c for c in (MISSING, OTHER) if c in present]
+    shown = {c: display_label(c, names) if c not in (OTHER, MISSING) else c for c in order}
+    colours: dict[str, str] = {}
+    categories: list[str] = []
+    for c in order:  # two values named alike share one trace, in the first one's colour
+        if shown[c] not in colours:
+            colours[shown[c]] = palette.get(c, OTHER_COLOUR)
+            categories.append(shown[c])
+    values = np.array([shown[c] for c in raw.tolist()], dtype=object)
+    return ColourSpec(name, "categorical", values, categories, colours)
 
 
 def numeric_colour(name: str, values: Iterable[Any]) -> ColourSpec:

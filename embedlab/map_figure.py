@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from embedlab.map_colours import ColourSpec, category_colours, fold_categories
+from embedlab.map_colours import ColourSpec, fold_categories
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -58,6 +58,38 @@ def focus_window(coords: np.ndarray, indices: Sequence[int], *, pad: float = 0.2
                                                                        float(centre[1] + half[1]))
 
 
+def map_revision(*parts: Any) -> str:
+    """Plotly's `uirevision` of a map: constant for one corpus, model and map (pass their ids), so updates of
+    colours, highlights or selection keep the user's view, and new when any of them changes.
+
+    Note: Streamlit (1.67) derives a chart's element id from its whole figure, so a figure that changed is
+    mounted as a new chart and the view resets whatever the uirevision; only a figure identical to the one
+    on screen keeps the element (and so the zoom). See pages/atlas.py for how the page keeps the figure
+    identical where it can."""
+    return "map:" + ":".join(str(p) for p in parts)
+
+
+def robust_ranges(coords: np.ndarray, *, lower: float = 0.5, upper: float = 99.5, margin: float = 0.08,
+                  min_gain: float = 1.5) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Axis ranges ((x0, x1), (y0, y1)) that frame the bulk of a 2-D map (the `lower`-`upper` percentiles,
+    padded by `margin` of their span on each side) when a few outliers would otherwise squeeze it into a blob
+    (a TF-IDF map, say): None unless framing the bulk enlarges it at least `min_gain` times on some axis.
+    The outliers stay on the map: zooming out or Plotly's autoscale shows them."""
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != 2 or coords.shape[0] < 20:
+        return None
+    finite = coords[np.isfinite(coords).all(axis=1)]
+    if finite.shape[0] < 20:
+        return None
+    lo, hi = np.percentile(finite, [lower, upper], axis=0)
+    span = np.maximum(hi - lo, 1e-9)
+    lo, hi = lo - margin * span, hi + margin * span
+    full = np.maximum(finite.max(axis=0) - finite.min(axis=0), 1e-9)
+    if not ((full / (hi - lo)) >= min_gain).any():
+        return None
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
 def marker_size(n: int) -> float:
     return 7 if n <= 2_000 else 5 if n <= 20_000 else 3 if n <= 100_000 else 2
 
@@ -66,14 +98,17 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
                      labels: Sequence[Any] | None = None, selected: Sequence[int] | None = None,
                      highlights: Sequence[Highlight] = (), height: int = 620, uirevision: str | None = None,
                      hover_max_points: int = HOVER_TEXT_MAX_POINTS,
-                     window: tuple[tuple[float, float], tuple[float, float]] | None = None) -> "go.Figure":
+                     window: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                     robust_axes: bool = True) -> "go.Figure":
     """A WebGL scatter (Scatter3d for 3 columns) of the map, coloured by `colour`.
 
     Categorical: one trace per category (legend); numeric: a shared colour axis (colour bar), one trace
     per label so hover can name the label without per-point text. `hover` (escaped strings, one per
     document, see `hover_texts`) is used only up to `hover_max_points` documents; above, hover shows
     the index and the trace's name. `selected` document indices keep their colour, the rest are greyed
-    (2-D); `highlights` are drawn last, on top. `window` ((x0, x1), (y0, y1)) sets the initial view (2-D).
+    (2-D); `highlights` are drawn last, on top. `window` ((x0, x1), (y0, y1)) sets the initial view (2-D);
+    without it, `robust_axes` frames the bulk of the points when outliers would squeeze it (`robust_ranges`).
+    `uirevision` (see `map_revision`) keeps the user's view across updates of the same chart.
     """
     import plotly.graph_objects as go
 
@@ -103,7 +138,7 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
     else:
         values, lo, hi = None, 0.0, 1.0
         split = [(name, np.flatnonzero(colour.values == name)) for name in colour.categories]
-    colours = category_colours(colour.categories) if colour.kind == "categorical" else {}
+    colours = colour.colour_of() if colour.kind == "categorical" else {}
     value_name = html.escape(colour.name)
 
     traces = []
@@ -171,10 +206,14 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
 
     fig = go.Figure(traces)
     axis = dict(showticklabels=False, showgrid=three_d, zeroline=False, title=dict(text=""), showline=False)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=32, b=0), hovermode="closest",
-                      legend=dict(itemsizing="constant", title=dict(text=value_name), bgcolor="rgba(0,0,0,0)",
-                                  font=dict(size=11)),
-                      uirevision=uirevision or "map",
+    if values is None:  # categories: the legend names them, on the right, under the colour's name
+        legend = dict(itemsizing="constant", title=dict(text=value_name), bgcolor="rgba(0,0,0,0)",
+                      font=dict(size=11))
+    else:  # a colour bar on the right says what the colour is; highlights' legend goes in one row below the map
+        legend = dict(itemsizing="constant", orientation="h", x=0, xanchor="left", y=-0.02, yanchor="top",
+                      bgcolor="rgba(0,0,0,0)", font=dict(size=11))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=32, b=0 if values is None else 28),
+                      hovermode="closest", legend=legend, uirevision=uirevision or "map",
                       hoverlabel=dict(align="left", namelength=-1))
     if three_d:
         fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data",
@@ -182,6 +221,8 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
     else:
         fig.update_xaxes(**axis)
         fig.update_yaxes(**axis, scaleanchor="x", scaleratio=1)  # one unit is as long across as up
+        if window is None and robust_axes:
+            window = robust_ranges(coords)
         if window is not None:
             fig.update_xaxes(range=list(window[0]))
             fig.update_yaxes(range=list(window[1]))

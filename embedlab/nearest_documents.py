@@ -10,11 +10,16 @@ from embedlab.neighbours import far_on_map, l2_normalise, top_k
 from embedlab.text_display import short_text
 
 
+# The neighbour panel shows this much of each neighbour's text (whitespace collapsed); the rest is one click away.
+NEIGHBOUR_TEXT_CHARS = 320
+
+
 def neighbour_rows(X: np.ndarray, coords: np.ndarray | None, focus: int, *, k: int = 10,
                    labels: Sequence[Any] | None = None, texts: Sequence[str] | None = None,
-                   quantile: float = 0.9) -> list[dict]:
+                   quantile: float = 0.9, text_chars: int = NEIGHBOUR_TEXT_CHARS) -> list[dict]:
     """The k nearest documents to `focus` in the original space (cosine), best first, with a flag for
-    those the map puts far away (see `embedlab.neighbours.far_on_map`)."""
+    those the map puts far away (see `embedlab.neighbours.far_on_map`). "text" is the document cut to
+    `text_chars` characters (enough to read: the panel shows it wrapped), "cut" says whether it was cut."""
     idx, scores = top_k(X, int(focus), k=int(k))
     far = far_on_map(coords, int(focus), idx, quantile=quantile) if coords is not None else \
         np.zeros(len(idx), dtype=bool)
@@ -23,7 +28,8 @@ def neighbour_rows(X: np.ndarray, coords: np.ndarray | None, focus: int, *, k: i
         rows.append({"rank": rank, "idx": int(i), "cosine": round(float(s), 4),
                      "label": None if labels is None else labels[i],
                      "far on map": bool(f),
-                     "text": "" if texts is None else short_text(texts[i], 160)})
+                     "text": "" if texts is None else short_text(texts[i], text_chars),
+                     "cut": texts is not None and len(short_text(texts[i], 10**9)) > text_chars})
     return rows
 
 

@@ -6,32 +6,53 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components.atlas_map import atlas_map
+from components.atlas_map import atlas_map, figure_digest, shown_digest
 from components.job_progress import active_jobs_panel
-from components.page_setup import ensure_app_shell
 from components.neighbour_panel import FOCUS_KEY, neighbour_panel
+from components.page_setup import ensure_app_shell
 from components.selection_table import bookmark_form, bookmarks_panel, selection_table
 from components.state import db_path, get_db, require_session, shared_embedder, shared_matrix
 from embedlab.clusters import cluster_table, default_min_cluster_size
-from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.embedding.cache import find_embedding
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
-from embedlab.jobs import find_active_job, submit_job
-from embedlab.map_colours import (NOISE, categorical_colour, colour_spec, document_lengths, metadata_columns,
-                                  numeric_colour)
-from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, Highlight, build_map_figure, focus_window
+from embedlab.jobs import find_active_job, list_jobs, submit_job
+from embedlab.map_colours import (
+    NOISE,
+    categorical_colour,
+    colour_spec,
+    document_lengths,
+    label_colour,
+    label_palette,
+    metadata_columns,
+    natural_key,
+    numeric_colour,
+)
+from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, Highlight, build_map_figure, focus_window, map_revision
 from embedlab.map_quality import quality_verdict
 from embedlab.nearest_documents import semantic_hits
 from embedlab.tasks import find_projection, map_params
-from embedlab.text_display import hover_texts, marked_to_markdown, marked_to_plain, short_text, snippet
+from embedlab.text_display import escape_markdown, hover_texts, marked_to_markdown, marked_to_plain, short_text, snippet
 from storage.corpora import keyword_search, list_corpora, load_documents
+from storage.label_names import get_label_names, parse_label_names, set_label_names
 from storage.matrices import list_matrices
 
 SELECTION_KEY = "atlas_selection"
 SCOPE_KEY = "atlas_scope"
 TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare"]
 # Widgets that live in tabs (rendered only while their tab is open) keep their values across tabs.
-PERSISTENT = ("atlas_cl_method", "atlas_cl_k", "atlas_cl_min", "atlas_cmp_with")
+PERSISTENT = ("atlas_cl_method", "atlas_cl_k", "atlas_cl_min", "atlas_cl_assign", "atlas_cmp_with",
+              "atlas_cmp_colour")
+# The Map settings popover's widgets. Their values are rebuilt from what is stored (see `settle_map_settings`),
+# never taken from a browser tab that may hold only the widgets' defaults (a reload during a job).
+MAP_KEYS = ("atlas_method", "atlas_dims", "atlas_nn", "atlas_md", "atlas_seed")
+METHODS = ["umap", "pca", "tsne"]
+DIMS = ["2-D", "3-D"]
+NN_RANGE, MD_RANGE, SEED_RANGE = (2, 100), (0.0, 0.99), (0, 2**31 - 1)
+CLUSTER_SCOPE_KEY = "atlas_cl_scope"
+# The selection last made with the main map's box or lasso (None once it came from anywhere else).
+MAP_SELECTION_KEY = "atlas_map_selection"
+SELECTION_EPOCH_KEY = "atlas_selection_epoch"  # counts selections made elsewhere: each one redraws the main map
 N_HITS = 25
 
 
@@ -61,9 +82,21 @@ def corpus_view(path: str, corpus_id: int, content_hash: str) -> CorpusView:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def hover_for(path: str, corpus_id: int, content_hash: str, with_labels: bool) -> list[str]:
+def shown_labels_for(path: str, corpus_id: int, content_hash: str,
+                     names: tuple[tuple[str, str], ...]) -> list | None:
+    """The corpus's labels as the user named them (None stays None); None for a corpus without labels."""
     view = corpus_view(path, corpus_id, content_hash)
-    return hover_texts(view.texts, view.labels if with_labels else None)
+    if view.labels is None:
+        return None
+    named = dict(names)
+    return [None if v is None else named.get(str(v)) or v for v in view.labels]
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def hover_for(path: str, corpus_id: int, content_hash: str, with_labels: bool,
+              names: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    view = corpus_view(path, corpus_id, content_hash)
+    return hover_texts(view.texts, shown_labels_for(path, corpus_id, content_hash, names) if with_labels else None)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the corpus's embedding space…")
@@ -90,12 +123,14 @@ def semantic_search(path: str, emb_id: int, corpus_id: int, content_hash: str, m
 
 @st.cache_data(max_entries=16, show_spinner="Clustering…")
 def clusters_for(path: str, emb_id: int, proj_id: int | None, corpus_id: int, content_hash: str, method: str,
-                 n_clusters: int, min_cluster_size: int) -> tuple[np.ndarray, dict[int, str]]:
-    from embedlab.clusters import cluster, keyword_labels
+                 n_clusters: int, min_cluster_size: int, assign: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+    from embedlab.clusters import assign_noise, cluster, keyword_labels
 
     coords = shared_matrix(proj_id) if proj_id is not None and method == "hdbscan" else None
     ids = cluster(shared_matrix(emb_id), method=method, n_clusters=n_clusters,
                   min_cluster_size=min_cluster_size, coords=coords)
+    if assign and method == "hdbscan" and coords is not None:
+        ids = assign_noise(coords, ids)
     return ids, keyword_labels(corpus_view(path, corpus_id, content_hash).texts, ids)
 
 
@@ -117,11 +152,25 @@ def space_agreement(path: str, emb_a: int, emb_b: int) -> tuple[float, float, in
     return linear_cka(A, B), mean_neighbour_overlap(A, B, k=10, sample=sample), sample
 
 
-@st.cache_data(max_entries=8, show_spinner="Per-document neighbour overlap…")
-def per_document_overlap(path: str, emb_a: int, emb_b: int) -> np.ndarray:
-    from embedlab.compare import neighbour_overlap
+@st.cache_data(max_entries=8, show_spinner="Per-document neighbour overlap and rank displacement…")
+def per_document_disagreement(path: str, emb_a: int, emb_b: int) -> dict[str, np.ndarray]:
+    from embedlab.compare import neighbour_disagreement
 
-    return neighbour_overlap(shared_matrix(emb_a), shared_matrix(emb_b), k=10).astype(np.float32)
+    return neighbour_disagreement(shared_matrix(emb_a), shared_matrix(emb_b), k=10, depth=50)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def label_colour_for(path: str, corpus_id: int, content_hash: str, names: tuple[tuple[str, str], ...]):
+    """Colour by label: the corpus's palette, the user's names."""
+    view = corpus_view(path, corpus_id, content_hash)
+    return label_colour(view.labels, names=dict(names), palette=corpus_label_palette(path, corpus_id, content_hash))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def corpus_label_palette(path: str, corpus_id: int, content_hash: str) -> dict[str, str]:
+    """One colour per label value of the corpus (every map of it agrees)."""
+    view = corpus_view(path, corpus_id, content_hash)
+    return label_palette(view.labels) if view.labels is not None else {}
 
 
 def embedded_models(db, content_hash: str) -> list[str]:
@@ -146,7 +195,16 @@ def set_focus(idx: int | None) -> None:
 
 
 def set_selection(indices) -> None:
+    """Select documents (from a table, a cluster, the hits, the compare maps, or clear): the main map is redrawn."""
     st.session_state[SELECTION_KEY] = [int(i) for i in indices]
+    st.session_state[MAP_SELECTION_KEY] = None
+    st.session_state[SELECTION_EPOCH_KEY] = st.session_state.get(SELECTION_EPOCH_KEY, 0) + 1
+
+
+def select_on_map(indices) -> None:
+    """A box or lasso selection on the main map: the chart already shows it (Plotly greys the rest itself)."""
+    st.session_state[SELECTION_KEY] = [int(i) for i in indices]
+    st.session_state[MAP_SELECTION_KEY] = list(st.session_state[SELECTION_KEY])
 
 
 def projection_kwargs() -> dict:
@@ -155,16 +213,62 @@ def projection_kwargs() -> dict:
             "n_neighbors": int(ss["atlas_nn"]), "min_dist": float(ss["atlas_md"]), "seed": int(ss["atlas_seed"])}
 
 
-def init_map_settings(db, content_hash: str, model: str) -> None:
-    """Map settings start from the latest stored map of this corpus and model (else UMAP 2-D defaults)."""
+def _clamp(value, lo, hi, cast):
+    try:
+        return min(max(cast(value), lo), hi)
+    except (TypeError, ValueError):
+        return None
+
+
+def map_settings_of(params: dict) -> dict:
+    """The Map settings widgets' values for a map's (or a projection job's) parameters; defaults fill gaps."""
+    method = params.get("method") if params.get("method") in METHODS else "umap"
+    dims = params.get("n_components", 2)
+    seed = params.get("seed")
+    return {"atlas_method": method, "atlas_dims": f"{dims}-D" if f"{dims}-D" in DIMS else "2-D",
+            "atlas_nn": _clamp(params.get("n_neighbors", 15), *NN_RANGE, int) or 15,
+            "atlas_md": round(_clamp(params.get("min_dist", 0.1), *MD_RANGE, float) or 0.0, 2),
+            "atlas_seed": 42 if seed is None else (_clamp(seed, *SEED_RANGE, int) or 0)}
+
+
+def valid_map_setting(key: str, value) -> bool:
+    if key == "atlas_method":
+        return value in METHODS
+    if key == "atlas_dims":
+        return value in DIMS
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    lo, hi = {"atlas_nn": NN_RANGE, "atlas_md": MD_RANGE, "atlas_seed": SEED_RANGE}[key]
+    return lo <= value <= hi
+
+
+def reference_map_settings(db, corpus_id: int, content_hash: str, model: str, session_id: int) -> dict:
+    """What the Map settings show when they must be rebuilt: the map being computed for this corpus and model
+    (this session's latest running projection job), else the latest stored map, else UMAP 2-D defaults."""
+    running = [j for j in list_jobs(db, session_id=session_id, kind="project", limit=20)
+               if j.active and j.params.get("corpus_id") == corpus_id and j.params.get("model") == model]
+    if running:
+        return map_settings_of(max(running, key=lambda j: j.id).params)
     stored = [m for m in list_matrices(db, content_hash, kind="projection") if m.model == model]
-    p = stored[-1].params if stored else {}
+    return map_settings_of(stored[-1].params if stored else {})
+
+
+def settle_map_settings(db, corpus_id: int, content_hash: str, model: str, session_id: int) -> None:
+    """Rebuild the Map settings for a new corpus or model, or wherever a value is missing or invalid (a browser
+    tab reloaded while a map was computing can send the widgets' defaults: no method, None dimensions); then
+    set every value again, so that each run tells the browser the values (a fresh tab shows them, not the
+    widgets' defaults, when the popover opens)."""
     ss = st.session_state
-    ss["atlas_method"] = p.get("method", "umap")
-    ss["atlas_dims"] = f"{p.get('n_components', 2)}-D"
-    ss["atlas_nn"] = int(p.get("n_neighbors", 15))
-    ss["atlas_md"] = float(p.get("min_dist", 0.1))
-    ss["atlas_seed"] = int(p.get("seed", 42) if p.get("seed") is not None else 42)
+    scope = (corpus_id, model)
+    new_scope = ss.get(SCOPE_KEY) != scope
+    bad = [k for k in MAP_KEYS if new_scope or not valid_map_setting(k, ss.get(k))]
+    if bad:
+        ref = reference_map_settings(db, corpus_id, content_hash, model, session_id)
+        for k in bad:
+            ss[k] = ref[k]
+    ss[SCOPE_KEY] = scope
+    for k in MAP_KEYS:
+        ss[k] = ss[k]
 
 
 def describe_map(params: dict) -> str:
@@ -201,7 +305,7 @@ if not corpora:
     st.page_link("pages/corpora.py", label="Go to Corpora", icon="📚")
     st.stop()
 
-controls = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
+controls = st.columns([3, 3, 3, 2, 2], vertical_alignment="bottom")
 names = [c.name for c in corpora]
 keep_valid("atlas_corpus", names)
 corpus_name = controls[0].selectbox("Corpus", names, key="atlas_corpus")
@@ -230,23 +334,72 @@ if not models:
 keep_valid("atlas_model", models)
 model = controls[1].selectbox("Model", models, key="atlas_model",
                               help="Models with a finished embedding of this corpus.")
-if st.session_state[SCOPE_KEY] != (corpus.id, model) or "atlas_method" not in st.session_state:
-    init_map_settings(db, corpus.content_hash, model)
-    st.session_state[SCOPE_KEY] = (corpus.id, model)
+settle_map_settings(db, corpus.id, corpus.content_hash, model, session_id)
 emb_meta = find_embedding(db, corpus.content_hash, model)
 view = corpus_view(db_path(), corpus.id, corpus.content_hash)
 n = view.n
 X = shared_matrix(emb_meta.id)
+label_names = get_label_names(db, corpus.id) if view.labels is not None else {}
+names_key = tuple(sorted(label_names.items()))
+shown_labels = shown_labels_for(db_path(), corpus.id, corpus.content_hash, names_key)
+palette = corpus_label_palette(db_path(), corpus.id, corpus.content_hash)
+
+
+def shown_label(value):
+    return None if value is None else label_names.get(str(value)) or value
+
+
+def label_names_editor() -> None:
+    """Name the corpus's label values (stored per corpus; colours stay with the values)."""
+    values, counts = np.unique(np.array([str(v) for v in view.labels if v is not None], dtype=object),
+                               return_counts=True)
+    order = sorted(range(len(values)), key=lambda i: natural_key(values[i]))
+    if len(order) > 300:  # a label column of near-unique values: name the most frequent
+        order = sorted(sorted(order, key=lambda i: -counts[i])[:300], key=lambda i: natural_key(values[i]))
+        st.caption(f"{len(values):,} label values: showing the 300 most frequent.")
+    frame = pd.DataFrame({"label": [values[i] for i in order], "documents": [int(counts[i]) for i in order],
+                          "name": [label_names.get(values[i], "") for i in order]})
+    edited = st.data_editor(frame, key=f"atlas-label-names-{corpus.id}-{hash(names_key)}", hide_index=True,
+                            disabled=["label", "documents"], width="stretch",
+                            height=min(360, 38 + 35 * len(frame)),
+                            column_config={"name": st.column_config.TextColumn("name", max_chars=100)})
+    if st.button("Save names", key="atlas_label_names_save", type="primary"):
+        try:
+            kept = {k: v for k, v in label_names.items() if k not in set(frame["label"])}
+            set_label_names(db, corpus.id, {**kept, **dict(zip(edited["label"], edited["name"].fillna("")))})
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+    upload = st.file_uploader("Or load names from a file", type=["txt", "csv", "tsv"],
+                              key=f"atlas-label-file-{corpus.id}",
+                              help="`label,name` rows, or one name per line in label order (as AG News' "
+                                   "classes.txt: World, Sports, Business, Sci/Tech for labels 1-4).")
+    if upload is not None and st.button("Use the names in this file", key="atlas_label_file_use"):
+        try:
+            parsed = parse_label_names(upload.getvalue().decode("utf-8", errors="replace"), values.tolist())
+            set_label_names(db, corpus.id, {**label_names, **parsed})
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+
+
+if view.labels is not None:
+    with controls[4].popover("🏷️ Label names", width="stretch",
+                             help="Name the label values (AG News: 1 → World…); every map, table and legend "
+                                  "shows the names. A label keeps its colour whatever its name."):
+        label_names_editor()
 
 with controls[3].popover("⚙️ Map settings", width="stretch"):
-    st.segmented_control("Method", ["umap", "pca", "tsne"], key="atlas_method", required=True)
-    st.segmented_control("Dimensions", ["2-D", "3-D"], key="atlas_dims", required=True)
+    st.segmented_control("Method", METHODS, key="atlas_method", required=True)
+    st.segmented_control("Dimensions", DIMS, key="atlas_dims", required=True)
     umap_on = st.session_state["atlas_method"] == "umap"
-    st.slider("n_neighbors", 2, 100, key="atlas_nn", disabled=not umap_on,
+    st.slider("n_neighbors", *NN_RANGE, key="atlas_nn", disabled=not umap_on,
               help="UMAP: larger values favour the global structure, smaller ones local detail.")
-    st.slider("min_dist", 0.0, 0.99, step=0.01, key="atlas_md", disabled=not umap_on,
+    st.slider("min_dist", *MD_RANGE, step=0.01, key="atlas_md", disabled=not umap_on,
               help="UMAP: how tightly points may pack together.")
-    st.number_input("Seed", 0, 2**31 - 1, step=1, key="atlas_seed",
+    st.number_input("Seed", *SEED_RANGE, step=1, key="atlas_seed",
                     disabled=st.session_state["atlas_method"] == "pca",
                     help="The same seed gives the same map (UMAP then runs single-threaded).")
 pkw = projection_kwargs()
@@ -272,10 +425,10 @@ if query.strip():
         if mode == "Semantic":
             idx, scores = semantic_search(db_path(), emb_meta.id, corpus.id, corpus.content_hash, model,
                                           query.strip(), N_HITS)
-            hits = [{"idx": i, "score": round(s, 4), "label": None if view.labels is None else view.labels[i],
+            hits = [{"idx": i, "score": round(s, 4), "label": None if shown_labels is None else shown_labels[i],
                      "text": short_text(view.texts[i], 200)} for i, s in zip(idx, scores)]
         else:
-            hits = [{"idx": h["idx"], "score": round(h["score"], 3), "label": h["label"],
+            hits = [{"idx": h["idx"], "score": round(h["score"], 3), "label": shown_label(h["label"]),
                      "text": marked_to_plain(h["snippet"])} for h in keyword_search(db, corpus.id, query, 50)]
     except UserError as exc:
         st.error(str(exc))
@@ -284,20 +437,24 @@ active_jobs_panel(session_id, kinds=("embed", "project"), key="atlas-jobs")
 
 # Colour values.
 # HDBSCAN (sklearn) takes minutes on 100k points of a dense map; k-means seconds.
-st.session_state.setdefault("atlas_cl_method", "hdbscan" if n <= 20_000 else "kmeans")
-st.session_state.setdefault("atlas_cl_k", 10)
-st.session_state.setdefault("atlas_cl_min", default_min_cluster_size(n))
+# Cluster settings start from the defaults of this corpus's size (a smaller corpus seen first left a smallest
+# cluster of 5 documents: 289 clusters on AG News).
+if st.session_state.get(CLUSTER_SCOPE_KEY) != corpus.id:
+    st.session_state.update(atlas_cl_method="hdbscan" if n <= 20_000 else "kmeans", atlas_cl_k=10,
+                            atlas_cl_min=default_min_cluster_size(n), atlas_cl_assign=True)
+    st.session_state[CLUSTER_SCOPE_KEY] = corpus.id
 cluster_cfg = {"method": st.session_state["atlas_cl_method"], "k": int(st.session_state["atlas_cl_k"]),
-               "min": int(st.session_state["atlas_cl_min"])}
+               "min": int(st.session_state["atlas_cl_min"]), "assign": bool(st.session_state["atlas_cl_assign"])}
 
 
 def current_clusters():
     return clusters_for(db_path(), emb_meta.id, proj_meta.id if proj_meta is not None else None, corpus.id,
-                        corpus.content_hash, cluster_cfg["method"], cluster_cfg["k"], cluster_cfg["min"])
+                        corpus.content_hash, cluster_cfg["method"], cluster_cfg["k"], cluster_cfg["min"],
+                        cluster_cfg["assign"])
 
 
 if colour_choice == "label":
-    colour = categorical_colour("label", view.labels)
+    colour = label_colour_for(db_path(), corpus.id, corpus.content_hash, names_key)
 elif colour_choice == "cluster":
     ids, kw = current_clusters()
     colour = categorical_colour("cluster", [f"{c}: {kw.get(int(c), '')}" if c >= 0 else NOISE for c in ids])
@@ -313,7 +470,7 @@ if focus is not None and not 0 <= focus < n:
 selected = [i for i in st.session_state[SELECTION_KEY] if 0 <= i < n]
 with_hover = n <= HOVER_TEXT_MAX_POINTS
 hover_labels = colour.kind == "categorical" and colour_choice != "label" and view.labels is not None
-hover = hover_for(db_path(), corpus.id, corpus.content_hash, hover_labels) if with_hover else None
+hover = hover_for(db_path(), corpus.id, corpus.content_hash, hover_labels, names_key) if with_hover else None
 
 
 def few_hover(indices) -> list[str]:
@@ -345,7 +502,8 @@ with right:
                    "original embedding space. Box or lasso select (toolbar) to pick many documents.")
     else:
         doc = load_documents(db, corpus.id, [focus])[0]
-        rows = neighbour_panel(X=X, coords=coords, focus=focus, doc=doc, texts=view.texts, labels=view.labels,
+        doc = {**doc, "label": shown_label(doc.get("label"))}
+        rows = neighbour_panel(X=X, coords=coords, focus=focus, doc=doc, texts=view.texts, labels=shown_labels,
                                on_focus=set_focus, on_clear=lambda: set_focus(None))
         neighbour_idx = [r["idx"] for r in rows]
         neighbour_rows_shown = rows
@@ -374,10 +532,21 @@ with left:
         if focus is not None and st.session_state.get("atlas_zoom_focus", True):
             near = [r["idx"] for r in neighbour_rows_shown if not r["far on map"]]
             window = focus_window(coords, [focus, *near])
-        fig = build_map_figure(coords, colour, hover=hover, labels=view.labels, selected=selected,
-                               highlights=highlights(neighbour_idx), height=640,
-                               uirevision=f"{corpus.id}-{proj_meta.id}", window=window)
-        atlas_map(fig, key="atlas_map", n_points=n, on_select=set_selection, on_click=set_focus,
+        map_kwargs = {"hover": hover, "labels": shown_labels, "highlights": highlights(neighbour_idx),
+                      "height": 640, "uirevision": map_revision(corpus.id, model, proj_meta.id), "window": window}
+        fig = None
+        if selected and st.session_state.get(MAP_SELECTION_KEY) == selected:
+            # Selected on this map: if nothing else changed, send the same figure as before, so that Streamlit
+            # keeps the chart, with the user's zoom and Plotly's own display of the selection.
+            bare = build_map_figure(coords, colour, selected=None, **map_kwargs)
+            bare.update_layout(selectionrevision=st.session_state.get(SELECTION_EPOCH_KEY, 0))
+            if figure_digest(bare)[0] == shown_digest("atlas_map"):
+                fig = bare
+        if fig is None:
+            fig = build_map_figure(coords, colour, selected=selected, **map_kwargs)
+            # a selection made elsewhere (or cleared) changes the figure, so the chart drops its own selection
+            fig.update_layout(selectionrevision=st.session_state.get(SELECTION_EPOCH_KEY, 0))
+        atlas_map(fig, key="atlas_map", n_points=n, on_select=select_on_map, on_click=set_focus,
                   hover_snippets=with_hover)
         c1, c2, c3 = st.columns([2, 4, 1.4], vertical_alignment="center")
         if coords.shape[1] == 2:
@@ -430,11 +599,11 @@ if t_sel.open:
                        "or select a cluster or the search hits.")
         else:
             selection_table(selected, db=db, db_path=db_path(), session_id=session_id, corpus_id=corpus.id,
-                            corpus_name=corpus.name, on_focus=set_focus)
+                            corpus_name=corpus.name, on_focus=set_focus, label_names=label_names)
 
 if t_clusters.open:
     with t_clusters:
-        c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
+        c1, c2, c3, c4 = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
         c1.segmented_control("Method", ["hdbscan", "kmeans"], key="atlas_cl_method", required=True,
                              help="HDBSCAN finds the islands of the map (noise allowed); k-means partitions the "
                                   "embedding space into k groups.")
@@ -443,18 +612,24 @@ if t_clusters.open:
         if st.session_state["atlas_cl_method"] == "kmeans":
             c2.slider("k", 2, 50, key="atlas_cl_k")
         else:
-            c2.number_input("Smallest cluster", 2, max(2, n), key="atlas_cl_min")
-        c3.button("Colour the map by cluster", key="atlas_cl_colour",
+            c2.number_input("Smallest cluster", 2, max(2, n), key="atlas_cl_min",
+                            help=f"Default for {n:,} documents: {default_min_cluster_size(n):,} (1.5 %).")
+            c3.toggle("Noise joins the nearest cluster", key="atlas_cl_assign",
+                      help="HDBSCAN leaves the thin shores between dense areas of the map as noise; with this "
+                           "on, a noise point close to a cluster (within 3 times the usual spacing of "
+                           "clustered points) joins it.")
+        c4.button("Colour the map by cluster", key="atlas_cl_colour",
                   on_click=lambda: st.session_state.update(atlas_colour="cluster"))
         cluster_cfg.update(method=st.session_state["atlas_cl_method"], k=int(st.session_state["atlas_cl_k"]),
-                           min=int(st.session_state["atlas_cl_min"]))
+                           min=int(st.session_state["atlas_cl_min"]),
+                           assign=bool(st.session_state["atlas_cl_assign"]))
         ids, kw = current_clusters()
         table = cluster_table(ids, kw)
         noise = sum(r["size"] for r in table if r["cluster"] == -1)
         st.caption(f"{sum(r['cluster'] >= 0 for r in table)} clusters"
                    + (f", {noise:,} document{'s' if noise != 1 else ''} as noise" if noise else "")
                    + ". Click a cluster to select its documents on the map.")
-        key = f"atlas-cl-table-{cluster_cfg['method']}-{cluster_cfg['k']}-{cluster_cfg['min']}"
+        key = f"atlas-cl-table-{cluster_cfg['method']}-{cluster_cfg['k']}-{cluster_cfg['min']}-{cluster_cfg['assign']}"
         cl_ids = [r["cluster"] for r in table]
 
         def pick_cluster() -> None:
@@ -470,7 +645,7 @@ if t_clusters.open:
 
 if t_bookmarks.open:
     with t_bookmarks:
-        bookmarks_panel(db=db, session_id=session_id, corpus_id=corpus.id, texts=view.texts, labels=view.labels,
+        bookmarks_panel(db=db, session_id=session_id, corpus_id=corpus.id, texts=view.texts, labels=shown_labels,
                         on_focus=set_focus)
 
 if t_quality.open:
@@ -488,6 +663,39 @@ if t_quality.open:
             q3.info(quality_verdict(trust, overlap))
             st.caption(f"Measured on a random sample of {sample:,} documents · map: {describe_map(proj_meta.params)}")
 
+def side_by_side(doc: int, emb_b_id: int, name_a: str, name_b: str) -> None:
+    """The 10 nearest neighbours of `doc` under both models, side by side (best first); ✓ marks one that the
+    other model has among its 10 too."""
+    from embedlab.compare import neighbour_lists
+
+    rows = neighbour_lists(X, shared_matrix(emb_b_id), doc, k=10)
+    st.markdown(f"**Document #{doc}**" + (f" · *{escape_markdown(str(shown_labels[doc]))}*"
+                                          if shown_labels is not None and shown_labels[doc] is not None else "")
+                + f": {escape_markdown(short_text(view.texts[doc], 300))}")
+
+    def one_side(prefix: str) -> pd.DataFrame:
+        return pd.DataFrame({
+            "rank": [r["rank"] for r in rows],
+            "both": ["✓" if r[f"{prefix}_shared"] else "" for r in rows],
+            "cosine": [r[f"{prefix}_cosine"] for r in rows],
+            "label": [None if shown_labels is None else shown_labels[r[f"{prefix}_idx"]] for r in rows],
+            "text": [short_text(view.texts[r[f"{prefix}_idx"]], 200) for r in rows],
+            "doc": [r[f"{prefix}_idx"] for r in rows]})
+
+    config = {"both": st.column_config.TextColumn("both", width="small",
+                                                  help="✓: the other model has it among its 10 nearest too"),
+              "cosine": st.column_config.NumberColumn("cosine", format="%.3f", width="small"),
+              "text": st.column_config.TextColumn("text", width="large"),
+              "doc": st.column_config.NumberColumn("doc", format="%d", width="small")}
+    left_col, right_col = st.columns(2)
+    for col, prefix, name in ((left_col, "a", name_a), (right_col, "b", name_b)):
+        with col:
+            st.markdown(f"Nearest under **{name}**")
+            st.dataframe(one_side(prefix), hide_index=True, width="stretch", column_config=config,
+                         column_order=("both", "cosine", "label", "text", "doc"),
+                         key=f"atlas-cmp-lists-{prefix}-{doc}-{emb_b_id}")
+
+
 if t_compare.open:
     with t_compare:
         others = [m for m in models if m != model]
@@ -499,7 +707,16 @@ if t_compare.open:
             st.caption("Compare needs a second embedding of this corpus (or a second stored map).")
         else:
             keep_valid("atlas_cmp_with", options)
-            with_what = st.selectbox("Compare with", options, key="atlas_cmp_with")
+            p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
+            with_what = p1.selectbox("Compare with", options, key="atlas_cmp_with")
+            colour_modes = ["neighbour overlap", "rank displacement", "the map's colour"]
+            if view.labels is not None:
+                colour_modes.insert(0, "label")
+            keep_valid("atlas_cmp_colour", colour_modes)
+            cmp_mode = p2.selectbox("Colour both maps by", colour_modes, key="atlas_cmp_colour",
+                                    help="label: one colour per label, as on every map; neighbour overlap and "
+                                         "rank displacement: how much the two models agree on each document's "
+                                         "neighbours (two models only)")
         if not_embedded:
             e1, e2 = st.columns([3, 1], vertical_alignment="bottom")
             e1.caption(f"Embed this corpus with {', '.join(not_embedded)} to compare models.")
@@ -511,7 +728,8 @@ if t_compare.open:
         if options and coords is None:
             st.caption("Compute the map first.")
         if options and coords is not None:
-            overlap_doc = None
+            agreement = None
+            emb_b = None
             if with_what.startswith("model: "):
                 other = with_what.removeprefix("model: ")
                 emb_b = find_embedding(db, corpus.content_hash, other)
@@ -524,29 +742,40 @@ if t_compare.open:
                           help="Share of a document's 10 nearest neighbours that both models agree on")
                 m3.caption("Estimated on a sample of 2,000 documents." if sample else "Over all documents.")
                 if n <= 20_000 or st.session_state.get("atlas_cmp_full") == (emb_meta.id, emb_b.id):
-                    overlap_doc = per_document_overlap(db_path(), emb_meta.id, emb_b.id)
-                elif st.button(f"Compute the per-document overlap for all {n:,} documents (minutes)",
+                    agreement = per_document_disagreement(db_path(), emb_meta.id, emb_b.id)
+                elif st.button(f"Compute the per-document agreement for all {n:,} documents (minutes)",
                                key="atlas_cmp_full_btn"):
                     st.session_state["atlas_cmp_full"] = (emb_meta.id, emb_b.id)
                     st.rerun()
                 coords_b = shared_matrix(proj_b.id) if proj_b is not None else None
                 title_b = f"{other} · {describe_map(pkw)}"
+                rev_b = map_revision("cmp-b", corpus.id, other, proj_b.id if proj_b is not None else None)
             else:
                 other_id = int(with_what.rsplit("#", 1)[1])
                 coords_b = shared_matrix(other_id)
                 proj_b = next(m for m in stored_maps if m.id == other_id)
                 title_b = f"{model} · {describe_map(proj_b.params)}"
                 other = model
-            cmp_colour = colour
-            if overlap_doc is not None:
-                cmp_colour = numeric_colour("neighbour overlap@10", overlap_doc)
-            cmp_hover = hover_for(db_path(), corpus.id, corpus.content_hash, True) if with_hover else None
+                rev_b = map_revision("cmp-b", corpus.id, model, other_id)
+            if cmp_mode == "label":
+                cmp_colour = label_colour_for(db_path(), corpus.id, corpus.content_hash, names_key)
+            elif cmp_mode == "neighbour overlap" and agreement is not None:
+                cmp_colour = numeric_colour("neighbour overlap@10", agreement["overlap"])
+            elif cmp_mode == "rank displacement" and agreement is not None:
+                cmp_colour = numeric_colour("rank displacement", agreement["displacement"])
+            else:
+                cmp_colour = colour
+                if cmp_mode != "the map's colour":
+                    st.caption(f"“{cmp_mode}” compares two models' neighbours: the maps show the map's colour.")
+            cmp_hover = hover_for(db_path(), corpus.id, corpus.content_hash,
+                                  view.labels is not None and cmp_colour.kind == "categorical"
+                                  and cmp_mode != "label", names_key) if with_hover else None
             a, b = st.columns(2)
             with a:
                 st.markdown(f"**{model}** · {describe_map(proj_meta.params)}")
-                fig_a = build_map_figure(coords, cmp_colour, hover=cmp_hover, labels=view.labels,
+                fig_a = build_map_figure(coords, cmp_colour, hover=cmp_hover, labels=shown_labels,
                                          selected=selected, highlights=highlights([]), height=460,
-                                         uirevision=f"cmp-a-{proj_meta.id}")
+                                         uirevision=map_revision("cmp-a", corpus.id, model, proj_meta.id))
                 atlas_map(fig_a, key="atlas_cmp_a", n_points=n, on_select=set_selection, on_click=set_focus,
                           hover_snippets=with_hover)
             with b:
@@ -559,22 +788,48 @@ if t_compare.open:
                         submit_job(db_path(), "project", params, session_id=session_id)
                         st.rerun()
                 else:
-                    fig_b = build_map_figure(coords_b, cmp_colour, hover=cmp_hover, labels=view.labels,
+                    fig_b = build_map_figure(coords_b, cmp_colour, hover=cmp_hover, labels=shown_labels,
                                              selected=selected, highlights=highlights([]), height=460,
-                                             uirevision=f"cmp-b-{proj_b.id}")
+                                             uirevision=rev_b)
                     atlas_map(fig_b, key="atlas_cmp_b", n_points=n, on_select=set_selection,
                               on_click=set_focus, hover_snippets=with_hover)
-            st.caption("Selections are linked: select in either map and the same documents stay coloured in both.")
-            if overlap_doc is not None:
-                order = np.argsort(overlap_doc, kind="stable")[:30]
-                low = [{"idx": int(i), "overlap@10": float(overlap_doc[i]),
-                        "label": None if view.labels is None else view.labels[i],
+            st.caption("Selections are linked: select in either map and the same documents stay coloured in both. "
+                       "Each map frames the bulk of its points; a few far outliers stay reachable by zooming out "
+                       "(double-click resets the view).")
+            if agreement is not None:
+                from embedlab.compare import disagreement_order
+
+                order = disagreement_order(agreement["displacement"], agreement["overlap"], agreement["score"])[:30]
+                low = [{"idx": int(i), "displacement": float(agreement["displacement"][i]),
+                        "overlap@10": float(agreement["overlap"][i]),
+                        "label": None if shown_labels is None else shown_labels[i],
                         "text": short_text(view.texts[i], 200)} for i in order]
-                st.markdown("**Where the models disagree most** (lowest neighbour overlap; click to focus)")
+                st.markdown("**Where the models disagree most**: ranked by how far each document's 10 nearest "
+                            "neighbours move between the two models (mean rank displacement within the top 50; "
+                            "1 = none of them is within the other model's top 50). Click a row to compare its "
+                            "two neighbour lists.")
                 key = f"atlas-cmp-low-{emb_meta.id}-{with_what}"
                 low_idx = [r["idx"] for r in low]
-                st.dataframe(pd.DataFrame(low), key=key, on_select=lambda: pick_row(key, low_idx),
-                             selection_mode="single-row", hide_index=True, width="stretch",
-                             column_config={"idx": st.column_config.NumberColumn("doc", format="%d"),
+
+                def pick_disagreement() -> None:
+                    state = st.session_state.get(key)
+                    picked = list(state.selection.rows) if state is not None else []
+                    if picked:
+                        st.session_state["atlas_cmp_doc"] = low_idx[picked[0]]
+                        set_focus(low_idx[picked[0]])
+
+                st.dataframe(pd.DataFrame(low), key=key, on_select=pick_disagreement,
+                             selection_mode="single-row", hide_index=True, width="stretch", height=320,
+                             column_config={"idx": st.column_config.NumberColumn("doc", format="%d", width="small"),
+                                            "displacement": st.column_config.ProgressColumn(
+                                                "rank displacement", min_value=0.0, max_value=1.0,
+                                                format="%.2f"),
                                             "overlap@10": st.column_config.ProgressColumn(
-                                                "overlap@10", min_value=0.0, max_value=1.0, format="%.1f")})
+                                                "overlap@10", min_value=0.0, max_value=1.0, format="%.1f"),
+                                            "text": st.column_config.TextColumn("text", width="large")})
+            if emb_b is not None:
+                doc = focus if focus is not None else st.session_state.get("atlas_cmp_doc")
+                if doc is None and agreement is not None and n > 1:
+                    doc = low_idx[0]
+                if doc is not None and 0 <= doc < n:
+                    side_by_side(int(doc), emb_b.id, model, other)

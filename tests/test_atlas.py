@@ -219,6 +219,19 @@ def test_neighbour_rows_flag_neighbours_far_on_the_map():
     assert rows[0]["cosine"] >= rows[1]["cosine"]
 
 
+def test_neighbour_rows_carry_enough_text_to_read():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 8)).astype(np.float32)
+    texts = [f"document {i} " + "with a long and winding sentence about it " * 20 for i in range(30)]
+    texts[5] = "short one"
+    rows = neighbour_rows(X, None, 0, k=29, texts=texts)
+    long_rows = [r for r in rows if r["idx"] != 5]
+    assert all(len(r["text"]) >= 150 and r["cut"] for r in long_rows)
+    assert all(texts[r["idx"]].startswith(r["text"][:100]) for r in long_rows)
+    short = next(r for r in rows if r["idx"] == 5)
+    assert short["text"] == "short one" and not short["cut"]
+
+
 def test_quality_verdict_reads_as_one_line():
     good = quality_verdict(0.97, 0.6)
     poor = quality_verdict(0.7, 0.05)
@@ -330,14 +343,21 @@ def test_atlas_page_offers_to_embed_a_corpus_without_embedding(atlas_env):
 
 
 def test_focusing_a_document_shows_it_literally_and_its_neighbours(atlas_env):
+    import re
+
     at = open_atlas(state={"atlas_focus": 0})
     assert any("<script>alert('x')</script>" in t.value for t in at.text)  # st.text: shown, never rendered
-    tables = [d.value for d in at.dataframe]
-    neighbours = next(t for t in tables if "cosine" in t.columns)
-    assert len(neighbours) == 10 and 0 not in neighbours["idx"].tolist()
-    assert neighbours["cosine"].is_monotonic_decreasing
+    focus_buttons = [b for b in at.button if b.label == "Focus"]
+    assert len(focus_buttons) == 10
+    lines = [m.value for m in at.markdown if re.match(r"\*\*\d+\.\*\* cosine", m.value)]
+    cosines = [float(re.search(r"cosine \*\*([-0-9.]+)\*\*", line).group(1)) for line in lines]
+    assert len(cosines) == 10 and cosines == sorted(cosines, reverse=True)
+    assert not any(line.endswith("· #0") for line in lines)  # the focus is not its own neighbour
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert {"focus", "neighbours"} <= {t["name"] for t in spec["data"]}
+    first = int(re.search(r"#(\d+)$", lines[0]).group(1))
+    focus_buttons[0].click().run()
+    assert not at.exception and at.session_state["atlas_focus"] == first
 
 
 def test_keyword_search_lists_and_highlights_hits(atlas_env):
@@ -426,12 +446,23 @@ def test_compare_two_models_side_by_side(atlas_env):
     assert [m.label for m in at.metric] == ["Linear CKA", "Neighbour overlap@10"]
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # the main map, then the two compared maps
-    for chart in charts[1:]:
+    main = {t["name"]: t["marker"]["color"] for t in json.loads(charts[0].proto.spec)["data"]}
+    for chart in charts[1:]:  # coloured by label by default: the same colour per label as the main map
         spec = json.loads(chart.proto.spec)
-        assert spec["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "neighbour overlap@10"
+        assert {t["name"]: t["marker"]["color"] for t in spec["data"] if t["name"] in main} == main
         assert any(t.get("selectedpoints") for t in spec["data"])  # linked selection: greyed in both
-    low = next(d.value for d in at.dataframe if "overlap@10" in d.value.columns)
-    assert low["overlap@10"].is_monotonic_increasing
+    at.selectbox(key="atlas_cmp_colour").select("neighbour overlap").run()
+    assert not at.exception
+    for chart in at.get("plotly_chart")[1:]:
+        layout = json.loads(chart.proto.spec)["layout"]
+        assert layout["coloraxis"]["colorbar"]["title"]["text"] == "neighbour overlap@10"
+        # the colour bar names the colour; the legend (highlights only) has no second title and sits below
+        assert not layout["legend"].get("title", {}).get("text") and layout["legend"]["orientation"] == "h"
+    low = next(d.value for d in at.dataframe if "displacement" in d.value.columns)
+    assert low["displacement"].is_monotonic_decreasing
+    sides = [d.value for d in at.dataframe if "both" in d.value.columns]
+    assert len(sides) == 2 and all(len(t) == 10 for t in sides)  # the two neighbour lists of the top document
+    assert sides[0]["doc"].tolist() != sides[1]["doc"].tolist()
 
 
 def test_compare_with_another_stored_map(atlas_env):
@@ -441,3 +472,171 @@ def test_compare_with_another_stored_map(atlas_env):
     assert not at.exception
     types = [{t["type"] for t in json.loads(c.proto.spec)["data"]} for c in at.get("plotly_chart")]
     assert types[1:] == [{"scattergl"}, {"scatter3d"}]
+
+
+# --- labels: names and one colour per label (issue 12) ---------------------------------------------------------
+
+
+def test_a_label_keeps_its_colour_and_legend_place_in_every_figure():
+    from embedlab.map_colours import PALETTE, label_colour, label_palette
+
+    labels = ["3", "1", "4", "1", "2", "10"] * 5 + ["4"] * 20   # frequencies differ from the sorted order
+    palette = label_palette(labels)
+    assert [palette[v] for v in ["1", "2", "3", "4", "10"]] == PALETTE[:5]  # natural order: "10" last
+    full = label_colour(labels, palette=palette)
+    subset = label_colour(["4", "2", "4"], palette=palette)  # a map of a few documents (OOD test set, say)
+    assert full.categories == ["1", "2", "3", "4", "10"] and subset.categories == ["2", "4"]
+    assert subset.colour_of() == {c: full.colour_of()[c] for c in ["2", "4"]}
+    coords = np.random.default_rng(0).normal(size=(len(labels), 2))
+    fig_a = build_map_figure(coords, full)
+    fig_b = build_map_figure(coords[::-1], label_colour(labels[::-1], palette=label_palette(labels[::-1])))
+    assert [(t.name, t.marker.color) for t in fig_a.data] == [(t.name, t.marker.color) for t in fig_b.data]
+
+
+def test_named_labels_show_their_names_in_the_colour_of_their_value():
+    from embedlab.map_colours import MISSING, label_colour, label_palette
+
+    labels = ["1", "2", "3", "4", None, "2"]
+    names = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
+    named, plain = label_colour(labels, names=names), label_colour(labels)
+    assert named.categories == ["World", "Sports", "Business", "Sci/Tech", MISSING]
+    assert [named.colour_of()[c] for c in named.categories] == [plain.colour_of()[c] for c in plain.categories]
+    assert named.values.tolist()[:2] == ["World", "Sports"]
+    assert label_palette(labels) == label_palette(list(reversed(labels)))
+
+
+def test_more_labels_than_colours_fold_the_rarest_into_other_everywhere():
+    from embedlab.map_colours import OTHER, OTHER_COLOUR, label_colour, label_palette
+
+    labels = [f"intent{c}" for c in range(40) for _ in range(50 - c)]
+    palette = label_palette(labels)
+    assert palette[OTHER] == OTHER_COLOUR and "intent39" not in palette
+    spec = label_colour(["intent39", "intent0"], palette=palette)
+    assert spec.categories == ["intent0", OTHER] and spec.colour_of()[OTHER] == OTHER_COLOUR
+
+
+def test_label_names_are_stored_per_corpus_and_survive_a_migration(tmp_path):
+    import sqlite3
+
+    from embedlab.errors import InputError
+    from storage import connect
+    from storage.label_names import get_label_names, parse_label_names, set_label_names
+    from storage.schema import SCHEMA_VERSION, user_version
+
+    # a database of schema version 1 (before label names) opens, migrates and keeps its rows
+    old = tmp_path / "old.sqlite"
+    raw = sqlite3.connect(old)
+    from storage.schema import MIGRATIONS, _split_statements
+    for statement in _split_statements(MIGRATIONS[0]):
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute("INSERT INTO sessions (name, created_at, updated_at) VALUES ('s', 't', 't')")
+    raw.commit()
+    raw.close()
+    db = connect(old)
+    assert user_version(db) == SCHEMA_VERSION >= 2
+    _, info = stored_corpus(db, ["a", "b", "c"], ["1", "2", "2"], name="ag")
+    _, other = stored_corpus(db, ["x"], ["1"], name="other")
+    assert set_label_names(db, info.id, {"1": " World ", "2": "Sports", "3": ""}) == {"1": "World", "2": "Sports"}
+    assert get_label_names(db, info.id) == {"1": "World", "2": "Sports"} and get_label_names(db, other.id) == {}
+    set_label_names(db, info.id, {"1": "World", "2": "2"})  # a name equal to its label is no name
+    assert get_label_names(db, info.id) == {"1": "World"}
+    with pytest.raises(InputError):
+        set_label_names(db, info.id, {"1": "x" * 101})
+    assert get_label_names(db, info.id) == {"1": "World"}  # nothing changed
+    db.execute("DELETE FROM corpora WHERE id = ?", [info.id])
+    assert db.execute("SELECT COUNT(*) FROM label_names").fetchone()[0] == 0
+    # AG News' classes.txt: one name per line, in label order; or label,name rows
+    labels = ["1", "2", "3", "4", "10"]
+    assert parse_label_names("World\nSports\nBusiness\nSci/Tech\nOther\n", labels)["10"] == "Other"
+    assert parse_label_names("label,name\n2,Sports\n4,Sci/Tech\n", labels) == {"2": "Sports", "4": "Sci/Tech"}
+    with pytest.raises(InputError, match="5 labels"):
+        parse_label_names("World\nSports\n", labels)
+
+
+def test_naming_labels_on_the_atlas_renames_the_legend_and_keeps_the_colours(atlas_env):
+    from storage import connect
+    from storage.label_names import get_label_names
+
+    at = open_atlas()
+    before = {t["name"]: t["marker"]["color"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert any(getattr(p.proto.popover, "label", "") == "🏷️ Label names" for p in at.get("popover"))
+    db = connect(atlas_env)
+    cid = db.execute("SELECT id FROM corpora WHERE name = 'news'").fetchone()[0]
+    # AppTest cannot type into a data editor: store the names as its Save button does
+    from storage.label_names import set_label_names
+    set_label_names(db, cid, {"money": "Business", "space": "Sci/Tech"})
+    at.run()
+    assert not at.exception
+    after = {t["name"]: t["marker"]["color"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert after == {"sport": before["sport"], "Business": before["money"], "Sci/Tech": before["space"]}
+    assert get_label_names(db, cid) == {"money": "Business", "space": "Sci/Tech"}
+    at.session_state["atlas_focus"] = 25
+    at.run()
+    assert any("label *Business*" in m.value or "label *Sci/Tech*" in m.value for m in at.markdown)
+
+
+def test_map_keeps_one_uirevision_across_colour_changes_and_a_new_one_per_map():
+    from embedlab.map_figure import map_revision
+
+    coords = np.random.default_rng(0).normal(size=(40, 2))
+    rev = map_revision(1, "all-MiniLM-L6-v2", 7)
+    by_label = build_map_figure(coords, categorical_colour("label", ["a", "b"] * 20), uirevision=rev)
+    by_length = build_map_figure(coords, numeric_colour("length", np.arange(40)), uirevision=rev,
+                                 highlights=[Highlight("focus", [3])], selected=[1, 2])
+    assert by_label.layout.uirevision == by_length.layout.uirevision == rev
+    assert len({rev, map_revision(2, "all-MiniLM-L6-v2", 7), map_revision(1, "tfidf-svd", 7),
+                map_revision(1, "all-MiniLM-L6-v2", 8)}) == 4
+    # the same inputs give the same figure, byte for byte: Streamlit then keeps the chart (and the user's zoom)
+    assert by_label.to_json() == build_map_figure(coords, categorical_colour("label", ["a", "b"] * 20),
+                                                  uirevision=rev).to_json()
+
+
+def test_robust_axes_frame_the_bulk_when_outliers_squeeze_the_map():
+    from embedlab.map_figure import robust_ranges
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(2000, 2))
+    assert robust_ranges(coords) is None  # nothing to gain: the whole map is shown
+    coords[:5] = [[400, 0], [0, -300], [250, 250], [-500, 10], [0, 900]]  # TF-IDF-like outliers
+    (x0, x1), (y0, y1) = robust_ranges(coords)
+    assert -6 < x0 < -2 and 2 < x1 < 6 and -6 < y0 < -2 and 2 < y1 < 6
+    fig = build_map_figure(coords, categorical_colour("l", ["a"] * 2000))
+    assert tuple(fig.layout.xaxis.range) == pytest.approx((x0, x1), rel=1e-5)
+    assert build_map_figure(coords, categorical_colour("l", ["a"] * 2000), robust_axes=False).layout.xaxis.range is None
+
+
+def test_map_settings_are_rebuilt_from_the_stored_map_when_the_browser_sends_defaults(atlas_env):
+    # what a browser tab reloaded during a map job sent: no method, no dimensions, sliders at their minimums
+    at = open_atlas()
+    at.session_state["atlas_method"] = None
+    at.session_state["atlas_dims"] = None
+    at.run()
+    assert not at.exception, at.exception  # was: TypeError 'NoneType' object is not subscriptable
+    assert at.session_state["atlas_method"] == "pca" and at.session_state["atlas_dims"] == "2-D"
+    at.session_state["atlas_method"] = "none"
+    at.run()
+    assert not at.exception  # was: ValueError unknown projection method 'none'
+    assert at.segmented_control(key="atlas_method").value == "pca" and len(at.get("plotly_chart")) == 1
+
+
+def test_map_settings_follow_the_map_being_computed(atlas_env):
+    from storage import connect
+
+    db = connect(atlas_env)
+    sid = db.execute("SELECT id FROM sessions WHERE name = 's'").fetchone()[0]
+    cid = db.execute("SELECT id FROM corpora WHERE name = 'news'").fetchone()[0]
+    params = {"corpus_id": cid, "model": "tfidf-svd", "method": "umap", "n_components": 2, "n_neighbors": 30,
+              "min_dist": 0.25, "seed": 7}
+    import json as _json
+    import os
+    import socket
+    import time
+    db.execute("INSERT INTO jobs (session_id, kind, params_json, status, owner, heartbeat_at) VALUES "
+               "(?, 'project', ?, 'running', ?, ?)",
+               [sid, _json.dumps(params, sort_keys=True), f"{socket.gethostname()}:{os.getpid()}", time.time()])
+    db.conn.commit()
+    at = open_atlas()  # a fresh browser session (a reload) while that job runs
+    assert [at.session_state[k] for k in ("atlas_method", "atlas_dims", "atlas_nn", "atlas_md", "atlas_seed")] \
+        == ["umap", "2-D", 30, 0.25, 7]
+    assert any("Computing the map" in c.value for c in at.caption)

@@ -50,7 +50,7 @@ def test_tiny_inputs_do_not_crash():
     assert cluster(np.zeros((0, 4)), method="hdbscan").shape == (0,)
     assert cluster(np.ones((2, 4)), method="hdbscan").shape == (2,)
     assert cluster(np.ones((1, 4)), method="kmeans").tolist() == [0]
-    assert default_min_cluster_size(100) == 5 and default_min_cluster_size(100_000) == 500
+    assert default_min_cluster_size(100) == 10 and default_min_cluster_size(100_000) == 1500
     with pytest.raises(InputError, match="unknown clustering method 'dbscan'"):
         cluster(np.ones((5, 4)), method="dbscan")
 
@@ -118,3 +118,75 @@ def test_knn_graph_joins_separate_islands():
     graph = _knn_distance_graph(islands, k=5)
     assert connected_components(graph, directed=False)[0] == 1
     assert (graph != graph.T).nnz == 0
+
+
+# --- readable defaults (issue 12) ------------------------------------------------------------------------------
+
+
+def _islands(n: int, n_blobs: int, seed: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """`n` map points in `n_blobs` Gaussian islands of varied size on a 2-D plane (a UMAP-like map)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-30, 30, size=(n_blobs, 2))
+    weights = rng.uniform(0.5, 2.0, n_blobs)
+    truth = rng.choice(n_blobs, size=n, p=weights / weights.sum())
+    return centres[truth] + rng.normal(scale=spread, size=(n, 2)), truth
+
+
+@pytest.mark.parametrize("n", [1_000, 20_000])
+def test_default_hdbscan_gives_a_readable_number_of_clusters(n):
+    coords, truth = _islands(n, 12, seed=3, spread=1.0)
+    ids = cluster(np.zeros((n, 1)), method="hdbscan", coords=coords)
+    found = len(set(ids[ids >= 0].tolist()))
+    # 12 planted islands (some touching): data seeds 0-4 here, 1k and 20k points: 10-12 clusters, 98.5-100 % kept,
+    # ARI 0.83-1.00. Clear islands are easy (a smallest cluster of 5 found 9-11); AG News' real map is not (289).
+    assert 5 <= found <= 40
+    kept = ids >= 0
+    assert kept.mean() > 0.8 and adjusted_rand_score(truth[kept], ids[kept]) > 0.8
+
+
+def test_a_map_that_is_one_continent_is_still_cut_into_readable_clusters():
+    # 30 touching blobs of one continent, as a UMAP map of news is: "eom" alone keeps one giant cluster
+    rng = np.random.default_rng(5)
+    centres = np.stack(np.meshgrid(np.arange(6), np.arange(5)), axis=-1).reshape(-1, 2) * 3.0
+    truth = rng.integers(0, 30, 6_000)
+    coords = centres[truth] + rng.normal(scale=1.0, size=(6_000, 2))
+    ids = cluster(np.zeros((6_000, 1)), method="hdbscan", coords=coords)
+    found = len(set(ids[ids >= 0].tolist()))
+    sizes = np.bincount(ids[ids >= 0])
+    assert 5 <= found <= 40
+    assert sizes.max() <= 0.25 * len(ids) + 1  # no cluster swallows the map
+
+
+def test_noise_joins_the_nearest_cluster_unless_far_away():
+    from embedlab.clusters import assign_noise
+
+    points = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10], [0.5, 0.5], [10.4, 10.4], [100, 100]],
+                      dtype=float)
+    ids = np.array([0, 0, 0, 1, 1, 1, -1, -1, -1])
+    assert assign_noise(points, ids).tolist() == [0, 0, 0, 1, 1, 1, 0, 1, -1]
+
+
+def test_a_token_in_every_document_never_names_a_cluster():
+    rng = np.random.default_rng(0)
+    topics = {0: "rocket orbit nasa launch", 1: "goal match coach league", 2: "stock bank profit market"}
+    texts, ids = [], []
+    for i in range(120):
+        c = i % 3
+        words = rng.choice(topics[c].split(), size=3).tolist()
+        # "reuters" in every document, "wire" in 40 % of them evenly: boilerplate, as "said" and "ap" on AG News
+        texts.append(" ".join(["reuters", *words, "wire" if i % 5 < 2 else "", "reuters"]))
+        ids.append(c)
+    labels = keyword_labels(texts, np.array(ids), top_n=3)
+    assert all("reuters" not in label.split(", ") and "wire" not in label.split(", ") for label in labels.values())
+    assert labels[0].split(", ")[0] in topics[0].split() and labels[2].split(", ")[0] in topics[2].split()
+    # with the rules switched off, "reuters" 4 times a document outweighs the topic words
+    heavy = [t.replace("reuters", "reuters reuters") for t in texts]
+    assert "reuters" in keyword_labels(heavy, np.array(ids), max_doc_share=None, min_lift=None)[0]
+    assert "reuters" not in keyword_labels(heavy, np.array(ids))[0]
+
+
+def test_keyword_labels_from_documents_match_the_joined_class_formula():
+    # counting per document then summing per class gives BERTopic's counts on the joined class text
+    texts = ["apple apple pear", "apple plum plum plum", "pear fig"]
+    # class 0 "apple apple pear pear fig", A = 4.5: pear 0.4*log(1+4.5/2)=0.471, apple 0.4*log(2.5)=0.367, fig 0.341
+    assert keyword_labels(texts, np.array([0, 1, 0]), top_n=2) == {0: "pear, apple", 1: "plum, apple"}

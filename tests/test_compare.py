@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedlab.compare import linear_cka, mean_neighbour_overlap, neighbour_overlap
+from embedlab.compare import (
+    disagreement_order,
+    linear_cka,
+    mean_neighbour_overlap,
+    neighbour_disagreement,
+    neighbour_lists,
+    neighbour_overlap,
+)
 
 
 def rotation(d: int, seed: int) -> np.ndarray:
@@ -56,3 +63,50 @@ def test_blockwise_equals_one_block(X):
     assert mean_neighbour_overlap(X, noisy, k=7) == pytest.approx(one.mean())
     rows = np.sort(np.random.default_rng(9).choice(400, 100, replace=False))
     assert mean_neighbour_overlap(X, noisy, k=7, sample=100, seed=9) == pytest.approx(one[rows].mean())
+
+
+# --- where the models disagree most (issue 12) -----------------------------------------------------------------
+
+
+def test_disagreement_is_zero_for_the_same_ranking_and_one_for_unrelated_neighbourhoods(X):
+    same = neighbour_disagreement(X, X @ rotation(24, 3), k=10, depth=50)
+    assert same["overlap"].min() == 1.0 and same["displacement"].max() == 0.0
+    # two spaces whose neighbourhoods share nothing: documents paired with far-away partners
+    rng = np.random.default_rng(7)
+    A = np.repeat(rng.standard_normal((50, 16)), 8, axis=0) + 0.01 * rng.standard_normal((400, 16))
+    B = np.repeat(rng.standard_normal((50, 16)), 8, axis=0)[rng.permutation(400)] + 0.01 * rng.standard_normal((400, 16))
+    far = neighbour_disagreement(A, B, k=7, depth=20)
+    assert far["displacement"].mean() > 0.9 and far["overlap"].mean() < 0.1
+    assert ((far["displacement"] >= 0) & (far["displacement"] <= 1)).all()
+
+
+def test_displacement_tells_apart_documents_with_the_same_overlap():
+    # document 0's neighbours 1..4 in space A; space B keeps them all but reverses their order (overlap 1, moved),
+    # document 5's neighbours are the same in order in both spaces (overlap 1, not moved)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((12, 6))
+    A, B = base.copy(), base.copy()
+    for j, d in enumerate([0.1, 0.2, 0.3, 0.4], start=1):
+        A[j] = A[0] + d * np.eye(6)[j % 6]
+        B[j] = B[0] + (0.5 - d) * np.eye(6)[j % 6]
+    res = neighbour_disagreement(A, B, k=4, depth=8)
+    assert res["overlap"][0] == 1.0 and res["displacement"][0] > 0
+    order = disagreement_order(res["displacement"], res["overlap"], res["score"])
+    assert res["displacement"][order].tolist() == sorted(res["displacement"].tolist(), reverse=True)
+
+
+def test_disagreement_order_breaks_ties_by_overlap_then_tightness_never_by_id():
+    displacement = np.array([0.5, 1.0, 1.0, 1.0, 0.2])
+    overlap = np.array([0.1, 0.0, 0.2, 0.0, 0.0])
+    score = np.array([0.9, 0.3, 0.9, 0.8, 0.5])
+    assert disagreement_order(displacement, overlap, score).tolist() == [3, 1, 2, 0, 4]
+
+
+def test_neighbour_lists_side_by_side_mark_the_shared_ones(X):
+    noisy = X + 0.5 * np.random.default_rng(5).standard_normal(X.shape)
+    rows = neighbour_lists(X, noisy, 7, k=10)
+    assert [r["rank"] for r in rows] == list(range(1, 11))
+    a, b = {r["a_idx"] for r in rows}, {r["b_idx"] for r in rows}
+    assert 7 not in a | b
+    assert {r["a_idx"] for r in rows if r["a_shared"]} == a & b == {r["b_idx"] for r in rows if r["b_shared"]}
+    assert [r["a_cosine"] for r in rows] == sorted((r["a_cosine"] for r in rows), reverse=True)
