@@ -51,7 +51,7 @@ __all__ = ["ImportRefused", "export_session", "import_session", "MAX_IMPORT_BYTE
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 # Schema versions whose copied tables (COPIED below) have exactly these columns: version 2 only added label_names,
-# which is not exported. A migration that changes a copied table must end this range at the version before it.
+# which a version-1 file lacks (imported when present). A migration that changes a copied table must end this range at the version before it.
 IMPORTABLE_VERSIONS = (1, 2)
 MAX_MATRIX_ROWS = 100_000_000
 MAX_MATRIX_COLS = 1_000_000
@@ -182,6 +182,10 @@ def _copy_out(db: sqlite_utils.Database, sid: int, target: sqlite_utils.Database
                                 [sid]).fetchall()
         out.executemany("INSERT INTO bookmarks (session_id, corpus_id, idx, tag, note) VALUES (?,?,?,?,?)",
                         [(new_sid, corpus_map[c], i, t, n) for c, i, t, n in bookmarks if c in corpus_map])
+        names = src.execute("SELECT corpus_id, label, name FROM label_names WHERE corpus_id IN "
+                            "(SELECT id FROM corpora WHERE session_id = ?)", [sid]).fetchall()
+        out.executemany("INSERT INTO label_names (corpus_id, label, name) VALUES (?,?,?)",
+                        [(corpus_map[c], label, name) for c, label, name in names])
         mcols = MATRIX_COLS[1:]
         matrices = src.execute(
             f"SELECT id, {', '.join(mcols)} FROM matrices WHERE complete = 1 AND content_hash IN "
@@ -240,6 +244,7 @@ class _Plan:
     session: dict[str, Any]
     corpora: list[dict[str, Any]] = field(default_factory=list)
     matrices: list[dict[str, Any]] = field(default_factory=list)
+    label_names: dict[int, dict[str, str]] = field(default_factory=dict)   # corpus id -> label -> name
 
 
 MATRIX_KINDS = ("embedding", "projection", "tokens", "token_offsets")
@@ -491,6 +496,7 @@ def _validate(src: sqlite3.Connection, db: sqlite_utils.Database | None = None) 
         if (cid, idx, tag) in seen_marks:
             raise ImportRefused(f"bookmark on corpus {cid} idx {idx} tag {tag!r} appears twice")
         seen_marks.add((cid, idx, tag))
+    plan.label_names = _label_names(src, by_id)
 
     hashes = {c["hash"] for c in plan.corpora}
     chunks: dict[int, list[tuple[int, int]]] = {}
@@ -516,6 +522,32 @@ def _validate(src: sqlite3.Connection, db: sqlite_utils.Database | None = None) 
         plan.matrices.append(m)
     _derive_keys(src, db, plan)
     return plan
+
+
+def _label_names(src: sqlite3.Connection, by_id: dict[int, dict]) -> dict[int, dict[str, str]]:
+    """The file's label names (a version-1 file has none), checked as the Atlas checks an edit."""
+    from embedlab.errors import InputError
+    from storage.label_names import clean_label_names
+
+    table = src.execute("SELECT type, sql FROM sqlite_master WHERE name = 'label_names'").fetchone()
+    if table is None:
+        return {}
+    if table[0] != "table" or (table[1] or "").lstrip().upper().startswith("CREATE VIRTUAL"):
+        raise ImportRefused("'label_names' in the file is not a plain table")
+    types = {r[1]: (r[2] or "").upper() for r in src.execute("PRAGMA table_xinfo(label_names)")}
+    if types != {"corpus_id": "INTEGER", "label": "TEXT", "name": "TEXT"}:
+        raise ImportRefused("table 'label_names' does not have the columns corpus_id, label and name")
+    raw: dict[int, dict[str, str]] = {}
+    for cid, label, name in _rows(src.execute("SELECT corpus_id, label, name FROM label_names")):
+        if cid not in by_id:
+            raise ImportRefused(f"a label name points at corpus {cid!r}, which the file does not hold")
+        if not isinstance(label, str) or not isinstance(name, str):
+            raise ImportRefused(f"a label name of corpus {cid} is not text")
+        raw.setdefault(cid, {})[label] = name
+    try:
+        return {cid: clean_label_names(names) for cid, names in raw.items()}
+    except InputError as exc:
+        raise ImportRefused(f"label names: {exc}") from exc
 
 
 def _content_hash(texts: Iterable[str]) -> str:
@@ -719,6 +751,9 @@ def _copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: _Plan) ->
                 "INSERT INTO bookmarks (session_id, corpus_id, idx, tag, note) VALUES (?,?,?,?,?)",
                 ((new_sid, corpus_map[cid], idx, tag, note) for cid, idx, tag, note in _source_rows(
                     lambda: src.execute("SELECT corpus_id, idx, tag, note FROM bookmarks"))))
+            conn.executemany("INSERT INTO label_names (corpus_id, label, name) VALUES (?,?,?)",
+                             [(corpus_map[cid], label, name) for cid, names in plan.label_names.items()
+                              for label, name in names.items()])
             for m in plan.matrices:
                 _copy_matrix(conn, src, m, corpus_map[m["corpus"]["id"]])
         return name

@@ -551,3 +551,26 @@ def test_import_is_one_transaction(target, tmp_path, valid_export, monkeypatch):
         import_session(target, valid_export)
     assert fingerprint(target) == before
     assert not target.conn.in_transaction
+
+
+def test_label_names_travel_with_an_export_and_bad_ones_are_refused(tmp_path):
+    from builders import make_corpus
+    from storage.corpora import list_corpora, save_corpus
+    from storage.label_names import get_label_names, set_label_names
+    from storage.sessions import ensure_session
+
+    db = connect(tmp_path / "a.sqlite")
+    sid = ensure_session(db, "news")
+    info = save_corpus(db, sid, make_corpus(["a match", "a market", "a storm"], ["2", "3", "1"], name="ag"))
+    set_label_names(db, info.id, {"1": "World", "2": "Sports"})
+    out = export_session(db, "news", tmp_path / "news.sqlite")
+    other = connect(tmp_path / "b.sqlite")
+    name = import_session(other, out)
+    (imported,) = list_corpora(other, require_session(other, name))
+    assert get_label_names(other, imported.id) == {"1": "World", "2": "Sports"}
+    bad = sqlite3.connect(out)
+    bad.execute("UPDATE label_names SET name = ? WHERE label = '1'", ["x" * 5000])
+    bad.commit()
+    bad.close()
+    with pytest.raises(ImportRefused, match="label names"):
+        import_session(other, out)
