@@ -1,4 +1,8 @@
-"""EmbedLab: the Streamlit entry. Navigation over pages/, the sidebar session picker."""
+"""EmbedLab: the Streamlit entry. Navigation over pages/, the sidebar session picker and share link.
+
+The navigation is declared before anything slow is imported or run: on a fresh server Streamlit first shows
+the raw `pages/` folder as navigation, and only `st.navigation` replaces it, so it comes first.
+"""
 from __future__ import annotations
 
 import os
@@ -8,13 +12,24 @@ import streamlit as st
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import embedlab.tasks  # noqa: E402,F401 - registers the job kinds
-from components.page_setup import mark_app_shell  # noqa: E402
-from components.session_picker import session_picker  # noqa: E402
-from components.state import db_path  # noqa: E402
+st.set_page_config(page_title="EmbedLab", page_icon=":material/explore:", layout="wide")
+PAGES = [
+    st.Page("pages/corpora.py", title="Corpora", icon=":material/library_books:", default=True),
+    st.Page("pages/atlas.py", title="Atlas", icon=":material/map:"),
+    st.Page("pages/retrieval.py", title="Retrieval", icon=":material/search:"),
+    st.Page("pages/ood.py", title="OOD", icon=":material/crisis_alert:"),
+    st.Page("pages/sessions.py", title="Sessions", icon=":material/folder_shared:"),
+]
+navigation = st.navigation(PAGES)
+
+import embedlab.tasks  # noqa: F401 - registers the job kinds
+from components.page_setup import mark_app_shell
+from components.session_picker import session_picker
+from components.share_link import apply_share_link, current_share_state, share_link_box, sync_url
+from components.state import db_path
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Preparing EmbedLab (first start)…")
 def _first_start(path: str) -> None:
     """Once per server: mark jobs of dead processes interrupted; with EMBEDLAB_DEMO=1 set up the demo session."""
     from embedlab.jobs import mark_interrupted
@@ -29,18 +44,13 @@ def _first_start(path: str) -> None:
         ensure_demo(path)
 
 
-st.set_page_config(page_title="EmbedLab", page_icon=":material/explore:", layout="wide")
-_first_start(db_path())
-
-PAGES = [
-    st.Page("pages/corpora.py", title="Corpora", icon=":material/library_books:", default=True),
-    st.Page("pages/atlas.py", title="Atlas", icon=":material/map:"),
-    st.Page("pages/retrieval.py", title="Retrieval", icon=":material/search:"),
-    st.Page("pages/ood.py", title="OOD", icon=":material/crisis_alert:"),
-    st.Page("pages/sessions.py", title="Sessions", icon=":material/folder_shared:"),
-]
 mark_app_shell()
-navigation = st.navigation(PAGES)
+_first_start(db_path())
+apply_share_link(navigation.url_path)
 session_picker()
+view = current_share_state(navigation.url_path)
+sync_url(view)
+with st.sidebar.popover("Share link", icon=":material/link:", width="stretch"):
+    share_link_box(view)
 st.sidebar.caption("EmbedLab · embeddings you can see and measure")
 navigation.run()

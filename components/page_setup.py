@@ -1,9 +1,12 @@
 """Make every page run inside `app.py`'s navigation, deep links included."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 APP_SHELL_KEY = "_app_shell_ran"
+APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def mark_app_shell() -> None:
@@ -12,12 +15,17 @@ def mark_app_shell() -> None:
 
 
 def ensure_app_shell() -> None:
-    """On a fresh server, Streamlit serves a deep link such as `/atlas?session=x` in its legacy pages-folder
-    mode: the page runs alone, without `app.py` (no session picker, no layout) until `st.navigation` has run
-    once. Leave that mode and rerun, so `app.py` runs and routes to the same page. (Only when `app.py` has
-    not run yet for this browser session: a rerun loses the widget event that triggered the run.)"""
+    """Call first thing in a page. While Streamlit still runs in its legacy pages-folder mode (a deep link such as
+    `/atlas?session=x` as the first visit of a fresh server; every run under AppTest) a page runs alone, without
+    `app.py`: no session picker, no share link, a raw lowercase navigation. Leave that mode and run `app.py` here,
+    in this same run, which routes to this page; then stop this bare run. Running in place (no `st.rerun`) keeps
+    the widget event that triggered the run, and the real navigation replaces the raw one at once."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory and not st.session_state.get(APP_SHELL_KEY):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    import runpy
+
+    runpy.run_path(str(APP), run_name="__main__")
+    st.stop()

@@ -1,4 +1,4 @@
-"""Sidebar session picker: select or create a session; `?session=NAME` in the URL selects one."""
+"""Sidebar session picker: select or create a session. `select_session` is the one way to switch sessions."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,29 +7,40 @@ from components.state import get_db
 from embedlab.errors import UserError
 from storage.sessions import create_session, list_sessions
 
+SESSION_KEY = "session_name"     # the current session's name: what every page reads
+PICKER_KEY = "session_select"    # the sidebar selectbox; it follows SESSION_KEY, never leads it
+
+
+def select_session(name: str | None) -> None:
+    """Make `name` the current session (None: none). The sidebar picker and the URL follow on the next run:
+    call `st.rerun()` afterwards when the sidebar has already been drawn in this run."""
+    st.session_state[SESSION_KEY] = name
+    if name:
+        st.query_params["session"] = name
+    elif "session" in st.query_params:
+        del st.query_params["session"]
+
+
+def _picked() -> None:
+    st.session_state[SESSION_KEY] = st.session_state.get(PICKER_KEY)
+
 
 def session_picker() -> str | None:
+    """Draw the picker and the "New session" form; return the current session's name."""
     db = get_db()
     names = [s.name for s in list_sessions(db)]
-    wanted = st.query_params.get("session")
-    if wanted and wanted != st.session_state.get("session_name"):
-        if wanted in names:
-            st.session_state["session_name"] = wanted
-        else:
-            st.sidebar.warning(f"No session named {wanted!r}.")
-    current = st.session_state.get("session_name")
+    current = st.session_state.get(SESSION_KEY)
     if current not in names:
         current = names[0] if names else None
-        st.session_state["session_name"] = current
-    st.sidebar.markdown("### Session")
-    if names:
-        picked = st.sidebar.selectbox("Session", names, index=names.index(current), label_visibility="collapsed",
-                                      key="session_select")
-        if picked != current:
-            st.session_state["session_name"] = picked
-            current = picked
+        st.session_state[SESSION_KEY] = current
     if current:
         st.query_params["session"] = current
+    st.sidebar.markdown("### Session")
+    if names:
+        # The widget shows SESSION_KEY; set before it is drawn (allowed), so a switch made elsewhere shows here.
+        if st.session_state.get(PICKER_KEY) != current:
+            st.session_state[PICKER_KEY] = current
+        st.sidebar.selectbox("Session", names, key=PICKER_KEY, on_change=_picked, label_visibility="collapsed")
     with st.sidebar.popover("New session", width="stretch"):
         with st.form("new_session", clear_on_submit=True, border=False):
             name = st.text_input("Name", max_chars=200)
@@ -39,7 +50,6 @@ def session_picker() -> str | None:
                 except UserError as exc:
                     st.error(str(exc))
                 else:
-                    st.session_state["session_name"] = name.strip()
-                    st.query_params["session"] = name.strip()
+                    select_session(name.strip())
                     st.rerun()
     return current

@@ -11,7 +11,7 @@ from embedlab.datasets import SAMPLES, load_sample
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models, get_embedder
 from embedlab.embedding.cache import find_embedding
 from embedlab.errors import UserError
-from embedlab.ingest import detect_text_column, load_corpus_bytes, read_table
+from embedlab.ingest import _class_like, detect_text_column, load_corpus_bytes, read_table
 from embedlab.jobs import find_active_job, submit_job
 from embedlab.tasks import find_projection, map_params
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
@@ -27,8 +27,11 @@ add_tab, sample_tab = st.tabs(["Upload a file", "Bundled samples"])
 
 with add_tab:
     upload = st.file_uploader("CSV, TSV, JSONL, JSON, Parquet, TXT (one document a line) or ZIP of .txt files",
-                              type=["csv", "tsv", "jsonl", "json", "parquet", "txt", "zip", "gz"])
-    if upload is not None:
+                              type=["csv", "tsv", "jsonl", "json", "parquet", "txt", "zip", "gz"],
+                              key="corpora_upload")   # a stable identity: an upload never lands on a stale widget
+    if upload is None:
+        st.empty()   # takes the slot of the removed file's error or preview now, not when this run ends
+    else:
         data = upload.getvalue()
         try:
             table = read_table(data, upload.name)
@@ -44,6 +47,8 @@ with add_tab:
             text_col = c1.selectbox("Text column", columns, index=columns.index(guessed_text))
             label_guess = next((c for c in columns if str(c).lower() in
                                 ("label", "labels", "class", "category", "intent", "target", "topic")), none)
+            if label_guess == none and table.attrs.get("header") is False:   # e.g. AG News: class,title,text
+                label_guess = _class_like(table, {guessed_text}) or none     # as the CLI's ingest guesses it
             label_col = c2.selectbox("Label column", [none, *columns], index=([none, *columns]).index(label_guess))
             id_guess = next((c for c in columns if str(c).lower() in ("id", "_id", "doc_id")), none)
             id_col = c3.selectbox("Id column", [none, *columns], index=([none, *columns]).index(id_guess))

@@ -1,24 +1,72 @@
-"""Sessions: list, rename, duplicate, delete, export/import, share link, notes, run history."""
+"""Sessions: list, rename, duplicate, delete, export/import, share link, report, notes, run history."""
 from __future__ import annotations
 
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()
+
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from components.run_history import metrics_frame, run_history
-from components.state import get_db
+from components.session_picker import select_session
+from components.share_link import ShareState, share_link_box
+from components.state import db_path, get_db
 from embedlab.errors import UserError
-from storage.sessions import (delete_session, duplicate_session, get_notes, get_session_id, list_sessions,
-                              rename_session, set_notes)
-from components.page_setup import ensure_app_shell
+from storage.export_options import OMITTABLE, RECOMPUTE_NOTE, export_contents, human_bytes
+from storage.sessions import (
+    delete_session,
+    duplicate_session,
+    get_notes,
+    get_session_id,
+    list_sessions,
+    rename_session,
+    set_notes,
+)
 
-ensure_app_shell()
+FLASH_KEY = "sessions_flash"   # a message shown once, after the rerun that refreshes table and sidebar
+
+
+def flash(kind: str, text: str) -> None:
+    st.session_state[FLASH_KEY] = (kind, text)
+
+
+def safe_file_stem(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "session"
+
+
+def import_upload(db, upload) -> None:
+    """Import an uploaded session file; switch to it and say which runs got new numbers."""
+    from storage.export_options import describe_run_numbers, imported_run_numbers
+    from storage.transfer import import_session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.sqlite"
+        path.write_bytes(upload.getvalue())
+        try:
+            name = import_session(db, path)
+        except UserError as exc:
+            st.error(f"{upload.name}: {exc}")
+            return
+        numbers = imported_run_numbers(db, path, name)
+    text = f"Imported {upload.name} as session {name!r}"
+    text += f" with {len(numbers)} runs." if numbers else "."
+    moved = describe_run_numbers(numbers)
+    text += f" {moved}" if moved else (" Run numbers are as in the file." if numbers else "")
+    flash("success", text)
+    select_session(name)
+    st.rerun()
+
 
 st.title("Sessions")
 db = get_db()
+shown = st.session_state.pop(FLASH_KEY, None)
+if shown:
+    getattr(st, shown[0])(shown[1])
+
 sessions = list_sessions(db)
 if sessions:
     st.dataframe(pd.DataFrame([{"session": s.name, "corpora": s.corpora, "documents": s.documents,
@@ -30,26 +78,15 @@ else:
 with st.expander("Import a session (.sqlite exported from EmbedLab)"):
     upload = st.file_uploader("Exported session", type=["sqlite", "db"], key="import-upload")
     if upload is not None and st.button("Import", key="import-go"):
-        from storage.transfer import import_session
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "upload.sqlite"
-            path.write_bytes(upload.getvalue())
-            try:
-                name = import_session(db, path)
-            except UserError as exc:
-                st.error(f"{upload.name}: {exc}")
-            else:
-                st.success(f"Imported as session {name!r}.")
+        import_upload(db, upload)
 
 current = st.session_state.get("session_name")
 if not current or get_session_id(db, current) is None:
     st.stop()
 sid = get_session_id(db, current)
 st.subheader(f"“{current}”")
-share = "?session=" + urllib.parse.quote(current, safe="")
-st.caption("Share link (append to this app's address):")
-st.code(share, language=None)
+st.caption("Share link to this session (the sidebar's “Share link” also keeps the page and view on screen):")
+share_link_box(ShareState(session=current))
 
 col1, col2, col3 = st.columns(3)
 with col1:
@@ -61,35 +98,62 @@ with col1:
             except UserError as exc:
                 st.error(str(exc))
             else:
-                st.session_state["session_name"] = new_name.strip()
-                st.query_params["session"] = new_name.strip()
+                from storage.sessions import clean_name
+
+                select_session(clean_name(new_name))
                 st.rerun()
 with col2:
     if st.button("Duplicate", width="stretch"):
         copy = duplicate_session(db, current)
-        st.success(f"Duplicated as {copy!r}.")
-    from storage.transfer import export_session
-
-    if st.button("Prepare export", width="stretch"):
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                path = export_session(db, current, Path(tmp) / "session.sqlite")
-            except UserError as exc:
-                st.error(str(exc))
-            else:
-                st.session_state["export-bytes"] = (current, path.read_bytes())
-    ready = st.session_state.get("export-bytes")
-    if ready and ready[0] == current:
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in current)[:60] or "session"
-        st.download_button(f"Download {len(ready[1]) / 1e6:.1f} MB", ready[1], file_name=f"{safe}.sqlite",
-                           mime="application/vnd.sqlite3", width="stretch")
+        flash("success", f"Duplicated as {copy!r} (pick it in the sidebar).")
+        st.rerun()
 with col3:
     confirm = st.text_input("Type the session name to delete it", key="delete-confirm")
     if st.button("Delete session", type="primary", disabled=confirm != current, width="stretch"):
         delete_session(db, current)
-        st.session_state["session_name"] = None
-        st.query_params.clear()
+        select_session(None)
         st.rerun()
+
+st.markdown("#### Export")
+left, right = st.columns([3, 2])
+with left:
+    parts = export_contents(db, current)
+    st.dataframe(pd.DataFrame([{"content": p.label, "items": p.items, "size": human_bytes(p.bytes),
+                                "can be left out": "yes: " + RECOMPUTE_NOTE[p.key] if p.omittable else ""}
+                               for p in parts]), hide_index=True, width="stretch")
+    st.caption("Sizes of the data; the file adds the keyword-search index and SQLite's page overhead.")
+with right:
+    leave_out = st.multiselect("Leave out (can be recomputed)", list(OMITTABLE), key="export-without",
+                               format_func={"tokens": "token embeddings", "projections": "projections"}.get)
+    estimate = sum(p.bytes for p in parts if p.key not in leave_out)
+    name, path = current, db_path()
+
+    def session_file() -> bytes:
+        """Built when clicked, from the database as it is then: never a stale export."""
+        from storage.export_options import export_bytes
+
+        return export_bytes(path, name, without=leave_out)
+
+    st.download_button(f"Download session (≈ {human_bytes(estimate)} of data)", session_file,
+                       file_name=f"{safe_file_stem(current)}.sqlite", mime="application/vnd.sqlite3",
+                       width="stretch", on_click="ignore", icon=":material/download:", key="export-download")
+
+    def report_file() -> bytes:
+        """The HTML report, built when clicked."""
+        from embedlab.report import build_report
+        from storage import connect
+
+        own = connect(path)
+        try:
+            return build_report(own, name).encode("utf-8")
+        finally:
+            own.close()
+
+    st.download_button("Export report (HTML)", report_file, file_name=f"{safe_file_stem(current)}-report.html",
+                       mime="text/html", width="stretch", on_click="ignore", icon=":material/description:",
+                       key="report-download",
+                       help="One self-contained HTML file: each corpus's map, bookmarks with their neighbours, "
+                            "every run's tables and plots. Opens offline.")
 
 st.markdown("#### Notes")
 notes = get_notes(db, current)

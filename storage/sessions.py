@@ -218,4 +218,8 @@ def session_fingerprint(db: sqlite_utils.Database, name: str) -> str:
         db.execute("SELECT id, cache_key FROM matrices WHERE complete = 1 AND content_hash IN "
                    "(SELECT content_hash FROM corpora WHERE session_id = ?) ORDER BY id", [sid]).fetchall(),
     ]
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'label_names'").fetchone():
+        parts.append(db.execute("SELECT corpus_id, label, name FROM label_names WHERE corpus_id IN "
+                                "(SELECT id FROM corpora WHERE session_id = ?) ORDER BY corpus_id, label",
+                                [sid]).fetchall())
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]

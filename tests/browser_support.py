@@ -97,3 +97,88 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+
+
+def server_pid(url: str) -> int:
+    """The pid of the process listening on `url`'s port (the Streamlit server started by `streamlit_server`),
+    found through /proc (Linux): the listening socket's inode, then the process holding it."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":   # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    raise RuntimeError(f"no process listens on port {port}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` (all its threads) and of its live child processes, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()   # after "(comm)": fields[11], [12] are utime, stime
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def wait_for_points(page, n: int, timeout_ms: int = 600_000) -> int:
+    """Wait until a Plotly graph of the page has drawn at least `n` points (WebGL canvas present); return the count."""
+    script = """() => { let best = 0;
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+            if (!gd._fullData || !gd.querySelector('canvas')) continue;
+            best = Math.max(best, gd._fullData.reduce((s, t) => s + (t.x ? t.x.length : 0), 0)); }
+        return best; }"""
+    page.wait_for_function(f"() => ({script})() >= {int(n)}", timeout=timeout_ms, polling=200)
+    return int(page.evaluate(script))
+
+
+def page_urls(page) -> dict[str, str]:
+    """Page title (lower case) -> URL, as the app's sidebar navigation serves them (the default page is the root)."""
+    page.wait_for_selector("[data-testid='stSidebarNavLink']", timeout=60_000)
+    return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll(
+        "[data-testid='stSidebarNavLink']")).map(a => [a.innerText.trim().split('\\n').pop().trim().toLowerCase(),
+                                                      a.href.split('?')[0]]))""")
+
+
+def choose(page, label: str, option: str) -> bool:
+    """Choose `option` in the Streamlit selectbox labelled `label` and wait for the rerun; False if it was chosen
+    already (nothing clicked)."""
+    box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text(label, exact=True))
+    box.wait_for(timeout=30_000)
+    if box.locator("input").input_value() == option:
+        return False
+    box.locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+    return True

@@ -1,0 +1,326 @@
+"""Share links: a full URL that reopens the app on the same session, page and view.
+
+The query string carries the session, the corpus, model and colour-by of the Atlas, the focused document,
+the selection and the run on screen (Retrieval, OOD); the page is the URL's path (`/atlas`). `app.py` calls
+`apply_share_link` once per browser session, before the page draws, so the values land in the pages' widget
+keys; afterwards it keeps the address bar in step with what is on screen (`sync_url`), so a reload or a copied
+address restores the same view. The pure half (`ShareState`, `build_link`, `parse_link`) knows no Streamlit
+runtime and is what the round-trip test checks.
+"""
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import streamlit as st
+
+from embedlab.errors import UserError
+
+PAGE_PATHS = ("corpora", "atlas", "retrieval", "ood", "sessions")
+FALLBACK_BASE = "http://localhost:8501"
+MAX_SELECTION = 20_000           # indices a link carries at most (as ranges, usually far fewer characters)
+MAX_SELECTION_CHARS = 6_000      # beyond this the selection is left out of the link (browsers cap URL length)
+
+# Session-state keys of the pages a link writes to before they draw (read-only knowledge of those pages).
+ATLAS_CORPUS, ATLAS_MODEL, ATLAS_COLOUR = "atlas_corpus", "atlas_model", "atlas_colour"
+ATLAS_FOCUS, ATLAS_SELECTION, ATLAS_SCOPE = "atlas_focus", "atlas_selection", "atlas_scope"
+RETRIEVAL_CORPORA = {"labels": "retr_label_corpus", "typed": "retr_typed_corpus"}
+RETRIEVAL_SOURCE, RETRIEVAL_MODEL = "retr_source", "retr_model"
+OOD_CORPUS, OOD_MODEL = "ood_id_corpus", "ood_model"
+RUN_TABLES = {"retrieval": "retrieval-runs-table", "ood": "ood-runs-table"}   # components.run_history keys
+SESSION_KEY = "session_name"
+APPLIED_KEY = "_share_link_applied"
+LINKED_RUN_KEY = "share_linked_run"   # {"retrieval"|"ood": run id} the link asked for
+
+
+@dataclass(frozen=True)
+class ShareState:
+    """What a share link restores. `page` is the page's URL path ("" is the default page, Corpora)."""
+    session: str | None = None
+    page: str = ""
+    corpus: str | None = None
+    model: str | None = None
+    colour: str | None = None
+    focus: int | None = None
+    selection: tuple[int, ...] = ()
+    run: int | None = None
+
+
+# --------------------------------------------------------------------------------------------- pure part
+
+def encode_indices(indices: Iterable[int]) -> str:
+    """Sorted unique indices as ranges: `3,5-9,12`."""
+    values = sorted({int(i) for i in indices if int(i) >= 0})
+    parts, i = [], 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        parts.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+_RANGE = re.compile(r"^(\d{1,9})(?:-(\d{1,9}))?$")
+
+
+def decode_indices(text: str, *, limit: int = MAX_SELECTION) -> tuple[int, ...]:
+    """The inverse of `encode_indices`; malformed parts are skipped, at most `limit` indices are kept."""
+    out: list[int] = []
+    for part in (text or "").split(","):
+        m = _RANGE.match(part.strip())
+        if not m:
+            continue
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        if hi < lo:
+            continue
+        out.extend(range(lo, min(hi, lo + limit - len(out) - 1) + 1))
+        if len(out) >= limit:
+            break
+    return tuple(sorted(set(out)))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else None
+    if value is None:
+        return None
+    value = str(value)
+    return value if value.strip() and len(value) <= 500 else None
+
+
+def to_query(state: ShareState) -> dict[str, str]:
+    """The query parameters of a state, in a fixed order; empty fields are left out."""
+    query: dict[str, str] = {}
+    for name in ("session", "corpus", "model", "colour"):
+        value = getattr(state, name)
+        if value:
+            query[name] = value
+    if state.focus is not None:
+        query["focus"] = str(int(state.focus))
+    if state.selection:
+        encoded = encode_indices(state.selection)
+        if len(encoded) <= MAX_SELECTION_CHARS:
+            query["sel"] = encoded
+    if state.run is not None:
+        query["run"] = str(int(state.run))
+    return query
+
+
+def from_query(params: Mapping[str, Any], page: str = "") -> ShareState:
+    """A state from query parameters (as `st.query_params.to_dict()` or `parse_qs` give them); whatever does not
+    parse is ignored."""
+    get = {k: _text(v) for k, v in params.items()}
+    return ShareState(session=get.get("session"), page=page if page in PAGE_PATHS else "",
+                      corpus=get.get("corpus"), model=get.get("model"), colour=get.get("colour"),
+                      focus=_int(get.get("focus")) if get.get("focus") else None,
+                      selection=decode_indices(get.get("sel") or ""),
+                      run=_int(get.get("run")) if get.get("run") else None)
+
+
+def build_link(base: str, state: ShareState) -> str:
+    """The full URL: base, the page's path, the query."""
+    url = base.rstrip("/") + "/" + state.page
+    query = to_query(state)
+    if query:
+        url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="")
+    return url
+
+
+def split_base(url: str) -> tuple[str, str]:
+    """(the app's base URL, the page's path) of a URL without its query: a last path segment naming a page is
+    the page."""
+    url = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    head, _, last = url.rpartition("/")
+    if last in PAGE_PATHS and urllib.parse.urlsplit(head).netloc:
+        return head, last
+    return url, ""
+
+
+def parse_link(url: str) -> tuple[str, ShareState]:
+    """(base URL, state) of a share link: the inverse of `build_link`."""
+    parts = urllib.parse.urlsplit(url)
+    base, page = split_base(urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+    params = urllib.parse.parse_qs(parts.query, keep_blank_values=False)
+    return base, from_query(params, page)
+
+
+def describe(state: ShareState) -> str:
+    """What the link restores, in words."""
+    bits = [f"session “{state.session}”" if state.session else "no session",
+            f"page {state.page or 'corpora'}"]
+    bits += [f"{name} {value}" for name, value in (("corpus", state.corpus), ("model", state.model),
+                                                   ("colour by", state.colour)) if value]
+    if state.focus is not None:
+        bits.append(f"document #{state.focus}")
+    if state.selection:
+        kept = "sel" in to_query(state)
+        bits.append(f"{len(state.selection):,} selected" + ("" if kept else " (too many for a link: left out)"))
+    if state.run is not None:
+        bits.append(f"run #{state.run}")
+    return " · ".join(bits)
+
+
+# --------------------------------------------------------------------------------------------- Streamlit part
+
+def base_url() -> str:
+    """This app's address as the browser sees it (without page and query), or a fallback when unknown."""
+    try:
+        url = st.context.url
+    except Exception:  # noqa: BLE001 - outside a browser session (AppTest, bare mode)
+        url = None
+    if url:
+        return split_base(url)[0]
+    try:
+        host = st.get_option("browser.serverAddress") or "localhost"
+        port = st.get_option("browser.serverPort") or 8501
+        return f"http://{host}:{port}"
+    except Exception:  # noqa: BLE001 - no config to read: the usual local address
+        return FALLBACK_BASE
+
+
+def apply_share_link(page: str) -> None:
+    """Once per browser session, before the page draws: the URL's query becomes the pages' state."""
+    ss = st.session_state
+    if ss.get(APPLIED_KEY):
+        return
+    ss[APPLIED_KEY] = True
+    state = from_query(st.query_params.to_dict(), page)
+    if not state.session:
+        return
+    from components.session_picker import select_session
+    from components.state import get_db
+    from storage.corpora import list_corpora
+    from storage.sessions import get_session_id
+
+    db = get_db()
+    try:
+        sid = get_session_id(db, state.session)
+    except UserError:  # a name no session can have
+        sid = None
+    if sid is None:
+        st.toast(f"No session named {state.session!r}: showing another one.", icon=":material/warning:")
+        return
+    select_session(state.session)
+    corpora = {c.name: c for c in list_corpora(db, sid)}
+    corpus = corpora.get(state.corpus or "")
+    if page == "atlas":
+        if corpus is not None:
+            ss[ATLAS_CORPUS] = corpus.name
+            ss[ATLAS_SCOPE] = (corpus.id, None)        # the focus and selection below belong to this corpus
+            ss[ATLAS_FOCUS] = state.focus if state.focus is not None and state.focus < corpus.n_docs else None
+            ss[ATLAS_SELECTION] = [i for i in state.selection if i < corpus.n_docs]
+        if state.model:
+            ss[ATLAS_MODEL] = state.model
+        if state.colour:
+            ss[ATLAS_COLOUR] = state.colour
+    elif page == "retrieval":
+        if corpus is not None:
+            for key in RETRIEVAL_CORPORA.values():
+                ss[key] = corpus.name
+        if state.model:
+            ss[RETRIEVAL_MODEL] = state.model
+    elif page == "ood":
+        if corpus is not None:
+            ss[OOD_CORPUS] = corpus.name
+        if state.model:
+            ss[OOD_MODEL] = state.model
+    if page in RUN_TABLES and state.run is not None:
+        ss[LINKED_RUN_KEY] = {page: int(state.run)}
+
+
+def shown_run_id(kind: str, runs: list[dict]) -> int:
+    """The run a page shows when none is picked in its history table: the one a share link asked for (when it is
+    one of `runs`), else the latest (`runs` come newest first, as `list_runs` gives them)."""
+    wanted = (st.session_state.get(LINKED_RUN_KEY) or {}).get(kind)
+    ids = [int(r["id"]) for r in runs]
+    return wanted if wanted in ids else ids[0]
+
+
+def _table_pick(key: str) -> int | None:
+    state = st.session_state.get(key)
+    if state is None:
+        return None
+    selection = state.get("selection") if isinstance(state, Mapping) else getattr(state, "selection", None)
+    if selection is None:
+        return None
+    rows = selection.get("rows") if isinstance(selection, Mapping) else getattr(selection, "rows", None)
+    return int(rows[0]) if rows else None
+
+
+def _run_on_screen(kind: str, session_id: int) -> int | None:
+    from components.state import get_db
+    from storage.sessions import list_runs
+
+    runs = list_runs(get_db(), session_id, kind)
+    if not runs:
+        return None
+    row = _table_pick(RUN_TABLES[kind])
+    if row is not None and row < len(runs):
+        picked = int(runs[row]["id"])
+        st.session_state[LINKED_RUN_KEY] = {kind: picked}   # stays on screen if the pick is cleared
+        return picked
+    return shown_run_id(kind, runs)
+
+
+def current_share_state(page: str) -> ShareState:
+    """The view on screen as a share state (read before the page draws: widget values are already current)."""
+    from components.state import current_session
+
+    ss = st.session_state
+    current = current_session()
+    if current is None:
+        return ShareState(page=page if page in PAGE_PATHS else "")
+    sid, name = current
+    state = ShareState(session=name, page=page if page in PAGE_PATHS else "")
+    if page == "atlas":
+        from components.state import get_db
+        from storage.corpora import list_corpora
+
+        corpus = ss.get(ATLAS_CORPUS)
+        ids = {c.name: c.id for c in list_corpora(get_db(), sid)}
+        if corpus not in ids:
+            return state
+        scope = ss.get(ATLAS_SCOPE) or (None,)
+        same = scope[0] == ids[corpus]
+        focus = ss.get(ATLAS_FOCUS) if same else None
+        selection = tuple(int(i) for i in (ss.get(ATLAS_SELECTION) or ())) if same else ()
+        return replace(state, corpus=corpus, model=_text(ss.get(ATLAS_MODEL)), colour=_text(ss.get(ATLAS_COLOUR)),
+                       focus=int(focus) if focus is not None else None, selection=selection)
+    if page == "retrieval":
+        source = ss.get(RETRIEVAL_SOURCE)
+        corpus = ss.get(RETRIEVAL_CORPORA[source]) if source in RETRIEVAL_CORPORA else None
+        return replace(state, corpus=_text(corpus), model=_text(ss.get(RETRIEVAL_MODEL)),
+                       run=_run_on_screen("retrieval", sid))
+    if page == "ood":
+        return replace(state, corpus=_text(ss.get(OOD_CORPUS)), model=_text(ss.get(OOD_MODEL)),
+                       run=_run_on_screen("ood", sid))
+    return state
+
+
+def sync_url(state: ShareState) -> None:
+    """The address bar shows the view on screen (its query is the share link's)."""
+    query = to_query(state)
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+
+def share_link_box(state: ShareState, *, where=None) -> str:
+    """The full link with a copy button (st.code's) and what it restores; returns the link."""
+    where = where or st
+    link = build_link(base_url(), state)
+    where.code(link, language=None, wrap_lines=True)
+    where.caption("Restores " + describe(state) + ".")
+    return link

@@ -1,0 +1,433 @@
+"""One self-contained HTML report of a session, to hand out: it opens from disk with no network.
+
+Plotly's JavaScript is inlined once, before the first figure; every later figure reuses it. Each corpus's map
+(the latest stored projection of each of its embeddings, hover text and label colours as on the Atlas),
+bookmarked documents with their nearest neighbours (cosine, in the embedding space), and every retrieval and OOD
+run with its metric table and plots. All text from the session is HTML-escaped; hover text is escaped by
+`embedlab.text_display.hover_texts`.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from embedlab.errors import UserError
+
+NEIGHBOURS = 5
+BOOKMARK_TEXT_CHARS = 1_000
+NEIGHBOUR_TEXT_CHARS = 300
+MAP_HEIGHT = 560
+# Metric -> higher is better, for the ★ on the best value of a column.
+HIGHER_IS_BETTER = {"ndcg@10": True, "mrr@10": True, "map": True, "map@100": True, "auroc": True, "aupr_in": True,
+                    "aupr_out": True, "fpr95": False, "fpr95_openood": False, "ms_per_query": False,
+                    "index_bytes": False}
+BEST = "★"
+
+
+class ReportError(UserError):
+    """A report that cannot be written (no such session, an output path that is a folder)."""
+
+
+@dataclass
+class _Doc:
+    """The HTML being assembled, with the one-time inclusion of Plotly's JavaScript."""
+    parts: list[str] = field(default_factory=list)
+    toc: list[tuple[str, str, int]] = field(default_factory=list)
+    plotly_included: bool = False
+    figures: int = 0
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def heading(self, level: int, text: str) -> None:
+        anchor = f"s{len(self.toc) + 1}"
+        self.toc.append((anchor, text, level))
+        self.add(f'<h{level} id="{anchor}">{html.escape(text)}</h{level}>')
+
+    def figure(self, fig) -> None:
+        import plotly.io
+
+        fig.update_layout(template="plotly_white")
+        self.add(plotly.io.to_html(fig, include_plotlyjs=not self.plotly_included, full_html=False,
+                                   config={"displaylogo": False, "responsive": True},
+                                   div_id=f"fig{self.figures + 1}", validate=False))
+        self.plotly_included = True
+        self.figures += 1
+
+
+def build_report(db: sqlite_utils.Database, session: str, *, neighbours: int = NEIGHBOURS) -> str:
+    """The report of session `session` as one HTML document (a string)."""
+    from storage.corpora import list_corpora
+    from storage.sessions import get_session_id, list_runs, load_run
+
+    sid = get_session_id(db, session)
+    if sid is None:
+        raise ReportError(f"no session named {session!r}")
+    row = db.execute("SELECT name, created_at, updated_at, notes FROM sessions WHERE id = ?", [sid]).fetchone()
+    doc = _Doc()
+    corpora = list_corpora(db, sid)
+    runs = sorted(list_runs(db, sid), key=lambda r: r["id"])
+
+    doc.add(f"<p class='meta'>Session created {html.escape(row[1])} · last changed {html.escape(row[2])} · "
+            f"{len(corpora)} corpora · {len(runs)} runs · report written "
+            f"{html.escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))} by EmbedLab</p>")
+    if row[3].strip():
+        doc.heading(2, "Notes")
+        doc.add(f"<pre class='notes'>{html.escape(row[3])}</pre>")
+
+    doc.heading(2, "Maps")
+    if not corpora:
+        doc.add("<p>This session has no corpus.</p>")
+    for corpus in corpora:
+        _corpus_maps(doc, db, corpus)
+
+    doc.heading(2, "Bookmarks")
+    marked = False
+    for corpus in corpora:
+        marked |= _bookmarks(doc, db, sid, corpus, k=neighbours)
+    if not marked:
+        doc.add("<p>No bookmarked documents.</p>")
+
+    doc.heading(2, "Runs")
+    if not runs:
+        doc.add("<p>No retrieval or OOD run.</p>")
+    for r in runs:
+        _run_section(doc, load_run(db, r["id"]))
+    return _page(row[0], doc)
+
+
+def write_report(db: sqlite_utils.Database, session: str, out_path: str | os.PathLike, *,
+                 neighbours: int = NEIGHBOURS) -> Path:
+    """Write the report of `session` to `out_path` (replaced whole, never half-written); return the path.
+    Nothing is written when the session does not exist or `out_path` is a folder."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise ReportError(f"{out} is a folder: give a file name for the report")
+    if not out.parent.is_dir():
+        raise ReportError(f"{out.parent} is not a folder: create it first or give another path")
+    text = build_report(db, session, neighbours=neighbours)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise ReportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ maps
+
+def _embedded_models(db, content_hash: str) -> list[str]:
+    from storage.matrices import list_matrices
+
+    models: list[str] = []
+    for m in list_matrices(db, content_hash, kind="embedding"):
+        if m.model not in models:
+            models.append(m.model)
+    return models
+
+
+def _latest_embedding(db, content_hash: str, model: str):
+    from storage.matrices import list_matrices
+
+    found = [m for m in list_matrices(db, content_hash, kind="embedding") if m.model == model]
+    return found[-1] if found else None
+
+
+def _describe_projection(params: Mapping[str, Any]) -> str:
+    text = f"{params.get('method', '?')} {params.get('n_components', 2)}-D"
+    if params.get("method") == "umap":
+        text += f", n_neighbors {params.get('n_neighbors')}, min_dist {params.get('min_dist')}"
+    return text
+
+
+def _corpus_maps(doc: _Doc, db, corpus) -> None:
+    from embedlab.map_colours import document_lengths, label_colour, numeric_colour
+    from embedlab.map_figure import build_map_figure
+    from embedlab.text_display import hover_texts
+    from storage.corpora import load_documents
+    from storage.matrices import list_matrices, load_matrix
+
+    doc.heading(3, f"Corpus “{corpus.name}”")
+    doc.add(f"<p class='meta'>{corpus.n_docs:,} documents · label column "
+            f"{html.escape(corpus.label_col or '—')} · source {html.escape(corpus.source or '—')}</p>")
+    models = _embedded_models(db, corpus.content_hash)
+    if not models:
+        doc.add("<p>Not embedded yet: no map.</p>")
+        return
+    projections = list_matrices(db, corpus.content_hash, kind="projection")
+    docs = None
+    for model in models:
+        mine = [p for p in projections if p.model == model and p.cols in (2, 3)]
+        if not mine:
+            doc.add(f"<p>{html.escape(model)}: embedded, no map stored yet (compute it on the Atlas).</p>")
+            continue
+        proj = mine[-1]
+        if docs is None:
+            docs = load_documents(db, corpus.id)
+        texts = [d["text"] for d in docs]
+        labels = [d["label"] for d in docs]
+        has_labels = any(lab is not None for lab in labels)
+        coords = load_matrix(db, proj)
+        if len(coords) != len(texts):
+            doc.add(f"<p>{html.escape(model)}: the stored map does not match the documents; skipped.</p>")
+            continue
+        # as on the Atlas: one stable colour per label value, labels shown by the names given to them
+        colour = label_colour(labels, names=_label_names(db, corpus.id)) if has_labels else \
+            numeric_colour("length (characters)", document_lengths(texts))
+        fig = build_map_figure(coords, colour, hover=hover_texts(texts), height=MAP_HEIGHT,
+                               uirevision=f"report-{corpus.id}-{model}")
+        fig.update_layout(title=dict(text=html.escape(f"{corpus.name} · {model} · "
+                                                      f"{_describe_projection(proj.params)}"), font=dict(size=14)))
+        doc.add(f"<p class='meta'>Map of {html.escape(model)} ({html.escape(_describe_projection(proj.params))}), "
+                f"{len(coords):,} points, coloured by {'label' if has_labels else 'length'}. Hover a point for its "
+                "text; drag to zoom, double-click to reset.</p>")
+        doc.figure(fig)
+
+
+def _label_names(db, corpus_id: int) -> dict[str, str]:
+    try:
+        from storage.label_names import get_label_names
+    except ImportError:  # an EmbedLab without label names
+        return {}
+    return get_label_names(db, corpus_id)
+
+
+# ------------------------------------------------------------------------------------------------ bookmarks
+
+def _bookmarks(doc: _Doc, db, session_id: int, corpus, *, k: int) -> bool:
+    from embedlab.embedding.embedders import DEFAULT_MODEL
+    from embedlab.neighbours import l2_normalise, top_k
+    from storage.bookmarks import list_bookmarks
+    from storage.corpora import load_documents
+    from storage.matrices import load_matrix
+
+    marks = list_bookmarks(db, session_id, corpus.id)
+    if not marks:
+        return False
+    doc.heading(3, f"Bookmarks of “{corpus.name}”")
+    models = _embedded_models(db, corpus.content_hash)
+    model = DEFAULT_MODEL if DEFAULT_MODEL in models else (models[0] if models else None)
+    X = None
+    if model is not None:
+        X = l2_normalise(np.asarray(load_matrix(db, _latest_embedding(db, corpus.content_hash, model)),
+                                    dtype=np.float32))
+        doc.add(f"<p class='meta'>Neighbours: the {k} nearest documents by cosine in the {html.escape(model)} "
+                "embedding (the original space, not the map).</p>")
+    else:
+        doc.add("<p class='meta'>This corpus is not embedded: no neighbours.</p>")
+    names = _label_names(db, corpus.id)
+    wanted = sorted({m["idx"] for m in marks})
+    by_idx = {d["idx"]: d for d in load_documents(db, corpus.id, wanted)}
+    for mark in marks:
+        d = by_idx.get(mark["idx"])
+        if d is None:
+            continue
+        tag = f" · tag {html.escape(mark['tag'])}" if mark["tag"] else ""
+        label = f" · label {html.escape(names.get(str(d['label']), str(d['label'])))}" \
+            if d.get("label") is not None else ""
+        doc.add(f"<div class='bookmark'><p><b>Document #{d['idx']}</b>{label}{tag}</p>"
+                f"<blockquote>{html.escape(_cut(d['text'], BOOKMARK_TEXT_CHARS))}</blockquote>")
+        if mark["note"]:
+            doc.add(f"<p class='note'>Note: {html.escape(mark['note'])}</p>")
+        if X is not None and 0 <= d["idx"] < len(X):
+            idx, scores = top_k(X, int(d["idx"]), k=k)
+            near = {n["idx"]: n for n in load_documents(db, corpus.id, [int(i) for i in idx])}
+            rows = [[str(rank), f"#{int(i)}", f"{float(s):.4f}",
+                     "" if near.get(int(i), {}).get("label") is None else
+                     names.get(str(near[int(i)]["label"]), str(near[int(i)]["label"])),
+                     _cut(near.get(int(i), {}).get("text", ""), NEIGHBOUR_TEXT_CHARS)]
+                    for rank, (i, s) in enumerate(zip(idx.tolist(), scores.tolist()), start=1)]
+            doc.add(_table(["rank", "document", "cosine", "label", "text"], rows, cls="neighbours"))
+        doc.add("</div>")
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+def _run_section(doc: _Doc, run: dict) -> None:
+    kind = run["kind"]
+    doc.heading(3, f"Run #{run['id']} · {kind} · {run['created_at']}")
+    params = {k: v for k, v in run["params"].items() if k not in ("session_id",) and not isinstance(v, (dict, list))}
+    if params:
+        doc.add("<p class='meta'>" + " · ".join(f"{html.escape(str(k))}: {html.escape(_short(v))}"
+                                                for k, v in params.items()) + "</p>")
+    metrics = {m: v for m, v in run["metrics"].items() if isinstance(v, Mapping)}
+    if not metrics:
+        doc.add("<p>This run has no metrics.</p>")
+        return
+    header, rows = metric_rows(metrics)
+    doc.add(_table(header, rows, cls="metrics"))
+    doc.add(f"<p class='meta'>{BEST} best in its column.</p>")
+    details = run.get("details") or {}
+    if kind == "retrieval":
+        for x, title in (("ms_per_query", "ms per query"), ("index_bytes", "index size (bytes)")):
+            fig = _tradeoff_figure(metrics, x=x, x_title=title)
+            if fig is not None:
+                doc.figure(fig)
+    elif kind == "ood":
+        roc = details.get("roc") or {}
+        if roc:
+            doc.figure(_roc_figure(roc, metrics))
+        scores, is_ood = details.get("scores") or {}, details.get("is_ood")
+        best = max(metrics, key=lambda m: metrics[m].get("auroc") or 0)
+        if best in scores and is_ood is not None and len(scores[best]) == len(is_ood):
+            doc.figure(_histogram_figure(best, scores[best], is_ood))
+
+
+def metric_rows(metrics: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """A metric table as text: header, then one row per method; the best value of a known column starred."""
+    columns: list[str] = []
+    for values in metrics.values():
+        for key, value in values.items():
+            if key not in columns and (_number(value) is not None or _interval(value)):
+                columns.append(key)
+    best: dict[str, float] = {}
+    for col in columns:
+        if col in HIGHER_IS_BETTER:
+            numbers = [_number(v.get(col)) for v in metrics.values()]
+            numbers = [n for n in numbers if n is not None]
+            if len(numbers) > 1:
+                best[col] = max(numbers) if HIGHER_IS_BETTER[col] else min(numbers)
+    rows = []
+    for method, values in metrics.items():
+        row = [str(method)]
+        for col in columns:
+            value = values.get(col)
+            number = _number(value)
+            if number is None:
+                row.append(_interval(value) or "—")
+            else:
+                row.append(_format(col, number) + (f" {BEST}" if best.get(col) == number else ""))
+        rows.append(row)
+    return ["method", *columns], rows
+
+
+def _tradeoff_figure(metrics, *, x: str, x_title: str, y: str = "ndcg@10"):
+    import plotly.graph_objects as go
+
+    points = [(m, _number(v.get(x)), _number(v.get(y))) for m, v in metrics.items()]
+    points = [(m, a, b) for m, a, b in points if a is not None and b is not None and a > 0]
+    if len(points) < 2:
+        return None
+    fig = go.Figure(go.Scatter(x=[p[1] for p in points], y=[p[2] for p in points],
+                               text=[html.escape(p[0]) for p in points], mode="markers+text",
+                               textposition="top center", marker=dict(size=11), cliponaxis=False,
+                               hovertemplate="%{text}<br>" + html.escape(x_title) + ": %{x:.4g}<br>" + y
+                               + ": %{y:.4f}<extra></extra>"))
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      title=html.escape(f"{y} vs {x_title}"), xaxis=dict(title=html.escape(x_title), type="log"),
+                      yaxis=dict(title=y))
+    return fig
+
+
+def _roc_figure(roc: Mapping[str, Mapping[str, Sequence[float]]], metrics):
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#AAAAAA", width=1),
+                               hoverinfo="skip", showlegend=False))
+    for method, curve in roc.items():
+        auroc = _number((metrics.get(method) or {}).get("auroc"))
+        name = html.escape(method) + (f" ({auroc:.3f})" if auroc is not None else "")
+        fig.add_trace(go.Scatter(x=list(curve.get("fpr", [])), y=list(curve.get("tpr", [])), mode="lines",
+                                 name=name))
+    fig.update_layout(height=400, margin=dict(l=10, r=10, t=40, b=10), title="ROC curves (OOD positive)",
+                      xaxis=dict(title="false positive rate (ID flagged)", range=[0, 1]),
+                      yaxis=dict(title="true positive rate (OOD caught)", range=[0, 1]))
+    return fig
+
+
+def _histogram_figure(method: str, scores: Sequence[float], is_ood: Sequence[Any]):
+    import plotly.graph_objects as go
+
+    s = np.asarray(scores, dtype=np.float64)
+    ood = np.asarray(is_ood, dtype=bool)
+    fig = go.Figure()
+    for mask, name, colour in ((~ood, "in-distribution", "#4E79A7"), (ood, "OOD", "#E15759")):
+        fig.add_trace(go.Histogram(x=s[mask & np.isfinite(s)], name=name, opacity=0.6, marker_color=colour,
+                                   nbinsx=50))
+    fig.update_layout(barmode="overlay", height=340, margin=dict(l=10, r=10, t=40, b=10),
+                      title=html.escape(f"Scores of {method} (higher = more OOD)"),
+                      xaxis=dict(title="score"), yaxis=dict(title="documents"))
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------ HTML
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, cls: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _interval(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_number(v) is not None for v in value):
+        return f"{value[0]:.3f}–{value[1]:.3f}"
+    return ""
+
+
+def _format(column: str, value: float) -> str:
+    if column == "index_bytes":
+        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+            if value >= scale:
+                return f"{value / scale:.1f} {unit}"
+        return f"{int(value)} B"
+    if column.startswith("ms") or column.endswith("_s"):
+        return f"{value:.3g}"
+    if float(value).is_integer() and abs(value) >= 10:
+        return f"{int(value):,}"
+    return f"{value:.4f}"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _cut(text: str | None, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+_CSS = """
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#262730}
+main{max-width:1180px;margin:0 auto;padding:24px 32px 64px}
+h1{font-size:2rem;margin:.2em 0}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+h3{margin-top:1.6em}.meta{color:#666;font-size:.9rem}nav ul{columns:2;font-size:.9rem}
+table{border-collapse:collapse;margin:.6em 0 1em;font-size:.85rem;width:100%}
+th,td{border:1px solid #e3e3e3;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f6f8}table.metrics td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}
+blockquote{margin:.4em 0 .6em;padding:.4em .8em;border-left:3px solid #4E79A7;background:#f8f9fb}
+pre.notes{white-space:pre-wrap;background:#f8f9fb;padding:.8em}.bookmark{margin-bottom:1.6em}.note{font-style:italic}
+"""
+
+
+def _page(session_name: str, doc: _Doc) -> str:
+    toc = "".join(f"<li style='margin-left:{(level - 2) * 1.2}em'><a href='#{a}'>{html.escape(t)}</a></li>"
+                  for a, t, level in doc.toc)
+    title = html.escape(f"EmbedLab report · {session_name}")
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{title}</title><style>{_CSS}</style></head><body><main>"
+            f"<h1>Session “{html.escape(session_name)}”</h1><nav><ul>{toc}</ul></nav>"
+            + "\n".join(doc.parts) + "</main></body></html>\n")

@@ -1,0 +1,217 @@
+"""The HTML report of a session (embedlab.report, CLI `report`) and the export options (storage.export_options,
+CLI `sessions export --without`)."""
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from embedlab.cli import main
+from storage.bookmarks import add_bookmarks
+from storage.matrices import save_matrix
+from storage.sessions import save_run
+from tests.builders import stored_corpus
+
+HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
+N_DOCS = 40
+
+
+def small_session(db, name: str = "s") -> tuple[int, object]:
+    """A corpus of 40 documents (one hostile text) with an embedding, token embeddings and a 2-D map, two bookmarks,
+    a retrieval run and an OOD run."""
+    rng = np.random.default_rng(0)
+    texts = [HOSTILE if i == 3 else f"document number {i} about topic {i % 4}" for i in range(N_DOCS)]
+    labels = [f"topic-{i % 4}" for i in range(N_DOCS)]
+    sid, corpus = stored_corpus(db, texts, labels, session=name)
+    X = rng.normal(size=(N_DOCS, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    h = corpus.content_hash
+    save_matrix(db, X, cache_key=f"emb-{h}", kind="embedding", model="fake", corpus_id=corpus.id, content_hash=h)
+    save_matrix(db, rng.normal(size=(N_DOCS * 20, 16)), cache_key=f"tok-{h}", kind="tokens", dtype="float16",
+                model="fake", corpus_id=corpus.id, content_hash=h)
+    save_matrix(db, (np.arange(N_DOCS + 1) * 20).reshape(-1, 1), cache_key=f"tok-{h}:offsets", kind="token_offsets",
+                dtype="int64", model="fake", corpus_id=corpus.id, content_hash=h)
+    save_matrix(db, rng.normal(size=(N_DOCS, 2)), cache_key=f"proj-{h}", kind="projection", model="fake",
+                params={"method": "pca", "n_components": 2}, corpus_id=corpus.id, content_hash=h)
+    add_bookmarks(db, sid, corpus.id, [3], tag="odd", note="see <this>")
+    add_bookmarks(db, sid, corpus.id, [10])
+    save_run(db, sid, "retrieval", {"source": "labels", "corpus": corpus.name},
+             {"bm25": {"ndcg@10": 0.41, "recall@100": 0.7, "ms_per_query": 0.8, "index_bytes": 12_000},
+              "dense": {"ndcg@10": 0.52, "recall@100": 0.8, "ms_per_query": 0.3, "index_bytes": 2_560}})
+    is_ood = [0] * 20 + [1] * 10
+    save_run(db, sid, "ood", {"corpus": corpus.name, "model": "fake"},
+             {"knn": {"auroc": 0.9, "fpr95": 0.3, "auroc_ci": [0.85, 0.95]}, "msp": {"auroc": 0.7, "fpr95": 0.6}},
+             {"roc": {"knn": {"fpr": [0, 0.1, 1], "tpr": [0, 0.8, 1]}, "msp": {"fpr": [0, 0.4, 1], "tpr": [0, 0.6, 1]}},
+              "scores": {"knn": rng.normal(size=30).tolist(), "msp": rng.normal(size=30).tolist()},
+              "is_ood": is_ood})
+    return sid, corpus
+
+
+# --------------------------------------------------------------------------------------------- report
+
+def test_report_holds_maps_bookmarks_and_runs_with_plotly_inlined_once(db):
+    from embedlab.report import build_report
+
+    small_session(db)
+    text = build_report(db, "s")
+    assert text.count("<script") == text.count("</script>")
+    assert len(re.findall(r"plotly\.js v\d", text)) == 1                       # the library, inlined once
+    assert not re.search(r"<script[^>]+src=", text)                            # nothing fetched from anywhere
+    # 1 map + 2 retrieval trade-off plots + ROC + histogram
+    assert text.count('class="plotly-graph-div"') == 5
+    assert "Run #1 · retrieval" in text and "Run #2 · ood" in text
+    assert "0.5200 ★" in text and "0.850–0.950" in text
+    assert HOSTILE not in text and "see <this>" not in text                   # every session text escaped
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
+    assert text.count("<table class='neighbours'>") == 2
+
+
+def test_report_map_has_every_point_and_escaped_hover(db):
+    from embedlab.report import build_report
+
+    small_session(db)
+    text = build_report(db, "s")
+    start = text.index('Plotly.newPlot(')
+    payload = text[start:text.index("</script>", start)]
+    assert "<script>alert" not in payload
+    assert "&lt;script&gt;" in payload
+    assert payload.count('"customdata":{') == 4                               # one trace per label
+
+
+def test_report_shows_label_names_in_the_atlas_colours(db):
+    from embedlab.map_colours import label_palette
+    from embedlab.report import build_report
+    from storage.label_names import set_label_names
+
+    _, corpus = small_session(db)
+    set_label_names(db, corpus.id, {"topic-1": "Sports & <more>"})
+    text = build_report(db, "s")
+    assert "Sports &amp; &lt;more&gt;" in text and "Sports & <more>" not in text
+    colour = label_palette([f"topic-{i % 4}" for i in range(N_DOCS)])["topic-1"]
+    start = text.index("Sports &amp; &lt;more&gt;")
+    assert colour in text[start - 2000:start + 2000]
+
+
+def test_report_of_missing_session_and_folder_output_exit_2_and_write_nothing(db_path, db, tmp_path, capsys):
+    small_session(db)
+    out = tmp_path / "r.html"
+    assert main(["report", "--db", str(db_path), "--session", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no session named 'nope'" in err
+    assert not out.exists()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert main(["report", "--db", str(db_path), "--session", "s", "--out", str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err and list(folder.iterdir()) == []
+    assert main(["report", "--db", str(db_path), "--session", "s", "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []   # no temporary file left
+
+
+def test_report_of_an_empty_session_has_no_plotly(db):
+    from embedlab.report import build_report
+    from storage.sessions import ensure_session
+
+    ensure_session(db, "empty")
+    text = build_report(db, "empty")
+    assert "plotly" not in text.lower() and "This session has no corpus" in text
+
+
+# --------------------------------------------------------------------------------------------- export options
+
+def test_export_contents_names_each_kind_with_its_size(db):
+    from storage.export_options import export_contents
+
+    small_session(db)
+    parts = {p.key: p for p in export_contents(db, "s")}
+    assert parts["documents"].items == N_DOCS
+    assert parts["embeddings"].bytes == N_DOCS * 16 * 4
+    assert parts["tokens"].bytes == N_DOCS * 20 * 16 * 2 + (N_DOCS + 1) * 8 and parts["tokens"].omittable
+    assert parts["tokens"].items == 1 and "other" not in parts
+    assert parts["projections"].bytes == N_DOCS * 2 * 4 and parts["projections"].omittable
+    assert parts["runs"].items == 2 and not parts["embeddings"].omittable
+
+
+def _kinds(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT kind FROM matrices"))
+
+
+def test_cli_export_without_tokens_and_projections_is_smaller_and_imports(db_path, db, tmp_path, capsys):
+    from storage import connect
+    from storage.sessions import list_runs
+    from storage.transfer import import_session
+
+    small_session(db)
+    full, slim = tmp_path / "full.sqlite", tmp_path / "slim.sqlite"
+    assert main(["sessions", "export", "s", str(full), "--db", str(db_path)]) == 0
+    assert "token embeddings" in capsys.readouterr().out
+    assert main(["sessions", "export", "s", str(slim), "--db", str(db_path), "--without", "tokens,projections"]) == 0
+    assert "(left out)" in capsys.readouterr().out
+    assert _kinds(full) == ["embedding", "projection", "token_offsets", "tokens"] and _kinds(slim) == ["embedding"]
+    assert slim.stat().st_size < full.stat().st_size
+    other = connect(tmp_path / "other.sqlite")
+    name = import_session(other, slim)
+    assert len(list_runs(other, other.execute("SELECT id FROM sessions WHERE name = ?", [name]).fetchone()[0])) == 2
+
+
+def test_cli_export_with_an_unknown_part_exits_2_and_writes_nothing(db_path, db, tmp_path, capsys):
+    small_session(db)
+    out = tmp_path / "x.sqlite"
+    assert main(["sessions", "export", "s", str(out), "--db", str(db_path), "--without", "documents"]) == 2
+    assert "cannot leave out 'documents'" in capsys.readouterr().err and not out.exists()
+    size = db_path.stat().st_size
+    assert main(["sessions", "export", "s", str(db_path), "--db", str(db_path), "--force", "--without", "tokens"]) == 2
+    assert "the database being exported from" in capsys.readouterr().err and db_path.stat().st_size == size
+
+
+def test_export_keeps_run_numbers_and_import_reports_the_new_ones(db, tmp_path):
+    from storage import connect
+    from storage.export_options import describe_run_numbers, export_session_with_options, imported_run_numbers
+    from storage.sessions import ensure_session
+    from storage.transfer import import_session
+
+    other = ensure_session(db, "other")
+    save_run(db, other, "ood", {}, {})                 # run 1 belongs to another session
+    small_session(db)                                  # runs 2 and 3
+    out = export_session_with_options(db, "s", tmp_path / "s.sqlite")
+    with sqlite3.connect(out) as conn:
+        assert [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY id")] == [2, 3]
+    target = connect(tmp_path / "t.sqlite")
+    first = ensure_session(target, "t")
+    for _ in range(4):
+        save_run(target, first, "retrieval", {}, {})   # runs 1-4 taken here
+    name = import_session(target, out)
+    mapping = imported_run_numbers(target, out, name)
+    assert mapping == {2: 5, 3: 6}
+    assert describe_run_numbers(mapping) == "Runs renumbered (file → here): #2 → #5, #3 → #6."
+    assert describe_run_numbers({1: 1}) == ""
+
+
+def test_export_bytes_is_rebuilt_after_a_change(db_path, db):
+    from storage.export_options import export_bytes
+    from storage.sessions import session_fingerprint
+
+    sid, corpus = small_session(db)
+    before = session_fingerprint(db, "s")
+    first = export_bytes(db_path, "s")
+    assert export_bytes(db_path, "s") is first                     # unchanged session: the same file
+    save_run(db, sid, "retrieval", {"late": True}, {"bm25": {"ndcg@10": 0.1}})
+    assert session_fingerprint(db, "s") != before
+    second = export_bytes(db_path, "s")
+    assert second != first
+    path = Path(db_path).with_name("second.sqlite")
+    path.write_bytes(second)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3
+    with_run = session_fingerprint(db, "s")
+    add_bookmarks(db, sid, corpus.id, [20])
+    assert session_fingerprint(db, "s") != with_run
+    with_bookmark = session_fingerprint(db, "s")
+    from storage.label_names import set_label_names
+
+    set_label_names(db, corpus.id, {"topic-0": "Zero"})
+    assert session_fingerprint(db, "s") != with_bookmark
+    assert export_bytes(db_path, "s", without=["tokens"]) != export_bytes(db_path, "s")
