@@ -2,6 +2,10 @@
 the map's quality, and two embeddings side by side."""
 from __future__ import annotations
 
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -9,7 +13,6 @@ import streamlit as st
 from components.atlas_map import atlas_map, figure_digest, shown_digest
 from components.job_progress import active_jobs_panel
 from components.neighbour_panel import FOCUS_KEY, neighbour_panel
-from components.page_setup import ensure_app_shell
 from components.selection_table import bookmark_form, bookmarks_panel, selection_table
 from components.state import db_path, get_db, require_session, shared_embedder, shared_matrix
 from embedlab.clusters import cluster_table, default_min_cluster_size
@@ -282,7 +285,6 @@ def describe_map(params: dict) -> str:
 
 # --- page -----------------------------------------------------------------------------------------
 
-ensure_app_shell()
 st.title("Atlas")
 db = get_db()
 session_id, session_name = require_session()

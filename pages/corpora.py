@@ -1,6 +1,10 @@
 """Corpora: upload or pick a sample, preview, choose columns, ingest; embed with live progress."""
 from __future__ import annotations
 
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,9 +19,7 @@ from embedlab.ingest import _class_like, detect_text_column, load_corpus_bytes, 
 from embedlab.jobs import find_active_job, submit_job
 from embedlab.tasks import find_projection, map_params
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
-from components.page_setup import ensure_app_shell
 
-ensure_app_shell()
 
 st.title("Corpora")
 db = get_db()
