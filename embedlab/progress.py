@@ -26,15 +26,23 @@ class StageProgress:
         self.report, self.stage, self.start, self.end = report, stage, start, end
         self.total, self.unit, self.clock = total, unit, clock
         self.t0 = clock()
+        self.base: tuple[float, float] | None = None   # (time, fraction) of the first report of real work
 
     def __call__(self, fraction: float, message: str = "") -> None:
         if self.report is None:
             return
         fraction = min(1.0, max(0.0, float(fraction)))
         parts = [f"{self.stage}: {message}" if message else self.stage]
-        elapsed = self.clock() - self.t0
-        if 0.0 < fraction < 1.0 and elapsed >= 1.0 and not message.startswith("cached"):
-            if self.total:
-                parts.append(f"{fraction * self.total / elapsed:,.0f} {self.unit}/s")
-            parts.append(f"about {duration(elapsed * (1 - fraction) / fraction)} left")
+        now = self.clock()
+        if self.base is None and fraction > 0.0:
+            # Rates count from the first work reported, so loading a model does not read as a slow rate; the
+            # first block is measured from the stage's start.
+            self.base = (self.t0, 0.0) if now - self.t0 < 1.0 else (now, fraction)
+        elif self.base is not None and 0.0 < fraction < 1.0 and not message.startswith("cached"):
+            t_base, f_base = self.base
+            elapsed, done = now - t_base, fraction - f_base
+            if elapsed >= 1.0 and done > 0:
+                if self.total:
+                    parts.append(f"{done * self.total / elapsed:,.0f} {self.unit}/s")
+                parts.append(f"about {duration(elapsed * (1 - fraction) / done)} left")
         self.report(self.start + (self.end - self.start) * fraction, " · ".join(parts))

@@ -45,6 +45,8 @@ def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: st
             progress(1.0, "cached: already embedded")
         return done
     texts = list(texts)
+    if progress:
+        progress(0.0, f"loading {embedder.name}" if not embedder.fitted_on_corpus else f"fitting {embedder.name}")
     embedder.fit(texts)   # a corpus-fitted embedder learns from these texts; a pretrained one ignores this
     dim = embedder.dimension()
     meta = create_matrix(db, cache_key=key, kind="embedding", rows=len(texts), cols=dim, dtype="float32",
