@@ -41,7 +41,8 @@ def _progress_printer(label: str) -> Callable[[float, str], None]:
             if fraction >= 1:
                 sys.stderr.write("\n")
             state["t"] = now
-        elif not tty and (step > state["last"] or fraction >= 1 and state["last"] < 10):
+        elif not tty and fraction > 0 and (step > state["last"] or fraction >= 1 and state["last"] < 10):
+            # (nothing at 0 %: a refusal while starting, e.g. a model that cannot load, stays one line)
             sys.stderr.write(f"{label}: {fraction:.0%} {message}\n")
             state["last"] = 10 if fraction >= 1 else step
         sys.stderr.flush()
