@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlite_utils
 
 from storage.db import StorageError
+from storage.transfer import fsync_file
 from storage.sessions import require_session, session_fingerprint
 
 # What `--without` may name -> the matrix kinds it leaves out. Both can be recomputed from the documents.
@@ -97,7 +98,7 @@ def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: 
     """`transfer.export_session`, then leave out the matrix kinds named in `without` ("tokens", "projections")
     and keep the session's own run numbers in the file (an import then reports old -> new). Same guarantees:
     an existing file is kept unless `overwrite`, the file appears whole or not at all."""
-    from storage.transfer import export_session
+    from storage.transfer import export_session, place_file
 
     omit = parse_without(without)
     out = Path(out_path)
@@ -118,7 +119,7 @@ def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: 
     try:
         export_session(db, name, tmp)
         _finish(tmp, [kind for k in omit for kind in OMITTABLE[k]], run_ids)
-        _place(tmp, out, overwrite)
+        place_file(tmp, out, overwrite)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"cannot finish the export file {out}: {exc}") from exc
     except OSError as exc:
@@ -153,28 +154,7 @@ def _finish(path: Path, omit_kinds: list[str], run_ids: list[int]) -> None:
             raise StorageError(f"could not finish the export file (journal mode {mode})")
     finally:
         conn.close()
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _place(tmp: Path, out: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, out)
-        return
-    try:
-        os.link(tmp, out)  # atomic, and fails if `out` appeared meanwhile
-    except FileExistsError:
-        raise StorageError(f"{out} exists already: choose another file name or allow overwriting") from None
-    except OSError:  # a file system without hard links
-        if out.exists():
-            raise StorageError(f"{out} exists already: choose another file name or allow overwriting") from None
-        os.replace(tmp, out)
-        return
-    tmp.unlink()
+    fsync_file(path)
 
 
 # A Download button builds its file when clicked; the last one (when small) is kept while the session is unchanged.

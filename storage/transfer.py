@@ -123,8 +123,8 @@ def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.Path
                 raise StorageError(f"could not finish the export file {tmp} (journal mode {mode})")
         finally:
             target.close()
-        _fsync(tmp)
-        _place(tmp, out, overwrite)
+        fsync_file(tmp)
+        place_file(tmp, out, overwrite)
     except sqlite3.DatabaseError as exc:
         raise StorageError(explain_sqlite_error(exc, out)) from exc
     except OSError as exc:
@@ -133,7 +133,7 @@ def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.Path
         for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
-    _fsync(out.parent)
+    fsync_file(out.parent)
     return out
 
 
@@ -210,7 +210,7 @@ def _rows(cursor: sqlite3.Cursor, size: int = 256) -> Iterator[tuple]:
         yield from batch
 
 
-def _place(tmp: Path, out: Path, overwrite: bool) -> None:
+def place_file(tmp: Path, out: Path, overwrite: bool) -> None:
     """Move the finished file into place atomically; without `overwrite`, never replace an existing file."""
     if overwrite:
         os.replace(tmp, out)
@@ -227,7 +227,7 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> None:
     tmp.unlink()
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:

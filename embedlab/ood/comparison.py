@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import Cancelled, InputError
+from embedlab.ood.base import as_matrix
 from embedlab.ood.evaluate import ood_metrics
 from embedlab.ood.label_rules import label_problem, method_problem, usable_labels
 
@@ -245,8 +246,8 @@ def run_ood_comparison(X_train, y_train, X_test, is_ood, methods=None, label_nam
     explicit = methods is not None
     names = parse_methods(methods)
     params = _check_params(params)
-    X_train = _as_matrix(X_train, "in-distribution embeddings")
-    X_test = _as_matrix(X_test, "test embeddings")
+    X_train = as_matrix(X_train, "in-distribution embeddings")
+    X_test = as_matrix(X_test, "test embeddings")
     if X_train.shape[1] != X_test.shape[1]:
         raise InputError(f"in-distribution embeddings have {X_train.shape[1]} dimensions, test {X_test.shape[1]}: "
                          "embed both with the same model")
@@ -311,15 +312,3 @@ def _check_params(params: Any) -> dict[str, dict[str, Any]]:
     for name in params:
         parse_methods([name])
     return {str(k): dict(v) for k, v in params.items()}
-
-
-def _as_matrix(X: Any, what: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise InputError(f"{what} must be a non-empty 2-D array, got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number):
-        raise InputError(f"{what} must be numeric, got {X.dtype}")
-    X = X.astype(np.float64, copy=False)
-    if not np.isfinite(X).all():
-        raise InputError(f"{what} contain NaN or infinite values")
-    return X
