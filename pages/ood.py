@@ -2,16 +2,28 @@
 ROC curves, score histograms, a threshold with its confusion counts, the map and the documents to look at."""
 from __future__ import annotations
 
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
+
 from collections import Counter
 
 import numpy as np
 import streamlit as st
 
 from components.job_progress import active_jobs_panel
-from components.ood_plots import (document_table, histogram_grid, hover_text, results_table, roc_figure,
-                                  score_histogram, score_map_figure)
+from components.ood_plots import (
+    document_table,
+    histogram_grid,
+    hover_text,
+    results_table,
+    roc_figure,
+    score_histogram,
+    score_map_figure,
+)
 from components.param_form import changed_params
 from components.run_history import run_history
+from components.share_link import shown_run_id
 from components.state import db_path, get_db, require_session, shared_matrix
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
@@ -23,17 +35,16 @@ from embedlab.ood.split import DEFAULT_FRACTION, split_corpus
 from embedlab.tasks import find_projection
 from storage.corpora import list_corpora, load_documents, load_labels
 from storage.sessions import list_runs, load_run
-from components.page_setup import ensure_app_shell
-
-ensure_app_shell()
 
 OOD_LABEL_GUESSES = ("oos", "ood", "out_of_scope", "out-of-scope")
 NONE = "(none)"
+ID_TEST_SOURCES = {"holdout": "a held-out share of it", "corpus": "another corpus"}
 LIST_LIMIT = 50
 
 st.title("OOD")
-st.caption("Which documents does a model see as unlike the in-distribution set? Fit detectors on part of a corpus, "
-           "score a test set of held-out in-distribution documents and out-of-distribution ones, compare.")
+st.caption("Which documents does a model see as unlike the in-distribution set? Fit detectors on a corpus (or "
+           "part of it), score in-distribution test documents (held out of it, or another corpus) and "
+           "out-of-distribution ones, compare.")
 db = get_db()
 session_id, _ = require_session()
 corpora = list_corpora(db, session_id)
@@ -59,14 +70,64 @@ def test_documents(path: str, run_id: int) -> dict[tuple[int, int], dict]:
         conn.close()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def label_counts(path: str, corpus_id: int, content_hash: str) -> dict[str, int]:
+    """How many documents carry each label in a stored corpus (keyed by content too, so an edit is seen)."""
+    from storage import connect
+
+    conn = connect(path)
+    try:
+        return dict(Counter(str(v) for v in load_labels(conn, corpus_id) if v not in (None, "")))
+    finally:
+        conn.close()
+
+
+def ood_guess(counts: dict[str, int]) -> list[str]:
+    """The label that names out-of-scope documents, when a corpus has one (CLINC's “oos”)."""
+    return [v for v in OOD_LABEL_GUESSES if v in counts][:1]
+
+
+def default_corpus_index(names: list[str]) -> int:
+    """The corpus a new comparison starts from: one that can be tested as it opens (a label such as “oos” marks
+    its OOD documents), else one with labels (labels can be marked OOD or held out), else the first."""
+    infos = [next(c for c in corpora if c.name == n) for n in names]
+    labelled = [i for i, c in enumerate(infos) if c.label_col]
+    for i in labelled:
+        if ood_guess(label_counts(str(db_path()), infos[i].id, infos[i].content_hash)):
+            return i
+    return labelled[0] if labelled else 0
+
+
+def nothing_ood_guidance(corpus, options: list[str], ood_others: list[str]) -> str:
+    """What to pick when nothing is OOD yet (a state, not a mistake: shown as guidance, not as an error)."""
+    if options:
+        text = ("Nothing is marked OOD yet. Pick what the detectors should flag: mark labels as OOD (e.g. CLINC's "
+                "“oos”), hold out labels as near-OOD (classes never trained on)"
+                + (", or pick another corpus as OOD under **Test set**." if ood_others else "."))
+    elif ood_others:
+        text = (f"“{corpus.name}” has no labels, so all its documents are in-distribution: pick another corpus as "
+                "OOD under **Test set**.")
+    else:
+        text = (f"“{corpus.name}” has no labels, so all its documents are in-distribution, and no other corpus is "
+                "left to test as OOD: add one on the Corpora page (or a labelled one, e.g. the bundled CLINC "
+                "sample, whose “oos” label is OOD).")
+    testable = [c.name for c in corpora if c.id != corpus.id and c.label_col
+                and ood_guess(label_counts(str(db_path()), c.id, c.content_hash))]
+    if testable:
+        text += f" Or pick “{testable[0]}” as the in-distribution corpus: its “oos”-like label is OOD at once."
+    return text
+
+
 def comparison_setup() -> None:
     """The form of a new comparison: in-distribution set, test set, detectors; Run submits an "ood" job."""
     by_name = {c.name: c for c in corpora}
+    names = list(by_name)
     left, right = st.columns(2)
     with left:
         st.markdown("**In-distribution**")
-        corpus = by_name[st.selectbox("Corpus", list(by_name), key="ood_id_corpus",
-                                      help="Detectors are fitted on part of it; the rest is the ID test set.")]
+        corpus = by_name[st.selectbox("Corpus", names, index=default_corpus_index(names), key="ood_id_corpus",
+                                      help="Detectors are fitted on it (on part of it when the ID test set is "
+                                           "held out of it).")]
         models = available_models()
         model = st.selectbox("Model", models, index=models.index(DEFAULT_MODEL) if DEFAULT_MODEL in models else 0,
                              key="ood_model", help="Embeddings are cached: a corpus already embedded is not "
@@ -82,23 +143,40 @@ def comparison_setup() -> None:
         else:
             id_labels = []
             st.caption("This corpus has no labels: detectors that need labels are off.")
+    others = [c.name for c in corpora if c.id != corpus.id]
     with right:
         st.markdown("**Test set**")
-        fraction = st.slider("Held-out share of the in-distribution documents (ID test)", 0.1, 0.5,
-                             DEFAULT_FRACTION, 0.05, key="ood_fraction")
-        seed = int(st.number_input("Seed of the hold-out", 0, 2**31 - 1, 0, step=1, key="ood_seed"))
-        guess = [v for v in OOD_LABEL_GUESSES if v in counts][:1]
+        id_from = st.radio("In-distribution test documents from", list(ID_TEST_SOURCES),
+                           format_func=ID_TEST_SOURCES.get, horizontal=True, key="ood_id_test_from",
+                           disabled=not others,
+                           help="A held-out share: the rest of the corpus trains. Another corpus: every document "
+                                "of the in-distribution corpus trains and every document of the other corpus is "
+                                "the ID test set (e.g. the same intents written by other people).")
+        id_test_corpus = None
+        fraction, seed = 0.0, 0
+        if id_from == "corpus" and others:
+            picked_ood = st.session_state.get("ood_test_corpus")        # keep an OOD corpus already picked
+            first = next((i for i, n in enumerate(others) if n != picked_ood), 0)
+            id_test_corpus = by_name[st.selectbox("ID test corpus (every document)", others, index=first,
+                                                  key="ood_id_test_corpus")]
+            st.caption(f"Nothing is held out: every in-distribution document of “{corpus.name}” trains.")
+        else:
+            fraction = st.slider("Held-out share of the in-distribution documents (ID test)", 0.1, 0.5,
+                                 DEFAULT_FRACTION, 0.05, key="ood_fraction")
+            seed = int(st.number_input("Seed of the hold-out", 0, 2**31 - 1, 0, step=1, key="ood_seed"))
+        guess = ood_guess(counts)
         ood_labels = st.multiselect("Labels marked as OOD", options, default=guess, key=f"ood_labels_{corpus.id}",
                                     disabled=not options, help="Documents with these labels are never trained on; "
                                                                "they are the OOD test set (e.g. CLINC's “oos”).")
         near = st.multiselect("Labels held out as near-OOD", options, key=f"ood_near_{corpus.id}",
                               disabled=not options,
                               help="Real classes the detectors never see in training: harder than far OOD.")
-        others = [c.name for c in corpora if c.id != corpus.id]
-        test_name = st.selectbox("Another corpus as OOD (every document)", [NONE, *others], key="ood_test_corpus")
-    test_corpus = by_name.get(test_name)
+        ood_others = [n for n in others if id_test_corpus is None or n != id_test_corpus.name]
+        test_name = st.selectbox("Another corpus as OOD (every document)", [NONE, *ood_others],
+                                 key="ood_test_corpus")
+    test_corpus = by_name.get(test_name) if test_name in ood_others else None
 
-    problem = None
+    problem = guidance = None
     try:
         split = split_corpus(labels, id_labels=id_labels, ood_labels=[*ood_labels, *near], fraction=fraction,
                              seed=seed)
@@ -106,12 +184,16 @@ def comparison_setup() -> None:
         split, problem = None, str(exc)
     if split is not None:
         n_ood = len(split.ood) + (test_corpus.n_docs if test_corpus else 0)
-        st.caption(f"Training: {len(split.train):,} documents · ID test: {len(split.id_test):,} · "
-                   f"OOD test: {n_ood:,}" + (f" · left out: {split.dropped:,}" if split.dropped else ""))
+        n_id = id_test_corpus.n_docs if id_test_corpus is not None else len(split.id_test)
+        st.caption(f"Training: {len(split.train):,} documents · ID test: {n_id:,}"
+                   + (f" (every document of “{id_test_corpus.name}”)" if id_test_corpus is not None else "")
+                   + f" · OOD test: {n_ood:,}" + (f" · left out: {split.dropped:,}" if split.dropped else ""))
         if n_ood == 0:
-            problem = "Nothing to test as OOD: mark labels as OOD, hold out labels as near-OOD, or pick another corpus."
+            guidance = nothing_ood_guidance(corpus, options, ood_others)
     if problem:
         st.error(problem)
+    elif guidance:
+        st.info(guidance, icon=":material/lightbulb:")
 
     st.markdown("**Detectors**")
     train_labels = None if split is None or split.labels is None else [split.labels[i] for i in split.train]
@@ -136,13 +218,16 @@ def comparison_setup() -> None:
                 if values:
                     chosen_params[name] = values
 
+    test = "corpora" if id_test_corpus is not None else ("corpus" if test_corpus else "holdout")
     params = {"session_id": session_id, "model": model, "id_corpus_id": corpus.id,
               "id_labels": list(id_labels), "ood_labels": list(ood_labels), "near_ood_labels": list(near),
-              "test": "corpus" if test_corpus else "holdout", "fraction": float(fraction), "seed": seed,
-              "methods": chosen, "params": chosen_params}
+              "test": test, "fraction": float(fraction), "seed": seed, "methods": chosen, "params": chosen_params}
+    if id_test_corpus is not None:
+        params["id_test_corpus_id"] = id_test_corpus.id
     if test_corpus:
         params["test_corpus_id"] = test_corpus.id
-    if st.button("Run comparison", type="primary", key="ood_run", disabled=bool(problem) or not chosen):
+    if st.button("Run comparison", type="primary", key="ood_run",
+                 disabled=bool(problem or guidance) or not chosen):
         submit_job(db_path(), "ood", params, session_id=session_id)
         st.rerun()
 
@@ -158,8 +243,11 @@ def run_summary(run: dict) -> None:
              "ID labels": ", ".join(params.get("id_labels") or []) or "all not marked OOD",
              "marked OOD": ", ".join(params.get("ood_labels") or []) or "—",
              "near-OOD": ", ".join(params.get("near_ood_labels") or []) or "—",
-             "other corpus": params.get("test_corpus") or "—",
-             "held out": f"{params.get('fraction', DEFAULT_FRACTION):.0%} (seed {params.get('seed', 0)})"}
+             "other corpus": params.get("test_corpus") or "—"}
+    if params.get("test") == "corpora":
+        setup["ID test"] = f"every document of {params.get('id_test_corpus') or '?'} (nothing held out)"
+    else:
+        setup["held out"] = f"{params.get('fraction', DEFAULT_FRACTION):.0%} (seed {params.get('seed', 0)})"
     st.dataframe([setup], hide_index=True, width="stretch", key=f"ood_setup_{run['id']}")
     for name, why in (d.get("disabled") or {}).items():
         st.caption(f"⛔ {name} did not run: {why}")
@@ -293,7 +381,7 @@ if not runs:
 with st.expander(f"Run history ({len(runs)})", expanded=False):
     st.caption("Pick a run to reopen it; without a pick the latest is shown.")
     picked = run_history(session_id, kind="ood", key="ood-runs")
-run = picked or load_run(db, runs[0]["id"])
+run = picked or load_run(db, shown_run_id("ood", runs))
 run_summary(run)
 results_table(run["metrics"], key=f"ood_results_{run['id']}")
 detector_view(run)

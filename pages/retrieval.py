@@ -3,6 +3,10 @@ corpus's labels, or on one typed query; every comparison is a stored run with it
 per-query drill-down of two methods side by side."""
 from __future__ import annotations
 
+from components.page_setup import ensure_app_shell
+
+ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
+
 from pathlib import Path
 
 import pandas as pd
@@ -11,11 +15,13 @@ import streamlit as st
 from components.job_progress import active_jobs_panel
 from components.metric_table import RETRIEVAL_COLUMNS, metric_table, tradeoff_figure
 from components.param_form import changed_params, param_widget
+from components.router_panel import router_panel
 from components.run_history import run_history
+from components.share_link import shown_run_id
 from components.state import db_path, get_db, require_session
 from embedlab.datasets import list_datasets
-from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.embedding.cache import find_embedding
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
 from embedlab.jobs import find_active_job, list_jobs, submit_job
 from embedlab.retrieval import list_methods, method_info
@@ -25,9 +31,6 @@ from embedlab.retrieval.run_details import disagreements, ranked_list_rows
 from embedlab.retrieval.typed_query import rank_typed_query
 from storage.corpora import list_corpora, load_documents
 from storage.sessions import list_runs, load_run
-from components.page_setup import ensure_app_shell
-
-ensure_app_shell()
 
 SOURCES = {"beir": "BEIR dataset", "zip": "BEIR ZIP upload", "labels": "Labels of a corpus",
            "typed": "A typed query"}
@@ -82,6 +85,36 @@ def show_ranked_lists(results: dict[str, list], docs: dict[int, dict]) -> None:
                           column_config={"text": TEXT_COLUMN})
 
 
+def labels_note(params: dict, details: dict) -> str | None:
+    """What the numbers of a run with queries from labels mean (None for other sources)."""
+    if params.get("source") != "labels":
+        return None
+    counts = [int(n) for n in (details.get("n_relevant") or {}).values() if isinstance(n, (int, float)) and n > 0]
+    cap = params.get("max_relevant")
+    mean = sum(counts) / len(counts) if counts else None
+    ceiling = sum(min(10, n) / n for n in counts) / len(counts) if counts else None
+    per_query = f"{mean:,.0f} per query on average here" if mean is not None else "their number varies"
+    if cap:
+        text = (f"**Queries from labels, capped.** Each query is a document of the corpus; its relevant set is a "
+                f"seeded sample of at most {cap:,} other documents of its label ({per_query}), and the rest of its "
+                "label is set aside (unjudged: left out of its ranking). Recall@10 is the share of those found "
+                "before the 10th document of another label; nDCG@10 and MRR@10 weigh them by rank. The scores ask "
+                "how far ahead of the other labels a method ranks the query's label as a whole, so they read lower "
+                "than uncapped ones, which only ask whether the top 10 share its label; 1 needs every document of "
+                "the label first.")
+    else:
+        text = (f"**Queries from labels.** Each query is a document of the corpus; its relevant documents are all "
+                f"the other documents of its label ({per_query}). ")
+        if ceiling is not None and ceiling < 0.995:
+            text += (f"Recall@10 can therefore reach only {ceiling:.3f} (10 of them), and recall@100 and MAP@100 "
+                     "stay small too: read nDCG@10 (1 when the top 10 are all of the query's label) and MRR@10 "
+                     "(1 when the first hit is). To judge against a fixed number of label-mates "
+                     "instead, set “Relevant per query” (e.g. 10) and run again.")
+        else:
+            text += "nDCG@10 is 1 when the top 10 are all of the query's label; MRR@10 when the first hit is."
+    return text
+
+
 def show_run(run: dict) -> None:
     """Table, trade-off plots and the per-query drill-down of one stored run."""
     metrics, details, params = run["metrics"], run.get("details") or {}, run["params"]
@@ -94,12 +127,18 @@ def show_run(run: dict) -> None:
         st.warning(w)
     metric_table(metrics, higher_is_better=RETRIEVAL_COLUMNS, significance=details.get("significance"),
                  baseline=baseline, key=f"retr-table-{rid}")
+    note = labels_note(params, details)
+    if note:
+        st.info(note, icon=":material/info:")
     left, right = st.columns(2)
     left.plotly_chart(tradeoff_figure(metrics, x="ms_per_query", x_title="ms / query (log)", y_title="nDCG@10",
                                       baseline=baseline), width="stretch", key=f"retr-lat-{rid}")
     right.plotly_chart(tradeoff_figure(metrics, x="index_bytes", x_title="index size, bytes (log)",
                                        y_title="nDCG@10", baseline=baseline),
                        width="stretch", key=f"retr-size-{rid}")
+    st.caption("Hover a point for its method and values; a thin line joins a name to its point where points "
+               "crowd, and methods on the same spot share one name.")
+    router_panel(metrics, params, key=f"retr-router-{rid}")
 
     st.markdown("##### Per-query drill-down")
     methods = list(metrics)
@@ -194,15 +233,22 @@ elif source == "labels":
                 "Corpora page.")
         ready = False
     else:
-        c1, c2, c3 = st.columns([2, 1, 1])
+        c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
         chosen = c1.selectbox("Corpus", [c.name for c in labelled], key="retr_label_corpus")
         corpus = next(c for c in labelled if c.name == chosen)
         n_queries = c2.number_input("Queries", min_value=1, max_value=10_000, value=200, step=50,
                                     key="retr_nq", help="Documents sampled as queries; relevant = the other "
                                     "documents of the same label")
-        seed = c3.number_input("Seed", min_value=0, value=0, step=1, key="retr_seed")
+        max_relevant = c3.number_input(
+            "Relevant per query (0 = all)", min_value=0, max_value=100_000, value=0, step=5, key="retr_max_rel",
+            help="0: every other document of the query's label is relevant (hundreds in a large class, so "
+                 "recall@10 stays tiny; nDCG@10 reads as how much of the top 10 shares the label). N: a seeded "
+                 "sample of at most N of them is relevant and the rest of the label is left out of the query's "
+                 "ranking (unjudged), so recall@10 is the share of those N found before the 10th document of "
+                 "another label.")
+        seed = c4.number_input("Seed", min_value=0, value=0, step=1, key="retr_seed")
         setup = {"source": "labels", "corpus_id": corpus.id, "n_queries": int(n_queries), "seed": int(seed),
-                 "dataset": corpus.name}
+                 "max_relevant": int(max_relevant) or None, "dataset": corpus.name}
 
 else:
     if not corpora:
@@ -278,6 +324,6 @@ if picked is None:
     runs = list_runs(db, session_id, "retrieval")
     if not runs:
         st.stop()
-    picked = load_run(db, runs[0]["id"])
+    picked = load_run(db, shown_run_id("retrieval", runs))
     st.caption("Showing the latest run; pick another in the table above.")
 show_run(picked)

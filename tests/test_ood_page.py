@@ -293,3 +293,83 @@ def test_run_button_submits_a_job_whose_run_the_page_then_shows(app_env):
     assert not at.exception, at.exception
     results = next(df.value for df in at.dataframe if "AUROC ↑" in df.value.columns)
     assert set(results["method"]) == {"knn", "msp"}
+
+
+def test_page_opens_on_a_corpus_it_can_test_and_guides_instead_of_erring(app_env):
+    from storage import connect
+
+    db = connect(app_env)
+    sid = ensure_session(db, "s")
+    save_corpus(db, sid, labelled_corpus("plain", labels=("weather", "music"), with_labels=False))
+    intents = save_corpus(db, sid, labelled_corpus())                       # has an "oos" label
+    at = open_page()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert at.selectbox(key="ood_id_corpus").value == "intents"             # not the first corpus: a testable one
+    assert at.multiselect(key=f"ood_labels_{intents.id}").value == ["oos"]
+    assert not at.button(key="ood_run").disabled
+
+    # only labelled corpora without an OOD-like label: guidance, not an error, before the user did anything
+    db2 = connect(app_env)
+    sid2 = ensure_session(db2, "t")
+    topics = save_corpus(db2, sid2, labelled_corpus("topics", labels=("weather", "music", "banking", "travel")))
+    at = open_page("t")
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert at.selectbox(key="ood_id_corpus").value == "topics"
+    assert any(i.value.startswith("Nothing is marked OOD yet") for i in at.info)
+    assert at.button(key="ood_run").disabled
+    at.multiselect(key=f"ood_near_{topics.id}").set_value(["travel"]).run()   # doing what the guidance says
+    assert not at.exception and not at.error
+    assert not any(i.value.startswith("Nothing is marked OOD yet") for i in at.info)
+    assert not at.button(key="ood_run").disabled
+
+    # an unlabelled corpus alone: the guidance says what to add
+    db3 = connect(app_env)
+    save_corpus(db3, ensure_session(db3, "u"), labelled_corpus("lonely", labels=("weather",), with_labels=False))
+    at = open_page("u")
+    assert not at.exception and not at.error
+    assert any("no other corpus is left" in i.value for i in at.info) and at.button(key="ood_run").disabled
+
+
+def test_page_runs_the_corpora_test_source(app_env):
+    """ID test from a second corpus, OOD from a third: every in-distribution document trains."""
+    from embedlab.jobs import list_jobs, wait_for
+    from storage import connect
+
+    db = connect(app_env)
+    sid = ensure_session(db, "s")
+    train = save_corpus(db, sid, labelled_corpus("train", labels=("weather", "music", "banking")))
+    id_test = save_corpus(db, sid, Corpus(name="id-test", source="test",
+                                          texts=topic_texts("weather", 10, seed=7) + topic_texts("music", 10, seed=7),
+                                          doc_ids=[str(i) for i in range(20)], labels=["weather"] * 10 + ["music"] * 10,
+                                          label_col="label"))
+    outliers = save_corpus(db, sid, labelled_corpus("outliers", labels=("oos",), with_labels=False))
+    at = open_page()
+    at.selectbox(key="ood_id_corpus").set_value("train").run()
+    at.selectbox(key="ood_model").set_value("tfidf-svd")
+    at.radio(key="ood_id_test_from").set_value("corpus").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ood_id_test_corpus").options == ["id-test", "outliers"]
+    at.selectbox(key="ood_id_test_corpus").set_value("id-test").run()
+    ood_pick = at.selectbox(key="ood_test_corpus")
+    assert ood_pick.options == ["(none)", "outliers"]                         # not the ID test corpus again
+    assert at.button(key="ood_run").disabled                                  # nothing OOD yet: guidance
+    assert any(i.value.startswith("Nothing is marked OOD yet") for i in at.info)
+    ood_pick.set_value("outliers").run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Training: 90 documents · ID test: 20 (every document of “id-test”) · "
+                                  "OOD test: 30") for c in at.caption)
+    for name in ("mahalanobis", "rmd", "energy", "mcm", "vim", "lof", "iforest", "prototypes"):
+        at.checkbox(key=f"ood_use_{name}_True").uncheck()
+    at.run()
+    at.button(key="ood_run").click().run()
+    assert not at.exception, at.exception
+    job = wait_for(db, list_jobs(db, session_id=sid, kind="ood")[0].id, timeout=60)
+    assert job.status == "done", job.message
+    assert job.params["test"] == "corpora" and job.params["id_test_corpus_id"] == id_test.id
+    assert job.params["test_corpus_id"] == outliers.id and job.params["id_corpus_id"] == train.id
+    at.run()
+    assert not at.exception, at.exception
+    run = load_run(db, list_runs(db, sid, "ood")[0]["id"])
+    assert run["details"]["n_train"] == 90 and run["details"]["n_id"] == 20 and run["details"]["n_ood"] == 30
+    setup = next(df.value for df in at.dataframe if "in-distribution" in df.value.columns)
+    assert setup["ID test"].iloc[0].startswith("every document of id-test") and "held out" not in setup.columns

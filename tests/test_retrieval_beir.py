@@ -171,3 +171,83 @@ def test_dataset_label_splits_and_stored_uploads(tmp_path):
     assert store_beir_upload(data, "../my beir.zip", uploads_dir=tmp_path / "up") == path    # stored once
     assert beir_splits(path) == ["test", "train"]
     assert beir_splits(tmp_path / "missing.zip") == [] and beir_splits(tmp_path / "nothing") == []
+
+
+# --- a capped relevant set for queries from labels ---------------------------------------------------------------
+
+def condensed(ids, exclude, k: int):
+    """Each query's ranked rows without its excluded ones (the query document, the unjudged rows of its label),
+    the first k kept: what the evaluation of a comparison does with `LabelQueries.exclude`."""
+    import numpy as np
+
+    exclude = np.asarray(exclude).reshape(len(ids), -1)
+    return [[int(d) for d in row if d not in set(exclude[i].tolist())][:k] for i, row in enumerate(ids)]
+
+
+def test_capped_relevant_set_is_a_seeded_sample_of_the_label():
+    import numpy as np
+
+    labels = ["a"] * 40 + ["b"] * 3 + ["c"] * 30
+    ids = [f"d{i}" for i in range(len(labels))]
+    lq = queries_from_labels(labels, 12, seed=3, doc_ids=ids, max_relevant=5)
+    assert lq.max_relevant == 5
+    exclude = lq.exclude
+    assert exclude.shape == (12, 1 + 39 - 5) and exclude[:, 0].tolist() == lq.rows.tolist()
+    for i, (r, qid) in enumerate(zip(lq.rows, lq.query_ids)):
+        others = {j for j, lab in enumerate(labels) if lab == labels[r] and j != r}
+        relevant = {int(d[1:]) for d in lq.qrels[qid]}
+        assert len(relevant) == min(5, len(others)) and relevant <= others      # the cap holds, within the label
+        unjudged = {int(j) for j in exclude[i, 1:] if j >= 0}
+        assert unjudged == others - relevant                                      # the rest of the label: unjudged
+    # the same sample for a query whatever the number of queries; another seed, another sample
+    more = queries_from_labels(labels, 30, seed=3, doc_ids=ids, max_relevant=5)
+    for qid in lq.query_ids:
+        if qid in more.qrels:
+            assert more.qrels[qid] == lq.qrels[qid]
+    other_seed = queries_from_labels(labels, 73, seed=4, doc_ids=ids, max_relevant=5)
+    assert any(other_seed.qrels[q] != more.qrels[q] for q in more.qrels if q in other_seed.qrels)
+    # a cap above every label's size changes nothing: the uncapped sets, one excluded row per query
+    wide = queries_from_labels(labels, 12, seed=3, doc_ids=ids, max_relevant=100)
+    plain = queries_from_labels(labels, 12, seed=3, doc_ids=ids)
+    assert wide.qrels == plain.qrels and np.array_equal(wide.exclude, plain.exclude) and plain.exclude.ndim == 1
+    for bad in (0, -2, 2.5, "many", True):
+        with pytest.raises(InputError, match="relevant documents per query"):
+            queries_from_labels(labels, 4, max_relevant=bad)
+
+
+def test_ndcg_and_recall_use_the_capped_set():
+    import numpy as np
+
+    from embedlab.retrieval.evaluate import evaluate_run
+
+    labels = ["a"] * 50 + ["b"] * 50
+    ids = [f"d{i}" for i in range(100)]
+    lq = queries_from_labels(labels, 6, seed=0, doc_ids=ids, max_relevant=5)
+    uncapped = queries_from_labels(labels, 6, seed=0, doc_ids=ids)
+
+    def run_of(rows):
+        return {q: {ids[d]: 1.0 - 0.001 * rank for rank, d in enumerate(row)} for q, row in zip(lq.query_ids, rows)}
+
+    # a ranking that puts its label first, the unjudged documents of the label before the sampled ones: condensed,
+    # the five sampled documents lead, so every metric is 1; uncapped, recall@10 is 10 of 49
+    perfect = []
+    for r, q in zip(lq.rows, lq.query_ids):
+        relevant = [int(d[1:]) for d in lq.qrels[q]]
+        same = [j for j in range(100) if labels[j] == labels[r] and j != r and j not in relevant]
+        perfect.append([r, *same, *relevant, *(j for j in range(100) if labels[j] != labels[r])])
+    capped = evaluate_run(lq.qrels, run_of(condensed(perfect, lq.exclude, 100)), ["ndcg@10", "recall@10"])
+    assert capped.mean == {"ndcg@10": pytest.approx(1.0), "recall@10": pytest.approx(1.0)}
+    full = evaluate_run(uncapped.qrels, run_of(condensed(perfect, uncapped.exclude, 100)), ["recall@10"])
+    assert full.mean["recall@10"] == pytest.approx(10 / 49)
+
+    # two of the five sampled documents in the top 10, the rest other-label documents: recall@10 = 2 / 5, and
+    # nDCG@10 is computed against five relevant documents (ideal DCG over five ranks)
+    mixed = []
+    for r, q in zip(lq.rows, lq.query_ids):
+        relevant = [int(d[1:]) for d in lq.qrels[q]]
+        other = [j for j in range(100) if labels[j] != labels[r]]
+        mixed.append([other[0], relevant[0], *other[1:5], relevant[1], *other[5:]])
+    got = evaluate_run(lq.qrels, run_of(condensed(mixed, lq.exclude, 100)), ["ndcg@10", "recall@10"])
+    ideal = sum(1 / np.log2(i + 2) for i in range(5))
+    assert got.mean["recall@10"] == pytest.approx(2 / 5)
+    assert got.mean["ndcg@10"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(8)) / ideal)

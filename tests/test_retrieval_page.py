@@ -3,6 +3,7 @@ page under AppTest with and without a stored run."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,39 @@ def test_labels_job_leaves_the_query_document_out(db, session):
     assert run["metrics"]["bm25"]["ndcg@10"] > 0.9
 
 
+def _cap_is_wired() -> bool:
+    """Whether the comparison passes the labels source's max_relevant on to queries_from_labels."""
+    import inspect
+
+    from embedlab.retrieval import comparison
+
+    return "max_relevant" in inspect.getsource(comparison)
+
+
+@pytest.mark.xfail(not _cap_is_wired(), reason="embedlab/retrieval/comparison.py does not pass max_relevant yet",
+                   strict=True)
+def test_labels_job_with_a_capped_relevant_set(db, session):
+    corpus = labelled_corpus(db, session)
+    base = {"session_id": session, "source": "labels", "corpus_id": corpus.id, "n_queries": 6, "seed": 1,
+            "model": "tfidf-svd", "methods": ["bm25", "dense"]}
+    full = run_job_on(db, base)
+    run = run_job_on(db, {**base, "max_relevant": 3})
+    d = run["details"]
+    assert run["params"]["max_relevant"] == 3 and full["params"]["max_relevant"] is None
+    assert set(d["qrels"]) == set(full["details"]["qrels"])
+    for qid, judged in d["qrels"].items():
+        assert len(judged) == 3 and d["n_relevant"][qid] == 3                  # the cap holds
+        assert set(judged) <= set(full["details"]["qrels"][qid])               # a sample of its label
+        for m in ("bm25", "dense"):                                             # the rest of the label is unjudged:
+            ranked = [doc for doc, _ in d["rankings"][m][qid]]                  # out of the ranking
+            assert qid not in ranked
+            assert not set(ranked) & (set(full["details"]["qrels"][qid]) - set(judged))
+    # every query word is in its label's documents: the label comes first, so the sampled three lead
+    assert run["metrics"]["bm25"]["recall@10"] == pytest.approx(1.0)
+    assert full["metrics"]["bm25"]["recall@10"] == pytest.approx(1.0)           # 7 per label: all within 10
+    assert run["metrics"]["bm25"]["ndcg@10"] > 0.9
+
+
 def test_bad_params_are_refused_with_a_clear_message(session, beir_dir):
     from embedlab.errors import InputError
     from embedlab.retrieval.params import validate_params
@@ -111,6 +145,12 @@ def test_bad_params_are_refused_with_a_clear_message(session, beir_dir):
     with pytest.raises(InputError, match="k1"):
         validate_params({**base, "params": {"bm25": {"k1": "lots"}}})
     assert validate_params({**base, "max_docs": 0})["max_docs"] is None
+    labels = {"session_id": session, "source": "labels", "corpus_id": 1, "methods": ["bm25"]}
+    assert validate_params(labels)["max_relevant"] is None
+    assert validate_params({**labels, "max_relevant": 0})["max_relevant"] is None           # 0: the whole label
+    assert validate_params({**labels, "max_relevant": "10"})["max_relevant"] == 10
+    with pytest.raises(InputError, match="relevant documents per query"):
+        validate_params({**labels, "max_relevant": 2.5})
 
 
 def test_typed_query_ranks_and_reuses_the_built_index(db, session):
@@ -149,13 +189,63 @@ def test_metric_table_marks_the_best_of_each_column():
     assert by.loc["bm25 (baseline)", "ndcg@10"] == "0.6000" and by.loc["hnsw", "ms_per_query"].endswith("★")
 
 
-def test_points_on_top_of_each_other_share_one_label():
-    from components.metric_table import point_labels
+# ten methods of a SciFact run (1,000 documents, all-MiniLM-L6-v2): five of them within 0.002 nDCG@10 and 0.04 ms
+TEN = {"bm25": (0.7977, 0.108, 867_568), "dense": (0.7963, 0.0744, 1_536_000), "hnsw": (0.7963, 0.0833, 1_684_516),
+       "int8-rescore": (0.7963, 0.448, 387_072), "binary-rescore": (0.7963, 0.378, 48_000),
+       "matryoshka-128": (0.7535, 0.0551, 512_000), "hybrid-rrf": (0.8205, 0.387, 2_403_568),
+       "maxsim": (0.8272, 97.75, 366_056_776), "muvera": (0.8279, 39.02, 407_016_776),
+       "invgc": (0.7966, 0.0883, 1_536_000)}
 
-    labels, positions = point_labels(["dense", "hnsw", "invgc", "bm25"], [0.0, 0.001, 0.08, 1.0],
-                                     [0.85, 0.85, 0.85, 0.9])
-    assert labels == ["dense, hnsw", "", "invgc", "bm25"]
-    assert positions[0] == "top center" and positions[2] == "bottom center" and positions[3] == "top center"
+
+def test_points_on_top_of_each_other_share_one_label():
+    from components.metric_table import place_labels
+
+    groups, _ = place_labels(["dense", "hnsw", "invgc", "bm25"], [0.0, 3.0, 40.0, 380.0], [200.0, 201.0, 200.0, 260.0],
+                             width=380, height=326)
+    assert groups == [[0, 1], [2], [3]]
+
+
+def boxes_of(fig):
+    """Label boxes (pixel space of the assumed plot, y up) of a trade-off figure, from its annotations."""
+    from components.metric_table import ASSUMED_PLOT_WIDTH, PLOT_HEIGHT, PLOT_MARGIN, label_size
+
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    h_plot = PLOT_HEIGHT - PLOT_MARGIN["t"] - PLOT_MARGIN["b"]
+    out = []
+    for a in fig.layout.annotations:
+        px = (a.x - x0) / (x1 - x0) * ASSUMED_PLOT_WIDTH
+        py = (a.y - y0) / (y1 - y0) * h_plot
+        if a.showarrow:
+            cx, cy = px + a.ax, py - a.ay
+        else:
+            cx, cy = px + (a.xshift or 0), py + (a.yshift or 0)
+        names = re.sub(r"<[^>]+>", "", a.text.replace("<br>", ", ")).replace("● ", "").split(", ")
+        w, h = label_size(names)
+        out.append((", ".join(names), (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), (px, py)))
+    return out
+
+
+@pytest.mark.parametrize("x", ["ms_per_query", "index_bytes"])
+def test_ten_crowded_methods_get_labels_that_do_not_overlap(x):
+    import math
+
+    from components.metric_table import MARKER_PX, tradeoff_figure
+
+    metrics = {m: {"ndcg@10": q, "ms_per_query": ms, "index_bytes": b} for m, (q, ms, b) in TEN.items()}
+    fig = tradeoff_figure(metrics, x=x, baseline="bm25")
+    assert [t.name for t in fig.data] == list(TEN)                               # one point (and colour) a method
+    assert len({t.marker.color for t in fig.data}) == 10
+    boxes = boxes_of(fig)
+    named = [n for text, _, _ in boxes for n in text.split(", ")]
+    assert sorted(named) == sorted(TEN)                                          # every method is named once
+    for i, (_, a, _) in enumerate(boxes):
+        for _, b, _ in boxes[i + 1:]:
+            overlap = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+            assert overlap == 0, (boxes[i][0], a, b)
+        for _, _, (px, py) in boxes:                                             # and no label covers a point
+            nearest_x = min(max(px, a[0]), a[2])
+            nearest_y = min(max(py, a[1]), a[3])
+            assert math.hypot(px - nearest_x, py - nearest_y) >= MARKER_PX - 1, (boxes[i][0], px, py)
 
 
 # --- the page -------------------------------------------------------------------------------------------------------
@@ -311,3 +401,85 @@ def test_zip_upload_is_stored_checked_and_explained(app_env, tmp_path):
     assert not at.button(key="retr_run").disabled
     stored = list((app_env.parent / "uploads").glob("*/*.zip"))
     assert [p.name for p in stored if p.stat().st_size == len(buf.getvalue())] == ["my_beir.zip"]
+
+
+def store_router_run(db, sid: int) -> int:
+    from storage.sessions import save_run
+
+    base = {"recall@10": 0.7, "recall@100": 0.9, "mrr@10": 0.6, "map@100": 0.55, "build_s": 0.1}
+    metrics = {"router": {**base, "ndcg@10": 0.70, "ms_per_query": 3.0, "index_bytes": 90_000,
+                          "oracle_ndcg@10": 0.78, "routed": {"bm25": 120, "dense": 150, "maxsim": 30}},
+               "bm25": {**base, "ndcg@10": 0.66, "ms_per_query": 0.8, "index_bytes": 12_000},
+               "dense": {**base, "ndcg@10": 0.68, "ms_per_query": 0.2, "index_bytes": 48_000}}
+    details = {"dataset": "tiny", "n_docs": 3, "n_queries": 300, "n_queries_shown": 0, "baseline": "bm25",
+               "per_query": {}, "rankings": {}, "qrels": {}, "n_relevant": {}, "queries": {}, "docs": {},
+               "significance": {}, "warnings": []}
+    params = {"session_id": sid, "source": "beir", "beir_dir": "/x/beir-tiny", "split": "test", "model": "m",
+              "methods": ["router", "bm25", "dense"], "params": {"dense": {"normalise": True}}, "baseline": "bm25",
+              "dataset": "tiny"}
+    return save_run(db, sid, "retrieval", params, metrics, details)
+
+
+def test_page_shows_how_the_router_routed_against_its_experts_and_the_oracle(app_env):
+    from storage import connect
+    from storage.sessions import ensure_session
+
+    db = connect(app_env)
+    store_router_run(db, ensure_session(db, "s"))
+    at = open_page()
+    assert not at.exception, at.exception
+    assert any(m.value == "##### Routing · router" for m in at.markdown)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 4                                       # two trade-offs, then the router's two
+    routed, quality = charts[2]["data"][0], charts[3]["data"][0]
+    assert routed["y"] == ["bm25", "dense", "maxsim"] and routed["x"] == [120, 150, 30]
+    assert routed["text"] == ["120 (40%)", "150 (50%)", "30 (10%)"]
+    assert quality["x"] == ["bm25", "dense", "router", "oracle"]   # maxsim is not in the run: no bar
+    assert quality["y"] == [0.66, 0.68, 0.70, 0.78]
+    captions = " ".join(c.value for c in at.caption)
+    assert "router 0.700 against the best expert in this run, dense 0.680 (+0.020)" in captions
+    assert "closes 20% of the gap" in captions                  # (0.70 - 0.68) / (0.78 - 0.68)
+    assert "Not in this run, so not drawn: maxsim" in captions
+    assert "dense ran in this comparison with changed parameters" in captions
+    table = next(df.value for df in at.dataframe if "ndcg@10" in df.value.columns)
+    assert "routed" not in table.columns and len(table) == 3
+
+
+def test_runs_from_labels_say_what_their_numbers_mean(app_env):
+    from storage import connect
+    from storage.sessions import ensure_session, save_run
+
+    db = connect(app_env)
+    sid = ensure_session(db, "s")
+    metrics = {"bm25": {"ndcg@10": 0.8, "recall@10": 0.03, "ms_per_query": 1.0, "index_bytes": 10}}
+    details = {"n_docs": 1000, "n_queries": 3, "n_relevant": {"a": 249, "b": 249, "c": 249}}
+    params = {"source": "labels", "corpus_id": 1, "n_queries": 3, "seed": 0, "dataset": "ag", "baseline": "bm25"}
+    save_run(db, sid, "retrieval", params, metrics, details)
+    at = open_page()
+    assert not at.exception, at.exception
+    (note,) = [i.value for i in at.info if "Queries from labels" in i.value]
+    assert "249 per query on average" in note and "reach only 0.040" in note and "Relevant per query" in note
+    save_run(db, sid, "retrieval", {**params, "max_relevant": 10}, metrics, {**details, "n_relevant": {"a": 10}})
+    at = open_page()
+    (note,) = [i.value for i in at.info if "Queries from labels" in i.value]
+    assert "at most 10 other documents of its label" in note and "unjudged" in note
+    assert "Recall@10 is the share of those found before the 10th document of another label" in note
+
+
+def test_labels_source_offers_a_capped_relevant_set(app_env):
+    from embedlab.jobs import list_jobs, wait_for
+    from storage import connect
+    from storage.sessions import ensure_session
+
+    db = connect(app_env)
+    sid = ensure_session(db, "s")
+    labelled_corpus(db, sid)
+    at = open_page()
+    at.radio(key="retr_source").set_value("labels").run()
+    at.selectbox(key="retr_model").set_value("tfidf-svd")
+    at.number_input(key="retr_max_rel").set_value(3)
+    at.button(key="retr_run").click().run()
+    assert not at.exception, at.exception
+    (job,) = list_jobs(db, session_id=sid, kind="retrieval")
+    assert job.params["max_relevant"] == 3
+    assert wait_for(db, job.id, timeout=60).status == "done"

@@ -331,22 +331,49 @@ def _validated_qrels(src: _Source, qrels_file: str, query_text: dict[str, str],
 @dataclass
 class LabelQueries:
     """Documents sampled as queries: query i is document `rows[i]`, its relevant set the other documents with the
-    same label; `rows` doubles as the per-query document to leave out of the ranking."""
+    same label (or, capped, a seeded sample of at most `max_relevant` of them); `exclude` says what to leave out of
+    each query's ranking."""
     rows: np.ndarray
     query_ids: list[str]
     qrels: dict[str, dict[str, int]]
+    unjudged: list[np.ndarray] | None = None    # capped: per query, the rows of its label left out of the sample
+    max_relevant: int | None = None
 
     @property
     def exclude(self) -> np.ndarray:
-        return self.rows
+        """Rows to leave out of each query's ranking. Uncapped: one per query, the query document itself (1-D).
+        Capped: a (queries × m) array padded with -1, the query document first, then the documents of its label
+        outside its relevant sample: they are unjudged, neither relevant nor not, so they are taken out of the
+        ranking (a condensed list, Sakai 2007) rather than counted as misses; the sample is blind to every method,
+        so none is favoured. Recall@k then reads as the share of the sampled label-mates found before the k-th
+        document of another label (uncapped it is bounded by k / |label|, ~0.04 for a class of 250); a ranking
+        that puts every document of the label first scores 1."""
+        if not self.unjudged or not any(len(u) for u in self.unjudged):
+            return self.rows
+        out = np.full((len(self.rows), 1 + max(len(u) for u in self.unjudged)), -1, np.int64)
+        out[:, 0] = self.rows
+        for i, rows in enumerate(self.unjudged):
+            out[i, 1:1 + len(rows)] = rows
+        return out
 
 
 def queries_from_labels(labels: Sequence[str | None], n_queries: int, seed: int = 0, *,
-                        doc_ids: Sequence[str] | None = None) -> LabelQueries:
-    """Sample up to `n_queries` labelled documents (from labels that have at least two documents) as queries."""
+                        doc_ids: Sequence[str] | None = None, max_relevant: int | None = None) -> LabelQueries:
+    """Sample up to `n_queries` labelled documents (from labels that have at least two documents) as queries.
+
+    A query's relevant set is every other document of its label; with `max_relevant`, a seeded sample of at most
+    that many of them (the same for a query whatever `n_queries` is: seeded by `seed` and the query's row), the
+    rest of its label unjudged (see `LabelQueries.exclude`)."""
     doc_ids = list(doc_ids) if doc_ids is not None else [str(i) for i in range(len(labels))]
     if len(doc_ids) != len(labels):
         raise InputError("labels and document ids differ in length")
+    if max_relevant is not None:
+        try:
+            ok = not isinstance(max_relevant, bool) and int(max_relevant) == max_relevant and max_relevant >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f"relevant documents per query must be a positive whole number, got {max_relevant!r}")
     by_label: dict[str, list[int]] = {}
     for i, lab in enumerate(labels):
         if lab is not None and str(lab) != "":
@@ -357,7 +384,18 @@ def queries_from_labels(labels: Sequence[str | None], n_queries: int, seed: int 
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(np.array(sorted(eligible)), size=min(n_queries, len(eligible)), replace=False))
     qrels = {}
+    unjudged: list[np.ndarray] = []
     for r in rows:
-        lab = str(labels[r])
-        qrels[doc_ids[r]] = {doc_ids[j]: 1 for j in by_label[lab] if j != r}
-    return LabelQueries(rows.astype(np.int64), [doc_ids[r] for r in rows], qrels)
+        others = np.array([j for j in by_label[str(labels[r])] if j != r], dtype=np.int64)
+        if max_relevant is not None and len(others) > max_relevant:
+            picked = np.random.default_rng([int(seed), int(r)]).permutation(len(others))
+            keep = np.zeros(len(others), bool)
+            keep[picked[:int(max_relevant)]] = True
+            others, left = others[keep], others[~keep]
+        else:
+            left = np.zeros(0, np.int64)
+        qrels[doc_ids[r]] = {doc_ids[j]: 1 for j in others}
+        unjudged.append(left)
+    return LabelQueries(rows.astype(np.int64), [doc_ids[r] for r in rows], qrels,
+                        unjudged if max_relevant is not None else None,
+                        int(max_relevant) if max_relevant is not None else None)

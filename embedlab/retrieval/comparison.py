@@ -80,6 +80,7 @@ class Comparison:
     encoders: SpaceEncoders
     query_rows: np.ndarray | None = None     # labels: queries are these corpus rows, left out of their own ranking
     warnings: list[str] = field(default_factory=list)
+    exclude_rows: np.ndarray | None = None   # labels, capped: per query its row and its label's unjudged rows
 
     @property
     def space(self) -> EmbeddingSpace:
@@ -87,7 +88,7 @@ class Comparison:
 
     @property
     def exclude(self) -> np.ndarray | None:
-        return self.query_rows
+        return self.exclude_rows if self.exclude_rows is not None else self.query_rows
 
     def prepare(self, needs: frozenset[str], progress: Progress | None = None,
                 should_stop: Callable[[], bool] | None = None) -> None:
@@ -177,11 +178,11 @@ def _labels_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
     if len(set(doc_ids)) != len(doc_ids):
         doc_ids = [str(d["idx"]) for d in docs]
     texts = [d["text"] for d in docs]
-    lq = queries_from_labels(labels, p["n_queries"], p["seed"], doc_ids=doc_ids)
+    lq = queries_from_labels(labels, p["n_queries"], p["seed"], doc_ids=doc_ids, max_relevant=p.get("max_relevant"))
     enc = SpaceEncoders(EmbeddingSpace.for_corpus(db, info.id, p["model"]), texts)
     corpus = enc.corpus_set(doc_ids)
     return Comparison(p.get("dataset") or info.name, corpus, corpus.subset(lq.rows), lq.qrels, enc,
-                      query_rows=lq.rows)
+                      query_rows=lq.rows, exclude_rows=lq.exclude)
 
 
 @dataclass

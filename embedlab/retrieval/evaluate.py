@@ -233,7 +233,7 @@ def evaluate_method(method: RetrievalMethod, corpus: TextSet, queries: TextSet, 
     t0 = time.perf_counter()
     method.build(corpus)
     build_s = time.perf_counter() - t0
-    margin = 1 if exclude is not None else 0
+    margin = 0 if exclude is None else (np.shape(exclude)[1] if np.ndim(exclude) == 2 else 1)
     ids, scores, seconds = timed_search(method, queries, k + margin, warmup=warmup, threads=threads,
                                         progress=lambda f, m: report(0.05 + 0.9 * f, m))
     if exclude is not None:
@@ -248,9 +248,10 @@ def evaluate_method(method: RetrievalMethod, corpus: TextSet, queries: TextSet, 
 
 
 def drop_rows(ids: np.ndarray, scores: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each query's excluded document from its ranked list and keep the first k of the rest."""
-    exclude = np.asarray(exclude, dtype=np.int64)
-    keep = ids != exclude[:, None]
+    """Remove each query's excluded documents (`exclude[i]`: one row, or a row of rows padded with -1) from its
+    ranked list and keep the first k of the rest."""
+    exclude = np.asarray(exclude, dtype=np.int64).reshape(len(ids), -1)
+    keep = np.array([~np.isin(ids[i], exclude[i]) for i in range(len(ids))]).reshape(ids.shape)
     out_ids = np.full((len(ids), min(k, ids.shape[1])), -1, np.int64)
     out_scores = np.zeros(out_ids.shape, np.float32)
     for i in range(len(ids)):

@@ -4,7 +4,9 @@ before it submits a job (so the user sees a mistake at once), the CLI and the jo
 A comparison (JSON):
   {"source": "beir", "beir_dir": PATH (folder or .zip), "split": "test", "max_docs": N | None,
    "max_queries": N | None, ...}
-  {"source": "labels", "corpus_id": ID, "n_queries": 200, "seed": 0, ...}
+  {"source": "labels", "corpus_id": ID, "n_queries": 200, "seed": 0, "max_relevant": N | None, ...}
+     (max_relevant: at most N relevant documents per query, a seeded sample of its label, the rest of the label
+     unjudged; None: every other document of its label; see `embedlab.retrieval.beir.queries_from_labels`)
   ... with "model", "methods": [names] (None: every method the model can serve), "params": {method: {param: value}},
   "baseline": name, "dataset": label.
 A job's params add "session_id" (the session that keeps the run).
@@ -87,6 +89,7 @@ def validate_comparison(params: dict) -> dict:
             p["seed"] = int(p.get("seed") or 0)
         except (TypeError, ValueError):
             raise InputError(f"seed must be a whole number, got {p.get('seed')!r}") from None
+        p["max_relevant"] = positive_int(p.get("max_relevant"), "relevant documents per query", allow_none=True)
     return p
 
 
