@@ -38,10 +38,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests import browser_support as web
+
+def _load_browser_support():
+    """The test suite's server and browser helpers (tests/ is not an installed package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("browser_support", ROOT / "tests" / "browser_support.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+web = _load_browser_support()
 
 AGNEWS = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
 SESSION = "bench"
