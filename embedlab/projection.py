@@ -31,7 +31,7 @@ import numpy as np
 from embedlab.errors import InputError
 from embedlab.neighbours import l2_normalise, top_k
 
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2  # 2: an exact kNN graph up to EXACT_KNN_ROWS (was NN-descent above 4096 rows)
 METHODS = ("umap", "pca", "tsne")
 PCA_MIN_ROWS = 5000
 FEW_EPOCHS_ROWS = 50_000
@@ -39,6 +39,7 @@ LARGE_N_EPOCHS = 100
 TSNE_ONE_THREAD_ROWS = 20_000
 # umap-learn computes exact distances below this many rows, and NN-descent above.
 UMAP_SMALL_DATA = 4096
+EXACT_KNN_ROWS = 50_000   # up to here UMAP's kNN graph is exact (blockwise products), NN-descent above
 
 Progress = Callable[[float, str], None]
 
@@ -193,7 +194,10 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
         kwargs["init"] = "random"
     threads = numba.get_num_threads()
     try:
-        if n > UMAP_SMALL_DATA:
+        if UMAP_SMALL_DATA < n <= EXACT_KNN_ROWS and plan["metric"] == "euclidean":
+            report.stage("kNN graph")
+            kwargs["precomputed_knn"] = exact_euclidean_knn(X, n_neighbors)
+        elif n > UMAP_SMALL_DATA:
             report.stage("kNN graph")
             random_state = np.random.RandomState(seed) if seed is not None else None
             kwargs["precomputed_knn"] = nearest_neighbors(
@@ -205,6 +209,28 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
         numba.set_num_threads(threads)
     report.raise_deferred()
     return Y
+
+
+def exact_euclidean_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest rows by Euclidean distance, itself first (UMAP's kNN convention): blockwise matrix
+    products. Up to EXACT_KNN_ROWS this is faster than NN-descent, whose numba kernels cannot be cached on disk
+    (they use dynamic globals) and cost ~60 s of compilation in every new process."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n = len(X)
+    k = min(k, n)
+    sq = np.einsum("ij,ij->i", X, X)
+    idx = np.empty((n, k), np.int64)
+    dist = np.empty((n, k), np.float32)
+    step = max(1, (1 << 24) // max(n, 1))
+    for start in range(0, n, step):
+        rows = np.arange(start, min(n, start + step))
+        d2 = sq[rows, None] + sq[None, :] - 2.0 * (X[rows] @ X.T)
+        d2[np.arange(len(rows)), rows] = -1.0                      # itself first, whatever the rounding
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(d2, part, axis=1), axis=1, kind="stable")
+        idx[rows] = np.take_along_axis(part, order, axis=1)
+        dist[rows] = np.sqrt(np.maximum(np.take_along_axis(d2, idx[rows], axis=1), 0.0))
+    return idx, dist
 
 
 def _tsne(X: np.ndarray, plan: dict, *, seed, report: "_Stages") -> np.ndarray:

@@ -169,14 +169,32 @@ def test_a_raising_progress_callback_stops_the_projection(X):
 
 @pytest.mark.slow
 def test_umap_with_its_own_knn_graph_above_the_small_data_size(monkeypatch):
-    """The NN-descent path (used above 4096 rows) on a smaller matrix: numba compiles it once (~30 s)."""
+    """The NN-descent path (used above EXACT_KNN_ROWS rows) on a smaller matrix: numba compiles it (~30 s)."""
     monkeypatch.setattr(projection, "UMAP_SMALL_DATA", 200)
+    monkeypatch.setattr(projection, "EXACT_KNN_ROWS", 200)
     X = blobs(80)
     info: dict = {}
     Y = project(X, n_epochs=60, info=info)
     assert "kNN graph" in info["seconds"]
     assert trustworthiness_score(X, Y) > 0.9  # seeds 0-9 and 42 here: 0.929-0.932; random layout: 0.50
     np.testing.assert_array_equal(project(X, n_epochs=60), Y)
+
+
+def test_exact_knn_graph_matches_brute_force_and_feeds_umap(monkeypatch):
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.random.default_rng(3).normal(size=(700, 12)).astype(np.float32)
+    idx, dist = projection.exact_euclidean_knn(X, 15)
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=15).fit(X).kneighbors(X)
+    assert (idx[:, 0] == np.arange(700)).all() and np.allclose(dist[:, 0], 0, atol=1e-3)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-3)
+    assert (idx == ref_idx).mean() > 0.999                 # equal up to exact ties
+    monkeypatch.setattr(projection, "UMAP_SMALL_DATA", 200)   # the exact-graph path, on a small matrix
+    Xb = blobs(80)
+    info: dict = {}
+    Y = project(Xb, n_epochs=60, info=info)
+    assert "kNN graph" in info["seconds"]
+    assert trustworthiness_score(Xb, Y) > 0.9
 
 
 def test_params_are_stable_and_depend_on_the_method():
