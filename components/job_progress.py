@@ -6,7 +6,7 @@ import streamlit as st
 from components.state import db_path, get_db
 from embedlab.jobs import Job, cancel_job, list_jobs, resume_job
 
-POLL_SECONDS = 1.0  # only while a job runs
+POLL_SECONDS = 2.0  # only while a job runs; each refresh of each watching tab costs the job CPU time
 
 
 def job_status_line(job: Job) -> str:

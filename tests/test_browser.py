@@ -42,3 +42,37 @@ def test_every_page_renders_without_exception(prepared_db):
             assert page.locator("[data-testid='stSidebar']").get_by_text("Session", exact=True).count() >= 1, \
                 f"{name} ran without app.py"
             screenshot(page, f"page-{name}")
+
+
+def test_every_atlas_tab_and_popover_opens_without_exception(prepared_db):
+    """The demo path on the Atlas: with a map on screen, open every tab and every popover in turn."""
+    from embedlab.jobs import run_job
+    from storage import connect
+    from storage.corpora import find_corpus
+    from storage.sessions import ensure_session
+
+    db = connect(prepared_db)
+    corpus = find_corpus(db, ensure_session(db, "demo"), "clinc150-sample")
+    run_job(db, "project", {"corpus_id": corpus.id, "model": "tfidf-svd", "method": "pca"})
+    db.close()
+    with streamlit_server(prepared_db) as url, browser() as b:
+        page = b.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{url}/atlas?session=demo")
+        wait_for_app(page)
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        tabs = page.locator("[data-baseweb='tab']")
+        n_tabs = tabs.count()
+        assert n_tabs >= 2, "the Atlas shows its tabs"
+        for i in range(n_tabs):
+            tabs.nth(i).click()
+            wait_for_app(page)
+            assert page.locator("[data-testid='stException']").count() == 0, f"exception on tab {i}"
+        popovers = page.locator("[data-testid='stPopover'] button")
+        n_popovers = popovers.count()
+        assert n_popovers >= 2, "the Atlas shows its popovers (map settings, label names, share link)"
+        for i in range(n_popovers):
+            popovers.nth(i).click()
+            wait_for_app(page)
+            assert page.locator("[data-testid='stException']").count() == 0, f"exception in popover {i}"
+            screenshot(page, f"atlas-popover-{i}")
+            page.keyboard.press("Escape")
