@@ -37,21 +37,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-def _load_browser_support():
-    """The test suite's server and browser helpers (tests/ is not an installed package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("browser_support", ROOT / "tests" / "browser_support.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-web = _load_browser_support()
+from browser_helpers import ROOT, web  # noqa: E402 - bench/ is on the path of a bench run as a script
 
 AGNEWS = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
 SESSION = "bench"
