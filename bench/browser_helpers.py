@@ -16,3 +16,14 @@ def _load():
 
 
 web = _load()
+
+
+def emit(result: dict, out: str | None) -> None:
+    """Print a bench's JSON, and write it to `out` when given."""
+    import json
+
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")

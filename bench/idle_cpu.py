@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import re
@@ -45,7 +44,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from browser_helpers import ROOT, web  # noqa: E402 - bench/ is on the path of a bench run as a script
+from browser_helpers import ROOT, emit, web  # noqa: E402 - bench/ is on the path of a bench run as a script
 
 PAGES = ["corpora", "atlas", "retrieval", "ood", "sessions"]
 SESSION = "idle"
@@ -259,10 +258,7 @@ def main() -> None:
               "embed_slowdown_with_idle_tabs": slowdown}
     log(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; window {args.seconds} s; "
         f"embedding in the {args.embed_in}, docs/s by tabs open: {docs_s}")
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from browser_helpers import ROOT, web  # noqa: E402 - bench/ is on the path of a bench run as a script
+from browser_helpers import ROOT, emit, web  # noqa: E402 - bench/ is on the path of a bench run as a script
 
 AGNEWS = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
 SESSION = "bench"
@@ -253,10 +253,7 @@ def main() -> None:
     if bare is not None:
         log("bare pipeline: " + ", ".join(f"{k} {v:.1f}" for k, v in bare.items()))
     log(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ moved into place (deletes the matrices left out, restores the run ids, compacts)
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import tempfile
@@ -98,23 +97,11 @@ def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: 
     """`transfer.export_session`, then leave out the matrix kinds named in `without` ("tokens", "projections")
     and keep the session's own run numbers in the file (an import then reports old -> new). Same guarantees:
     an existing file is kept unless `overwrite`, the file appears whole or not at all."""
-    from storage.transfer import export_session, place_file
+    from storage.transfer import export_session, export_target, place_file, remove_partial
 
     omit = parse_without(without)
-    out = Path(out_path)
-    if out.is_dir():
-        raise StorageError(f"{out} is a folder: give a file name to export to")
-    if not overwrite and (out.exists() or out.is_symlink()):
-        raise StorageError(f"{out} exists already: choose another file name or allow overwriting")
-    sid = require_session(db, name)
-    source = next((r[2] for r in db.execute("PRAGMA database_list") if r[1] == "main" and r[2]), None)
-    if source and out.exists() and out.resolve() == Path(source).resolve():
-        raise StorageError(f"{out} is the database being exported from: choose another file name")
+    out, sid = export_target(db, name, out_path, overwrite=overwrite)
     run_ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE session_id = ? ORDER BY id", [sid])]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create the folder {out.parent}: {exc.strerror or exc}") from exc
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.part")
     try:
         export_session(db, name, tmp)
@@ -125,9 +112,7 @@ def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: 
     except OSError as exc:
         raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     finally:
-        for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+        remove_partial(tmp)
     return out
 
 

@@ -98,19 +98,7 @@ def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.Path
     """Write session `name` (its corpora, documents, runs, bookmarks and the complete matrices computed for its
     corpora' content) to a standalone `.sqlite` file; return its path. An existing file is kept unless
     `overwrite`. Jobs are not exported."""
-    out = Path(out_path)
-    if out.is_dir():
-        raise StorageError(f"{out} is a folder: give a file name to export to")
-    if not overwrite and (out.exists() or out.is_symlink()):
-        raise StorageError(f"{out} exists already: choose another file name or allow overwriting")
-    sid = require_session(db, name)
-    source = _db_file(db)
-    if source and out.exists() and out.resolve() == Path(source).resolve():
-        raise StorageError(f"{out} is the database being exported from: choose another file name")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create the folder {out.parent}: {exc.strerror or exc}") from exc
+    out, sid = export_target(db, name, out_path, overwrite=overwrite)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         target = connect(tmp)
@@ -130,11 +118,36 @@ def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.Path
     except OSError as exc:
         raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     finally:
-        for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+        remove_partial(tmp)
     fsync_file(out.parent)
     return out
+
+
+def export_target(db: sqlite_utils.Database, name: str, out_path: str | os.PathLike, *,
+                  overwrite: bool) -> tuple[Path, int]:
+    """(the export file's path, the session's id), after checking the file may be written: not a folder, not an
+    existing file unless `overwrite`, not the database itself; its folder is created."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise StorageError(f"{out} is a folder: give a file name to export to")
+    if not overwrite and (out.exists() or out.is_symlink()):
+        raise StorageError(f"{out} exists already: choose another file name or allow overwriting")
+    sid = require_session(db, name)
+    source = _db_file(db)
+    if source and out.exists() and out.resolve() == Path(source).resolve():
+        raise StorageError(f"{out} is the database being exported from: choose another file name")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder {out.parent}: {exc.strerror or exc}") from exc
+    return out, sid
+
+
+def remove_partial(tmp: Path) -> None:
+    """Remove an unfinished export file and its SQLite side files."""
+    for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
 
 
 @contextlib.contextmanager
