@@ -220,7 +220,10 @@ def cmd_bench_retrieval(args) -> int:
     p, comp = done.params, done.comparison
     result = {"dataset": p["dataset"], "split": p["split"], "model": p["model"], "n_docs": len(comp.corpus),
               "n_queries": len(comp.queries), "methods": done.metrics}
-    _save_run(db, args.session, "retrieval", vars_for_run(args), result)
+    if args.session:  # the run keeps what the page's drill-down and the Atlas's map views read, as a page run does
+        from embedlab.retrieval.run_details import details_of
+
+        _save_run(db, args.session, "retrieval", vars_for_run(args), {**details_of(done), **result})
     _write_json(result, args.json)
     return EXIT_OK
 

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from components.atlas_context import AtlasContext
 from components.atlas_map import atlas_map, figure_digest, shown_digest
+from components.compression_view import compression_view
+from components.diagnostics_view import diagnostics_view
+from components.failure_regions_view import failure_regions_view
+from components.ood_explain_view import ood_explain_view
+from components.retrieval_map_view import retrieval_map_view
 from components.job_progress import active_jobs_panel
 from components.neighbour_panel import FOCUS_KEY, neighbour_panel
 from components.selection_table import bookmark_form, bookmarks_panel, selection_table
@@ -42,7 +48,8 @@ from storage.matrices import list_matrices
 
 SELECTION_KEY = "atlas_selection"
 SCOPE_KEY = "atlas_scope"
-TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare"]
+TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare",
+        "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
 # Widgets that live in tabs (rendered only while their tab is open) keep their values across tabs.
 PERSISTENT = ("atlas_cl_method", "atlas_cl_k", "atlas_cl_min", "atlas_cl_assign", "atlas_cmp_with",
               "atlas_cmp_colour")
@@ -57,6 +64,7 @@ CLUSTER_SCOPE_KEY = "atlas_cl_scope"
 MAP_SELECTION_KEY = "atlas_map_selection"
 SELECTION_EPOCH_KEY = "atlas_selection_epoch"  # counts selections made elsewhere: each one redraws the main map
 N_HITS = 25
+EVALUATION_VIEWS = (retrieval_map_view, failure_regions_view, compression_view, ood_explain_view, diagnostics_view)
 
 
 # --- cached data ----------------------------------------------------------------------------------
@@ -67,6 +75,7 @@ class CorpusView:
 
     def __init__(self, docs: list[dict]) -> None:
         self.texts = [d["text"] for d in docs]
+        self.doc_ids = [str(d["doc_id"]) for d in docs]
         labels = [d["label"] for d in docs]
         self.labels = labels if any(lab is not None for lab in labels) else None
         self.metas = [d["meta"] for d in docs]
@@ -560,7 +569,7 @@ with left:
             c3.button("Clear selection", key="atlas_clear_sel", on_click=lambda: set_selection([]))
 
 tabs = st.tabs(TABS, key="atlas_tab", on_change="rerun")
-t_hits, t_sel, t_clusters, t_bookmarks, t_quality, t_compare = tabs
+t_hits, t_sel, t_clusters, t_bookmarks, t_quality, t_compare, *evaluation_tabs = tabs
 
 
 def pick_row(key: str, idxs: list[int]) -> None:
@@ -835,3 +844,18 @@ if t_compare.open:
                     doc = low_idx[0]
                 if doc is not None and 0 <= doc < n:
                     side_by_side(int(doc), emb_b.id, model, other)
+
+
+# --- evaluation on the map: each view draws in its own tab, from the same context -------------------------------
+ctx = AtlasContext(db=db, db_path=db_path(), session_id=session_id, corpus=corpus, model=model, emb_id=emb_meta.id,
+                   X=X, coords=coords, proj_id=proj_meta.id if proj_meta is not None else None, texts=view.texts,
+                   doc_ids=view.doc_ids, labels=view.labels, shown_labels=shown_labels,
+                   hover=hover_for(db_path(), corpus.id, corpus.content_hash, view.labels is not None, names_key)
+                   if with_hover else None, models=models, focus=focus, set_focus=set_focus,
+                   set_selection=set_selection, clusters=current_clusters,
+                   encode=lambda texts: embedding_space(db_path(), corpus.id, corpus.content_hash, model).encode(
+                       list(texts)))
+for tab, render in zip(evaluation_tabs, EVALUATION_VIEWS):
+    if tab.open:
+        with tab:
+            render(ctx)

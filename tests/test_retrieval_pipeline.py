@@ -96,6 +96,27 @@ def test_cli_and_page_job_agree_tfidf(beir, tmp_path):
     assert cli["methods"]["dense"]["ndcg@10"] > 0.5       # the queries land in the documents' space
 
 
+def test_cli_run_kept_in_a_session_has_the_page_runs_details(beir, tmp_path):
+    """`bench-retrieval --session` keeps the drill-down details a page run keeps (per-query nDCG, rankings,
+    judgements), so the Retrieval page's drill-down and the Atlas's map views read a CLI run as they read a page's."""
+    from embedlab.cli import main
+    from storage import connect
+    from storage.sessions import list_runs, load_run
+
+    db_path = tmp_path / "both.sqlite"
+    assert main(["--db", str(db_path), "bench-retrieval", "--beir", str(beir), "--model", "tfidf-svd",
+                 "--methods", "bm25,dense", "--session", "s"]) == 0
+    page = page_job(beir, db_path, "tfidf-svd", ["bm25", "dense"])
+    db = connect(db_path)
+    cli_run = load_run(db, next(r["id"] for r in list_runs(db, page["session_id"], "retrieval")
+                                if r["id"] != page["id"]))
+    db.close()
+    for key in ("per_query", "rankings", "qrels", "n_relevant", "queries", "significance", "baseline"):
+        assert cli_run["details"][key] == page["details"][key], key
+    assert cli_run["details"]["methods"] == cli_run["metrics"]            # the CLI's JSON is kept beside them
+    assert set(cli_run["details"]["per_query"]["dense"]) == {f"q-{t}" for t in TOPICS}
+
+
 @pytest.mark.slow
 def test_cli_and_page_job_agree_minilm(beir, tmp_path):
     methods = ["bm25", "dense", "maxsim"]

@@ -12,16 +12,13 @@ from embedlab.jobs import JobContext, job_kind
 def retrieval_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
     """Compare retrieval methods as `params` describe; store the run and return its reference `run:<id>`."""
     from embedlab.retrieval.comparison import compare_methods
-    from embedlab.retrieval.evaluate import significance_vs_baseline
     from embedlab.retrieval.params import validate_params
-    from embedlab.retrieval.run_details import run_details
+    from embedlab.retrieval.run_details import details_of
     from storage.sessions import save_run
 
     p = validate_params(params)
     done = compare_methods(db, p, progress=lambda f, m: ctx.progress(0.98 * f, m), should_stop=ctx.should_stop)
     p = {**done.params, "session_id": p["session_id"]}
     ctx.progress(0.98, "comparing with the baseline")
-    significance = significance_vs_baseline(done.comparison.qrels, done.runs, p["baseline"])
-    details = run_details(done.comparison, done.results, significance, baseline=p["baseline"])
-    run_id = save_run(db, p["session_id"], "retrieval", p, done.metrics, details)
+    run_id = save_run(db, p["session_id"], "retrieval", p, done.metrics, details_of(done))
     return f"run:{run_id}"

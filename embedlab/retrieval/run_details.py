@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from embedlab.retrieval.comparison import Comparison
+    from embedlab.retrieval.comparison import Comparison, ComparisonResult
 
 TOP_SHOWN = 10                  # ranked documents kept per query and method for the drill-down
 MAX_DETAIL_QUERIES = 1000       # queries whose rankings, texts and qrels the run keeps
@@ -52,6 +52,16 @@ def run_details(comp: Comparison, results: dict, significance: dict, *, baseline
             "queries": {q: query_text[q][:TEXT_CHARS] for q in qids},
             "docs": {d: comp.corpus.texts[row_of[d]][:TEXT_CHARS] for d in wanted},
             "significance": significance, "warnings": comp.warnings[:MAX_WARNINGS]}
+
+
+def details_of(done: ComparisonResult) -> dict:
+    """What a run of a finished comparison keeps (significance against its baseline included), from the page's
+    job and from `bench-retrieval --session` alike."""
+    from embedlab.retrieval.evaluate import significance_vs_baseline
+
+    baseline = done.params["baseline"]
+    significance = significance_vs_baseline(done.comparison.qrels, done.runs, baseline)
+    return run_details(done.comparison, done.results, significance, baseline=baseline)
 
 
 def disagreements(details: dict, a: str, b: str) -> list[tuple[str, float]]:
