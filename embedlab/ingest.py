@@ -467,10 +467,13 @@ def _guess_legacy_encoding(data: bytes, file: str) -> str:
     if len(leaders) > 1 and sum(1 for s in leaders if s[2] >= top_coherence - 0.03) == 1:
         leaders = [s for s in leaders if s[2] >= top_coherence - 0.03]
     texts = {s[5] for s in leaders}
+    # Latin code pages tie: Windows-1252, by far the most common. Its chaos may be a little higher on a few lines
+    # (an em dash, curly quotes), which must not hand the file to cp1257 ("crème" read as "crčme").
+    if best_fit >= 0.9 and any(s[3] == "cp1252" and s[0] >= best_fit - 0.02 and s[1] <= best_chaos + 0.15
+                               for s in scored):
+        return "cp1252"
     if best_fit >= 0.9 and len(texts) == 1:
         return next((s[3] for s in leaders if s[3] == "cp1252"), leaders[0][3])
-    if best_fit >= 0.9 and any(s[3] == "cp1252" for s in leaders):
-        return "cp1252"      # Latin code pages tie: Windows-1252, by far the most common
     ranked = sorted(scored, key=lambda s: (-round(s[0], 2), s[1], -s[2]))
     names = [f"{s[3]} ({s[4]})" if s[4] else s[3] for s in ranked[:4]]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

@@ -15,7 +15,7 @@ from embedlab.datasets import SAMPLES, load_sample
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models, get_embedder
 from embedlab.embedding.cache import find_embedding
 from embedlab.errors import UserError
-from embedlab.ingest import _class_like, detect_text_column, load_corpus_bytes, read_table
+from embedlab.ingest import MAX_META_COLS, _class_like, detect_text_column, load_corpus_bytes, read_table
 from embedlab.jobs import find_active_job, submit_job
 from embedlab.tasks import find_projection, map_params
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
@@ -35,8 +35,12 @@ with add_tab:
         st.empty()   # takes the slot of the removed file's error or preview now, not when this run ends
     else:
         data = upload.getvalue()
+        encoding = st.text_input("Encoding", key="corpora_encoding", placeholder="detected",
+                                 help="Leave empty to detect it (UTF-8, UTF-16/32 with a BOM). Name a legacy "
+                                      "encoding that detection will not guess: cp1252, latin-1, shift_jis…"
+                                 ).strip() or None
         try:
-            table = read_table(data, upload.name)
+            table = read_table(data, upload.name, encoding=encoding)
             guessed_text = detect_text_column(table)
         except UserError as exc:
             st.error(str(exc))
@@ -55,7 +59,10 @@ with add_tab:
             id_guess = next((c for c in columns if str(c).lower() in ("id", "_id", "doc_id")), none)
             id_col = c3.selectbox("Id column", [none, *columns], index=([none, *columns]).index(id_guess))
             rest = [c for c in columns if c not in (text_col, label_col, id_col)]
-            meta_cols = st.multiselect("Metadata columns", rest, default=rest)
+            meta_cols = st.multiselect("Metadata columns", rest, default=rest[:MAX_META_COLS],
+                                       max_selections=MAX_META_COLS,
+                                       help=f"At most {MAX_META_COLS}; the first {MAX_META_COLS} are picked when "
+                                            "the file has more.")
             name = st.text_input("Corpus name", value=upload.name.rsplit(".", 1)[0])
             then_map = st.checkbox(f"Embed with {DEFAULT_MODEL} and map right after ingesting", value=True,
                                    key="ingest_then_map", help="One job: embedding, then the UMAP map. "
@@ -64,7 +71,8 @@ with add_tab:
                 try:
                     corpus = load_corpus_bytes(data, upload.name, name=name, text_col=text_col,
                                                label_col=None if label_col == none else label_col,
-                                               id_col=None if id_col == none else id_col, meta_cols=meta_cols)
+                                               id_col=None if id_col == none else id_col, meta_cols=meta_cols,
+                                               encoding=encoding)
                     info = save_corpus(db, session_id, corpus)
                 except UserError as exc:
                     st.error(str(exc))

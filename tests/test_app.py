@@ -79,3 +79,32 @@ def test_refused_upload_shows_one_clear_error_and_writes_nothing(app_env, db, se
     assert not at.exception
     assert any("bad.txt" in e.value for e in at.error)
     assert list_corpora(db, session_id) == []
+
+
+def test_a_named_encoding_reads_a_legacy_file_that_detection_refuses(app_env, db, session_id):
+    """Bytes that cp1251 and other legacy encodings read as different letters: refused until the user names the
+    encoding on the page (as `ingest --encoding` does), then read and stored as the right characters."""
+    content = "text,label\nПривет мир,a\nДа,b\n".encode("cp1251")
+    at = open_page(session="s")
+    at.file_uploader[0].upload("legacy.csv", content, "text/csv").run()
+    assert not at.exception
+    assert any("legacy.csv" in e.value and "encoding" in e.value for e in at.error)
+    at.text_input(key="corpora_encoding").input("cp1251").run()
+    assert not at.exception and not at.error
+    at.checkbox(key="ingest_then_map").uncheck().run()
+    at.button[[b.label for b in at.button].index("Ingest")].click().run()
+    (corpus,) = list_corpora(db, session_id)
+    assert [d["text"] for d in load_documents(db, corpus.id)] == ["Привет мир", "Да"]
+
+
+def test_a_file_with_more_metadata_columns_than_allowed_preselects_the_first_50(app_env, db, session_id):
+    header = ",".join(["text"] + [f"m{i}" for i in range(60)])
+    rows = "\n".join(",".join([f"document {r}"] + [str(r * i) for i in range(60)]) for r in range(3))
+    at = open_page(session="s")
+    at.file_uploader[0].upload("wide.csv", f"{header}\n{rows}\n".encode(), "text/csv").run()
+    assert at.multiselect[0].value == [f"m{i}" for i in range(50)]
+    at.checkbox(key="ingest_then_map").uncheck().run()
+    at.button[[b.label for b in at.button].index("Ingest")].click().run()
+    assert not at.exception and not at.error
+    (corpus,) = list_corpora(db, session_id)
+    assert corpus.meta_cols == [f"m{i}" for i in range(50)]

@@ -371,6 +371,13 @@ def test_legacy_encoding_detected_exactly(text, encoding):
     assert load_corpus_bytes(data, "legacy.csv").texts == text.split("\n")
 
 
+def test_western_text_with_an_em_dash_is_not_read_as_baltic():
+    """cp1252 and cp1257 both fit two Latin languages here; charset-normalizer's chaos (the em dash) favoured cp1257,
+    which stored "crčme" and "déją"."""
+    data = "text,label\nCafé crème à Noël,a\nSmörgåsbord — déjà vu,b\n".encode("cp1252")
+    assert load_corpus_bytes(data, "mixed.csv").texts == ["Café crème à Noël", "Smörgåsbord — déjà vu"]
+
+
 @pytest.mark.parametrize("text,encoding,named", [("Привет мир", "cp1251", "cp1251"),
                                                  ("你好世界", "gbk", "gb18030"),
                                                  ("こんにちは", "shift_jis", "cp932")])
