@@ -9,6 +9,22 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+# The Atlas's tabs (labels as shown); a share link names one by its words, without the emoji (`tab_name`).
+ATLAS_TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare",
+              "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
+ATLAS_TAB_KEY = "atlas_tab"
+
+
+def tab_name(label: str) -> str:
+    """A tab's words without its emoji: "🗺️ Failure regions" -> "Failure regions"."""
+    return label.split(" ", 1)[1] if " " in label else label
+
+
+def tab_label(name: str | None) -> str | None:
+    """The tab whose words are `name` (case-insensitive), or None."""
+    wanted = (name or "").strip().casefold()
+    return next((t for t in ATLAS_TABS if tab_name(t).casefold() == wanted), None)
+
 
 @dataclass
 class AtlasContext:

@@ -17,6 +17,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.atlas_context import ATLAS_TAB_KEY, ATLAS_TABS, tab_label, tab_name
 from embedlab.errors import UserError
 
 PAGE_PATHS = ("corpora", "atlas", "retrieval", "ood", "sessions")
@@ -47,6 +48,7 @@ class ShareState:
     focus: int | None = None
     selection: tuple[int, ...] = ()
     run: int | None = None
+    tab: str | None = None          # the Atlas tab, by its words ("Failure regions")
 
 
 # --------------------------------------------------------------------------------------------- pure part
@@ -116,6 +118,8 @@ def to_query(state: ShareState) -> dict[str, str]:
             query["sel"] = encoded
     if state.run is not None:
         query["run"] = str(int(state.run))
+    if state.tab:
+        query["tab"] = state.tab
     return query
 
 
@@ -127,7 +131,7 @@ def from_query(params: Mapping[str, Any], page: str = "") -> ShareState:
                       corpus=get.get("corpus"), model=get.get("model"), colour=get.get("colour"),
                       focus=_int(get.get("focus")) if get.get("focus") else None,
                       selection=decode_indices(get.get("sel") or ""),
-                      run=_int(get.get("run")) if get.get("run") else None)
+                      run=_int(get.get("run")) if get.get("run") else None, tab=get.get("tab"))
 
 
 def build_link(base: str, state: ShareState) -> str:
@@ -170,6 +174,8 @@ def describe(state: ShareState) -> str:
         bits.append(f"{len(state.selection):,} selected" + ("" if kept else " (too many for a link: left out)"))
     if state.run is not None:
         bits.append(f"run #{state.run}")
+    if state.tab:
+        bits.append(f"tab {state.tab}")
     return " · ".join(bits)
 
 
@@ -226,6 +232,8 @@ def apply_share_link(page: str) -> None:
             ss[ATLAS_MODEL] = state.model
         if state.colour:
             ss[ATLAS_COLOUR] = state.colour
+        if tab_label(state.tab):
+            ss[ATLAS_TAB_KEY] = tab_label(state.tab)
     elif page == "retrieval":
         if corpus is not None:
             for key in RETRIEVAL_CORPORA.values():
@@ -297,8 +305,10 @@ def current_share_state(page: str) -> ShareState:
         same = scope[0] == ids[corpus]
         focus = ss.get(ATLAS_FOCUS) if same else None
         selection = tuple(int(i) for i in (ss.get(ATLAS_SELECTION) or ())) if same else ()
+        tab = ss.get(ATLAS_TAB_KEY)
         return replace(state, corpus=corpus, model=_text(ss.get(ATLAS_MODEL)), colour=_text(ss.get(ATLAS_COLOUR)),
-                       focus=int(focus) if focus is not None else None, selection=selection)
+                       focus=int(focus) if focus is not None else None, selection=selection,
+                       tab=tab_name(tab) if tab in ATLAS_TABS[1:] else None)
     if page == "retrieval":
         source = ss.get(RETRIEVAL_SOURCE)
         corpus = ss.get(RETRIEVAL_CORPORA[source]) if source in RETRIEVAL_CORPORA else None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components.atlas_context import AtlasContext
+from components.atlas_context import ATLAS_TAB_KEY, ATLAS_TABS, AtlasContext
 from components.atlas_map import atlas_map, figure_digest, shown_digest
 from components.compression_view import compression_view
 from components.diagnostics_view import diagnostics_view
@@ -48,8 +48,6 @@ from storage.matrices import list_matrices
 
 SELECTION_KEY = "atlas_selection"
 SCOPE_KEY = "atlas_scope"
-TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare",
-        "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
 # Widgets that live in tabs (rendered only while their tab is open) keep their values across tabs.
 PERSISTENT = ("atlas_cl_method", "atlas_cl_k", "atlas_cl_min", "atlas_cl_assign", "atlas_cmp_with",
               "atlas_cmp_colour")
@@ -568,7 +566,7 @@ with left:
             c2.caption(f"{len(selected):,} documents selected (see the Selection tab); the rest are greyed.")
             c3.button("Clear selection", key="atlas_clear_sel", on_click=lambda: set_selection([]))
 
-tabs = st.tabs(TABS, key="atlas_tab", on_change="rerun")
+tabs = st.tabs(ATLAS_TABS, key=ATLAS_TAB_KEY, on_change="rerun")
 t_hits, t_sel, t_clusters, t_bookmarks, t_quality, t_compare, *evaluation_tabs = tabs
 
 

@@ -100,6 +100,7 @@ def test_export_section_says_what_is_inside(app_env, db):
 @pytest.mark.parametrize("state", [
     dict(session="demo", page="atlas", corpus="ag news", model="all-MiniLM-L6-v2", colour="meta: a&b=c",
          focus=7, selection=(1, 2, 3, 9, 40, 41)),
+    dict(session="demo", page="atlas", corpus="c", focus=3, tab="Failure regions"),
     dict(session="naïve / ?&#", page="", corpus=None),
     dict(session="s", page="retrieval", model="tfidf-svd", run=12),
     dict(session="s+t%20u", page="ood", corpus="c", run=3),
@@ -150,6 +151,27 @@ def test_a_share_link_restores_the_atlas_view(app_env, db):
     at.run()
     assert at.selectbox(key="atlas_corpus").value == "corpus-a"
     assert "corpus=corpus-a" in at.sidebar.code[0].value and "focus" not in at.sidebar.code[0].value
+
+
+def test_a_share_link_opens_the_atlas_tab_it_names(app_env, db):
+    """`tab=` names an Atlas tab by its words (any case); the link on screen names the open tab again; a name no
+    tab has is ignored."""
+    from streamlit.testing.v1 import AppTest
+
+    from components.atlas_context import tab_label
+    from tests.builders import APP
+
+    stored_corpus(db, [f"text {i}" for i in range(12)], session="demo", name="c")
+    assert tab_label("why ood") == "🚨 Why OOD" and tab_label("nope") is None and tab_label(None) is None
+    for asked, opened in (("failure REGIONS", "🗺️ Failure regions"), ("nope", None)):
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.switch_page("pages/atlas.py")
+        for k, v in {"session": "demo", "corpus": "c", "tab": asked}.items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception
+        assert at.session_state["atlas_tab"] == opened if opened else "atlas_tab" not in at.session_state
+        assert ("tab=Failure%20regions" in at.sidebar.code[0].value) == bool(opened)
 
 
 def test_a_share_link_picks_the_run_on_screen(app_env, db):
