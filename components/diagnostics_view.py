@@ -1,0 +1,194 @@
+"""Atlas tab "Diagnostics": how healthy is each embedding space of the corpus? RankMe, hubness, anti-hubs,
+anisotropy and PCA dimensions for every model side by side (`embedlab.diagnostics.diagnose`), and the current
+model's hubs on the map: points sized and coloured by N_10, how often a document is among the others' top-10.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from components.atlas_context import AtlasContext
+from embedlab.text_display import short_text, snippet
+
+AUTO_MAX_DOCS = 20_000       # above: computed on request (100k documents take about 90 s per model)
+SECONDS_PER_100K = 90
+N_HUBS = 20
+SIZE_RANGE = (3.0, 25.0)     # marker sizes on the hub map: N_10 = 0 -> 3, the largest hub -> 25
+
+# DESIGN's names, as `diagnostics --json` writes them, with what each one says.
+COLUMNS = {
+    "rankme": ("RankMe", ("Effective rank (Garrido et al., 2023): exp of the entropy of the normalised singular "
+               "values of the L2-normalised embedding (not centred). How many dimensions the space really uses; "
+               "at most the dimension.")),
+    "hubness_skew@10": ("hubness skew@10", ("Hubness (Radovanović et al., 2010): skewness of N_10, the number of "
+                        "other documents whose exact cosine top-10 contains a document. Near 0: every document is "
+                        "a neighbour about equally often; large: a few hubs are everyone's neighbour.")),
+    "anti_hub_fraction@10": ("anti-hub share", ("Share of documents in no other document's top-10 (N_10 = 0): "
+                             "nearest-neighbour search never returns them for a similar document.")),
+    "max_k_occurrence@10": ("max k-occurrence", ("The largest N_10: in how many top-10 lists the biggest hub "
+                            "appears.")),
+    "mean_cosine": ("mean cosine", ("Mean cosine over all pairs of distinct documents. Near 0: isotropic; high: "
+                    "every vector points the same way (anisotropy), so cosines are compressed into a narrow "
+                    "band.")),
+    "pca_dims_90": ("PCA dims for 90 %", ("Principal components (centred) needed to explain 90 % of the "
+                    "variance: the intrinsic dimension a linear view sees.")),
+}
+FORMATS = {"rankme": "%.1f", "hubness_skew@10": "%.2f", "anti_hub_fraction@10": "%.3f",
+           "max_k_occurrence@10": "%d", "mean_cosine": "%.3f", "pca_dims_90": "%d"}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def diagnostics_of(path: str, matrix_id: int, model: str) -> dict:
+    """`diagnose` of a stored embedding matrix (cached by the matrix id: a matrix never changes)."""
+    from components.state import shared_matrix
+    from embedlab.diagnostics import diagnose
+
+    return diagnose(shared_matrix(matrix_id), model=model)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def k_occurrence_of(path: str, matrix_id: int) -> np.ndarray:
+    """N_10 of every document of a stored embedding matrix."""
+    from components.state import shared_matrix
+    from embedlab.diagnostics import k_occurrence
+
+    return k_occurrence(shared_matrix(matrix_id))
+
+
+def hub_sizes(counts: np.ndarray) -> np.ndarray:
+    """Marker size per document, linear in N_10 from SIZE_RANGE[0] (N_10 = 0) to SIZE_RANGE[1] (the largest
+    hub), clamped to SIZE_RANGE: a typical document (N_10 = 10) stays small, hubs stand out."""
+    counts = np.asarray(counts, dtype=np.float64)
+    top = max(1.0, float(counts.max()) if counts.size else 1.0)
+    lo, hi = SIZE_RANGE
+    return np.clip(lo + (hi - lo) * counts / top, lo, hi)
+
+
+def size_by_hubness(fig, counts: np.ndarray, trace_name: str) -> None:
+    """Size the points of the map's trace `trace_name` by N_10 (`hub_sizes`) and draw the hubs last, on top."""
+    sizes = hub_sizes(counts)
+    for trace in fig.data:
+        if trace.name != trace_name or trace.customdata is None:
+            continue
+        rows = np.asarray(trace.customdata, dtype=np.int64)
+        order = np.argsort(counts[rows], kind="stable")
+        update = {"customdata": rows[order].astype(np.int32)}
+        for axis in ("x", "y", "z"):
+            values = getattr(trace, axis, None)
+            if values is not None:
+                update[axis] = np.asarray(values)[order]
+        if trace.hovertext is not None and not isinstance(trace.hovertext, str):
+            update["hovertext"] = [trace.hovertext[i] for i in order]
+        colour = trace.marker.color
+        marker = {"size": (sizes[rows[order]] * (0.6 if trace.type == "scatter3d" else 1.0)).astype(np.float32)}
+        if colour is not None and not isinstance(colour, str):
+            marker["color"] = np.asarray(colour)[order]
+        trace.update(marker=marker, **update)
+
+
+def hub_order(counts: np.ndarray) -> np.ndarray:
+    """Rows by N_10, largest first (ties by lower row), as `diagnostics.top_hubs` orders them."""
+    counts = np.asarray(counts)
+    return np.lexsort((np.arange(len(counts)), -counts))
+
+
+def diagnostics_view(ctx: AtlasContext) -> None:
+    from embedlab.embedding.cache import find_embedding
+
+    st.caption("How healthy is each embedding of this corpus: RankMe (effective rank), hubness, anti-hubs, mean "
+               "cosine (anisotropy) and PCA dimensions, one row per model; hover a column name for what it "
+               "measures. Hubs are documents that turn up in many other documents' top-10 whatever they are "
+               "about; anti-hubs in none.")
+    metas = {}
+    for m in ctx.models:
+        meta = find_embedding(ctx.db, ctx.corpus.content_hash, m)
+        if meta is not None:
+            metas[m] = meta
+    if ctx.n < 12:
+        st.caption("Diagnostics need at least 12 documents.")
+        return
+    go_key = f"_atlas_diag_go_{ctx.corpus.id}"
+    if ctx.n > AUTO_MAX_DOCS and not st.session_state.get(go_key):
+        per = SECONDS_PER_100K * (ctx.n / 100_000) ** 2
+        st.caption(f"With {ctx.n:,} documents the exact top-10 of every document takes about "
+                   f"{max(1, round(per))} s per model ({len(metas)} model(s)); the result is kept on this server.")
+        st.button("Compute the diagnostics", key="atlas_diag_compute",
+                  on_click=st.session_state.__setitem__, args=(go_key, True))
+        return
+
+    rows = []
+    bar = st.progress(0.0, text="diagnostics")
+    for i, (m, meta) in enumerate(metas.items()):
+        bar.progress(i / max(1, len(metas)), text=f"diagnosing {m} ({i + 1}/{len(metas)})")
+        with st.spinner(f"Diagnosing {m}: effective rank, exact top-10 of every document, PCA…"):
+            try:
+                rows.append(diagnostics_of(ctx.db_path, int(meta.id), m))
+            except Exception as exc:  # noqa: BLE001 - one bad embedding must not hide the others
+                st.warning(f"{m}: {exc}")
+    bar.empty()
+    if rows:
+        frame = pd.DataFrame(rows)[["model", "n_docs", "dim", *COLUMNS]]
+        config = {key: st.column_config.NumberColumn(title, help=help_text, format=FORMATS[key])
+                  for key, (title, help_text) in COLUMNS.items()}
+        config.update(model=st.column_config.TextColumn("model"), n_docs=st.column_config.NumberColumn(
+            "documents", format="%d"), dim=st.column_config.NumberColumn("dim", format="%d"))
+        st.dataframe(frame, key="atlas_diag_table", hide_index=True, width="stretch", column_config=config)
+        st.caption("Also from the command line: `python -m embedlab diagnostics --session S --corpus C "
+                   "[--model M] [--json OUT]`.")
+
+    st.markdown(f"#### Hubs of {ctx.model}")
+    with st.spinner("Counting how often each document is a top-10 neighbour…"):
+        counts = k_occurrence_of(ctx.db_path, int(ctx.emb_id))
+    _hubs(ctx, counts)
+
+
+def _hubs(ctx: AtlasContext, counts: np.ndarray) -> None:
+    n_anti = int((counts == 0).sum())
+    c1, c2, c3 = st.columns(3)
+    c1.metric("anti-hubs (N_10 = 0)", f"{n_anti:,}", help="Documents in no other document's top-10")
+    c2.metric("anti-hub share", f"{n_anti / len(counts):.1%}")
+    c3.metric("largest N_10", f"{int(counts.max()):,}", help="The biggest hub is in this many top-10 lists "
+              "(10 on average)")
+    if ctx.coords is None:
+        st.caption("No map yet: compute it above to see where the hubs sit.")
+    else:
+        _hub_map(ctx, counts)
+    order = hub_order(counts)[:N_HUBS]
+    hubs = [int(i) for i in order]
+    st.caption(f"The top {len(hubs)} hubs (click one to focus it):")
+    frame = pd.DataFrame({"doc": hubs, "N_10": counts[order].astype(int),
+                          "label": [None if ctx.shown_labels is None else str(ctx.shown_labels[i]) for i in hubs],
+                          "text": [short_text(ctx.texts[i], 160) for i in hubs]})
+    if ctx.shown_labels is None:
+        frame = frame.drop(columns=["label"])
+
+    def pick() -> None:
+        state = st.session_state.get("atlas_diag_hubs")
+        sel = list(state.selection.rows) if state is not None else []
+        if sel:
+            ctx.set_focus(hubs[sel[0]])
+
+    st.dataframe(frame, key="atlas_diag_hubs", on_select=pick, selection_mode="single-row", hide_index=True,
+                 width="stretch", height=min(420, 38 + 35 * len(frame)),
+                 column_config={"doc": st.column_config.NumberColumn(format="%d", width="small"),
+                                "N_10": st.column_config.NumberColumn(format="%d", width="small"),
+                                "text": st.column_config.TextColumn(width="large")})
+
+
+def _hub_map(ctx: AtlasContext, counts: np.ndarray) -> None:
+    """The tab's own map with points sized and coloured by N_10 (hubs big and yellow, drawn on top)."""
+    from components.atlas_map import atlas_map
+    from embedlab.map_colours import numeric_colour
+    from embedlab.map_figure import Highlight, build_map_figure
+
+    highlights = []
+    if ctx.focus is not None:
+        highlights.append(Highlight("focus", [int(ctx.focus)], symbol="star", size=20, colour="#111111",
+                                    line_colour="#FFFFFF", hover=[snippet(ctx.texts[int(ctx.focus)])]))
+    fig = build_map_figure(ctx.coords, numeric_colour("N_10", counts), hover=ctx.hover, height=600,
+                           uirevision=ctx.revision("diagnostics"), highlights=highlights)
+    size_by_hubness(fig, counts, "N_10")
+    atlas_map(fig, key="atlas_diag_map", n_points=ctx.n, on_click=ctx.set_focus)
+    st.caption("Size and colour: N_10, how many other documents have this one in their top-10 (big and "
+               "yellow: hubs; small and dark: anti-hubs).")

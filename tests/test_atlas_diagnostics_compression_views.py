@@ -1,0 +1,250 @@
+"""The Atlas's Compression and Diagnostics tabs through AppTest: the numbers they show are the engine's."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.builders import open_page, stored_corpus, use_database
+
+PAGE = "pages/atlas.py"
+COMPRESSION, DIAGNOSTICS = "🗜️ Compression", "🩺 Diagnostics"
+
+
+@pytest.fixture(scope="module")
+def views_db(tmp_path_factory) -> Path:
+    """Session `s`: a 90-document corpus embedded by tfidf-svd (2-D PCA map, the one shown) and by "fake-model"
+    (random vectors stored under its cache key, 2-D map, and stored token embeddings, so MaxSim can run without
+    weights)."""
+    import embedlab.tasks  # noqa: F401 - registers the job kinds
+    from embedlab.embedding.cache import cache_key, compute_embedding
+    from embedlab.embedding.embedders import get_embedder
+    from embedlab.jobs import run_job
+    from storage import connect
+    from storage.matrices import save_matrix
+
+    path = tmp_path_factory.mktemp("views") / "template.sqlite"
+    db = connect(path)
+    topics = {"sport": "match team goal player season coach", "money": "bank market stock price trade profit",
+              "space": "rocket orbit nasa launch planet moon"}
+    texts, labels = [], []
+    for label, words in topics.items():
+        w = words.split()
+        for i in range(30):
+            texts.append(f"{w[i % 6]} {w[(i + 1) % 6]} {w[(i + 3) % 6]} story {i} about {label}")
+            labels.append(label)
+    sid, info = stored_corpus(db, texts, labels, name="news", doc_ids=[f"d{i}" for i in range(len(texts))])
+    compute_embedding(db, texts, "tfidf-svd", content_hash=info.content_hash, corpus_id=info.id)
+    fake = get_embedder("fake-model")
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(texts), 16)).astype(np.float32)
+    save_matrix(db, vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+                cache_key=cache_key(fake, info.content_hash), kind="embedding", model="fake-model",
+                params=fake.identity(), corpus_id=info.id, content_hash=info.content_hash)
+    lengths = rng.integers(2, 5, size=len(texts))
+    tokens = rng.normal(size=(int(lengths.sum()), 16)).astype(np.float32)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    key = cache_key(fake, info.content_hash, kind="tokens")
+    save_matrix(db, tokens, cache_key=key, kind="tokens", dtype="float16", model="fake-model",
+                params=fake.identity(), corpus_id=info.id, content_hash=info.content_hash)
+    save_matrix(db, offsets.reshape(-1, 1), cache_key=key + ":offsets", kind="token_offsets", dtype="int64",
+                model="fake-model", params=fake.identity(), corpus_id=info.id, content_hash=info.content_hash)
+    pca = {"corpus_id": info.id, "method": "pca", "n_neighbors": 15, "min_dist": 0.1, "seed": 42}
+    run_job(db, "project", {**pca, "model": "fake-model", "n_components": 2}, session_id=sid)
+    run_job(db, "project", {**pca, "model": "tfidf-svd", "n_components": 2}, session_id=sid)  # the latest: shown
+    db.close()
+    return path
+
+
+@pytest.fixture
+def views_env(views_db, tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "embedlab.sqlite"
+    shutil.copy(views_db, path)
+    return use_database(path, monkeypatch)
+
+
+def open_tab(tab: str, **state):
+    at = open_page(PAGE, session="s", state={"atlas_tab": tab, **state})
+    assert not at.exception, at.exception
+    return at
+
+
+def matrix(path: Path, model: str) -> np.ndarray:
+    from embedlab.embedding.cache import find_embedding
+    from storage import connect
+    from storage.corpora import list_corpora
+    from storage.matrices import load_matrix
+    from storage.sessions import get_session_id
+
+    db = connect(path)
+    try:
+        info = list_corpora(db, get_session_id(db, "s"))[0]
+        return load_matrix(db, find_embedding(db, info.content_hash, model))
+    finally:
+        db.close()
+
+
+def tokens_of(path: Path):
+    from embedlab.embedding.cache import cache_key
+    from embedlab.embedding.embedders import get_embedder
+    from embedlab.retrieval.base import TokenMatrix
+    from storage import connect
+    from storage.corpora import list_corpora
+    from storage.matrices import find_matrix, load_matrix
+    from storage.sessions import get_session_id
+
+    db = connect(path)
+    try:
+        info = list_corpora(db, get_session_id(db, "s"))[0]
+        key = cache_key(get_embedder("fake-model"), info.content_hash, kind="tokens")
+        return TokenMatrix(load_matrix(db, find_matrix(db, key)).astype(np.float32),
+                           load_matrix(db, find_matrix(db, key + ":offsets"))[:, 0].astype(np.int64))
+    finally:
+        db.close()
+
+
+def metric_values(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def frame_with(at, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+# --- Compression ------------------------------------------------------------------------------------------------
+
+
+def test_compression_without_focus_shows_the_corpus_layers_and_offers_the_worst(views_env):
+    from embedlab.compression_neighbours import corpus_overlaps, worst_documents
+
+    at = open_tab(COMPRESSION)
+    X = matrix(views_env, "tfidf-svd")
+    d = X.shape[1]
+    names = ["int8-rescore", "binary-rescore", f"matryoshka-{d // 2}"]
+    assert at.number_input(key=f"atlas_comp_dims_{d}").value == d // 2
+    layers = corpus_overlaps(X, names)
+    means = frame_with(at, "mean overlap@10")
+    assert means["method"].tolist() == names
+    assert np.allclose(means["mean overlap@10"].to_numpy(), [layers[m].mean() for m in names])
+    worst = int(worst_documents(layers["binary-rescore"], 1)[0])
+    assert frame_with(at, "overlap@10")["doc"].tolist()[0] == worst
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert spec["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "overlap@10 binary-rescore"
+    button = at.button(key="atlas_comp_worst_focus")
+    assert f"#{worst}" in button.label
+    button.click().run()
+    assert not at.exception and at.session_state["atlas_focus"] == worst
+
+
+def test_compression_of_a_focused_document_equals_the_engine(views_env):
+    from embedlab.compression_neighbours import build_method, focus_neighbours
+
+    at = open_tab(COMPRESSION, atlas_focus=4)
+    X = matrix(views_env, "tfidf-svd")
+    names = ["int8-rescore", "binary-rescore", f"matryoshka-{X.shape[1] // 2}"]
+    want = focus_neighbours(X, 4, {m: build_method(m, X) for m in names})
+    shown = metric_values(at)
+    for name, res in want.items():
+        assert shown[name] == f"{res['overlap']:.2f}"
+    table = frame_with(at, "binary-rescore")
+    assert list(table.columns) == ["dense", *names]     # tfidf-svd has no tokens: no MaxSim column
+    exact = set(want["dense"]["ids"].tolist())
+    for name in names:
+        cells = table[name].tolist()
+        ids = [int(c.split("#", 1)[1].split(" ", 1)[0]) for c in cells]
+        assert ids == want[name]["ids"].tolist() and 4 not in ids
+        assert [c.startswith("✓") for c in cells] == [i in exact for i in ids]
+    assert any("has no token embeddings" in c.value or "MaxSim needs token" in c.value for c in at.caption)
+
+
+def test_compression_changes_n_and_shows_maxsim_when_tokens_are_stored(views_env):
+    from embedlab.compression_neighbours import build_method, focus_neighbours
+
+    at = open_tab(COMPRESSION, atlas_focus=10, atlas_model="fake-model", atlas_comp_dims_16=4)
+    assert at.number_input(key="atlas_comp_dims_16").value == 4
+    X = matrix(views_env, "fake-model")
+    tokens = tokens_of(views_env)
+    methods = {m: build_method(m, X) for m in ["int8-rescore", "binary-rescore", "matryoshka-4"]}
+    methods["maxsim"] = build_method("maxsim", X, tokens=tokens)
+    want = focus_neighbours(X, 10, methods, tokens=tokens)
+    shown = metric_values(at)
+    for name, res in want.items():
+        assert shown[name] == f"{res['overlap']:.2f}"
+    table = frame_with(at, "maxsim")
+    ids = [int(c.split("#", 1)[1].split(" ", 1)[0]) for c in table["maxsim"]]
+    assert ids == want["maxsim"]["ids"].tolist() and 10 not in ids
+    assert frame_with(at, "mean overlap@10")["method"].tolist() == ["int8-rescore", "binary-rescore",
+                                                                     "matryoshka-4"]
+
+
+# --- Diagnostics ------------------------------------------------------------------------------------------------
+
+
+def test_diagnostics_show_every_model_as_the_engine_computes_it(views_env):
+    from embedlab.diagnostics import diagnose, k_occurrence
+
+    at = open_tab(DIAGNOSTICS)
+    table = frame_with(at, "rankme")
+    assert sorted(table["model"]) == ["fake-model", "tfidf-svd"]
+    for model in ("tfidf-svd", "fake-model"):
+        want = diagnose(matrix(views_env, model), model=model)
+        row = table[table["model"] == model].iloc[0].to_dict()
+        for key, value in want.items():
+            assert row[key] == (pytest.approx(value) if isinstance(value, float) else value), (model, key)
+    counts = k_occurrence(matrix(views_env, "tfidf-svd"))
+    hubs = frame_with(at, "N_10")
+    order = np.lexsort((np.arange(len(counts)), -counts))[:20]
+    assert hubs["doc"].tolist() == order.tolist() and hubs["N_10"].tolist() == counts[order].tolist()
+    assert metric_values(at)["anti-hubs (N_10 = 0)"] == f"{int((counts == 0).sum()):,}"
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    trace = next(t for t in spec["data"] if t["name"] == "N_10")
+    assert trace["marker"]["size"]       # sized per point (sent as a typed array)
+
+
+def test_diagnostics_hub_click_focuses_and_the_focus_is_starred(views_env):
+    at = open_tab(DIAGNOSTICS, atlas_focus=2)
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert "focus" in {t["name"] for t in spec["data"]}
+    assert not at.exception
+
+
+# --- large corpora: on request ----------------------------------------------------------------------------------
+
+
+def test_large_corpora_wait_for_a_button_then_sample_or_compute_all(views_env, monkeypatch):
+    import components.compression_view as cv
+    import components.diagnostics_view as dv
+    from embedlab.compression_neighbours import corpus_overlaps, sample_rows
+
+    monkeypatch.setattr(cv, "AUTO_LAYER_MAX_DOCS", 50)
+    monkeypatch.setattr(cv, "SAMPLE_SIZE", 30)
+    monkeypatch.setattr(dv, "AUTO_MAX_DOCS", 50)
+    at = open_tab(COMPRESSION)
+    assert not any("mean overlap@10" in d.value.columns for d in at.dataframe)
+    assert not at.get("plotly_chart")[1:]            # only the main map: no layer drawn yet
+    at.button(key="atlas_comp_sample").click().run()
+    assert not at.exception, at.exception
+    X = matrix(views_env, "tfidf-svd")
+    names = ["int8-rescore", "binary-rescore", f"matryoshka-{X.shape[1] // 2}"]
+    rows = sample_rows(len(X), 30)
+    sampled = corpus_overlaps(X, names, rows)
+    means = frame_with(at, "mean overlap@10")
+    assert np.allclose(means["mean overlap@10"].to_numpy(), [sampled[m].mean() for m in names])
+    assert any("seeded sample of 30 documents" in c.value for c in at.caption)
+    assert any(c.value.startswith("map: 30 points") for c in at.caption)     # only the sampled documents
+    at.button(key="atlas_comp_all").click().run()
+    assert not at.exception, at.exception
+    full = corpus_overlaps(X, names)
+    means = frame_with(at, "mean overlap@10")
+    assert np.allclose(means["mean overlap@10"].to_numpy(), [full[m].mean() for m in names])
+
+    at.session_state["atlas_tab"] = DIAGNOSTICS
+    at.run()
+    assert not at.exception and not any("rankme" in d.value.columns for d in at.dataframe)
+    at.button(key="atlas_diag_compute").click().run()
+    assert not at.exception, at.exception
+    assert sorted(frame_with(at, "rankme")["model"]) == ["fake-model", "tfidf-svd"]
