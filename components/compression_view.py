@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
+from components.state import keep_widgets, restore_widget
 from embedlab.compression_neighbours import (
     EXACT,
     K,
@@ -177,18 +178,6 @@ def _maxsim_note(ctx: AtlasContext, status: str) -> None:
 # --- the view ------------------------------------------------------------------------------------------------------
 
 
-def _kept_widget_value(key: str, default: Any, valid) -> None:
-    """Give a tab's widget the value it had when the tab was last open (widget state goes when a tab closes)."""
-    shadow = f"_{key}_kept"
-    if key not in st.session_state:
-        value = st.session_state.get(shadow, default)
-        st.session_state[key] = value if valid(value) else default
-
-
-def _keep(key: str) -> None:
-    st.session_state[f"_{key}_kept"] = st.session_state.get(key)
-
-
 def compression_view(ctx: AtlasContext) -> None:
     n, d = ctx.X.shape
     if n < 3:
@@ -200,14 +189,14 @@ def compression_view(ctx: AtlasContext) -> None:
                "truncation to the first N dimensions, and MaxSim over token embeddings. **overlap@10** is the "
                "share of the exact top-10 a method keeps.")
     dims_key = f"{DIMS_KEY}_{d}"
-    _kept_widget_value(dims_key, default_dims(d), lambda v: isinstance(v, int) and 1 <= v <= d)
+    restore_widget(dims_key, default_dims(d), lambda v: isinstance(v, int) and 1 <= v <= d)
     c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
     dims = int(c1.number_input("Matryoshka N (dimensions kept)", min_value=1, max_value=int(d), step=1,
-                               key=dims_key, on_change=_keep, args=(dims_key,),
+                               key=dims_key, on_change=keep_widgets, args=(dims_key,),
                                help=f"Dense retrieval on the first N of {d} dimensions, renormalised. Models "
                                     "trained with a Matryoshka loss keep most neighbours at small N; others lose "
                                     "them fast."))
-    _keep(dims_key)
+    keep_widgets(dims_key)
     names = layer_methods(dims)
     c2.caption(f"{n:,} documents · {d} dimensions · model {ctx.model}")
 
@@ -322,12 +311,11 @@ def _corpus_layers(ctx: AtlasContext, layers: Layers, names: list[str]) -> None:
     left, right = st.columns([2, 3])
     with left:
         st.caption(f"overlap@10 of each compressed method with exact dense, over {scope}.")
+        restore_widget(LAYER_KEY, "binary-rescore", lambda v: v in names)
         if st.session_state.get(LAYER_KEY) not in names:
-            kept = st.session_state.get(f"_{LAYER_KEY}_kept")
-            st.session_state[LAYER_KEY] = kept if kept in names else "binary-rescore"
-        method = st.selectbox("Colour the map by the overlap@10 of", names, key=LAYER_KEY, on_change=_keep,
-                              args=(LAYER_KEY,))
-        _keep(LAYER_KEY)
+            st.session_state[LAYER_KEY] = "binary-rescore"
+        method = st.selectbox("Colour the map by the overlap@10 of", names, key=LAYER_KEY, on_change=keep_widgets, args=(LAYER_KEY,))
+        keep_widgets(LAYER_KEY)
     with right:
         st.dataframe(means, hide_index=True, width="stretch", key="atlas_comp_means",
                      column_config={"mean overlap@10": st.column_config.NumberColumn(format="%.3f")})

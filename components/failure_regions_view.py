@@ -14,7 +14,8 @@ import streamlit as st
 
 from components.atlas_context import AtlasContext
 from components.atlas_map import atlas_map
-from components.retrieval_map_view import pick_run, remember, run_methods, sticky
+from components.retrieval_map_view import pick_run, run_methods
+from components.state import keep_widgets, restore_widget
 from embedlab.map_colours import numeric_colour
 from embedlab.map_figure import build_map_figure
 from embedlab.map_retrieval import best_methods, cluster_scores, cluster_values, query_clusters, worst_clusters
@@ -51,9 +52,9 @@ def failure_regions_view(ctx: AtlasContext) -> None:
     methods = run_methods(run)
     pair = best_methods(metrics, params.get("baseline") or details.get("baseline"), methods)
     mode_key, a_key, b_key = "atlas_fail_mode", f"atlas_fail_a_{rid}", f"atlas_fail_b_{rid}"
-    sticky(mode_key, MODES[0])
-    sticky(a_key, pair[0])
-    sticky(b_key, pair[-1])
+    restore_widget(mode_key, MODES[0])
+    restore_widget(a_key, pair[0])
+    restore_widget(b_key, pair[-1])
     if st.session_state.get(mode_key) not in MODES or len(methods) < 2:
         st.session_state[mode_key] = MODES[0]
     for key in (a_key, b_key):
@@ -65,7 +66,7 @@ def failure_regions_view(ctx: AtlasContext) -> None:
     difference = mode == MODES[1] and len(methods) > 1
     a = c2.selectbox("Method A" if difference else "Method", methods, key=a_key)
     b = c3.selectbox("Method B", methods, key=b_key) if difference else None
-    remember(mode_key, a_key, b_key)
+    keep_widgets(mode_key, a_key, b_key)
 
     cluster_ids, keywords = ctx.clusters()
     cluster_ids = np.asarray(cluster_ids)
@@ -96,11 +97,11 @@ def failure_regions_view(ctx: AtlasContext) -> None:
 
     counts = [r["queries"] for r in with_queries]
     min_key = "atlas_fail_min_queries"
-    sticky(min_key, int(min(3, max(counts))))
+    restore_widget(min_key, int(min(3, max(counts))))
     st.session_state[min_key] = int(min(max(1, st.session_state[min_key]), max(counts)))
     t1, t2 = st.columns([2, 5], vertical_alignment="bottom")
     min_queries = t1.number_input("Clusters with at least this many queries", 1, max(counts), key=min_key)
-    remember(min_key)
+    keep_widgets(min_key)
     table = worst_clusters(scores, difference=difference, min_queries=int(min_queries))
     t2.caption(f"**Worst clusters first** ({'where B falls furthest below A' if difference else 'lowest mean nDCG@10'}"
                f"): {len(table):,} clusters. Click a row to select its documents on the map.")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from components.atlas_context import AtlasContext
 from components.atlas_map import atlas_map
+from components.state import keep_widgets, restore_widget
 from embedlab.map_colours import ColourSpec, label_colour, label_palette
 from embedlab.map_figure import Highlight, build_map_figure
 from embedlab.map_retrieval import (ORDERS, PLACEMENT_K, RunFit, best_methods, fit_run, method_marks,
@@ -32,24 +33,6 @@ NO_RUN_HELP = ("No retrieval run of this session fits this corpus. Make one on t
                "queries from this corpus's labels; or, for a BEIR run, ingest the collection's corpus.jsonl "
                "with its `_id` as the id column (so the corpus holds the run's document ids) and run the same "
                "collection there.")
-
-
-# --- widget values that outlive their tab ----------------------------------------------------------------------
-
-
-def sticky(key: str, default: Any = None) -> None:
-    """Before drawing widget `key`: restore the value it had when its tab was last open (Streamlit drops the state
-    of widgets that a run does not draw), else `default`."""
-    kept = f"_kept_{key}"
-    if key not in st.session_state and (kept in st.session_state or default is not None):
-        st.session_state[key] = st.session_state.get(kept, default)
-
-
-def remember(*keys: str) -> None:
-    """After drawing widgets: keep their values for `sticky`."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[f"_kept_{key}"] = st.session_state[key]
 
 
 # --- cached data (shared with the Failure regions view) -----------------------------------------------------------
@@ -86,13 +69,13 @@ def pick_run(ctx: AtlasContext, key: str) -> tuple[dict, RunFit] | None:
             st.caption(bare_note)
         return None
     options = list(usable)
-    sticky(key)
+    restore_widget(key)
     if st.session_state.get(key) not in options:
         st.session_state.pop(key, None)
     run_id = st.selectbox("Retrieval run", options, format_func=lambda i: usable[i].title, key=key,
                           help="Runs of this session whose documents this corpus holds: queries from its labels, "
                                "or a BEIR run whose document ids it holds.")
-    remember(key)
+    keep_widgets(key)
     fit = usable[run_id]
     run = stored_run(ctx.db_path, run_id, next(r["created_at"] for r in runs if r["id"] == run_id), ctx.db)
     notes = []
@@ -161,7 +144,7 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
     methods_all = run_methods(run)
     baseline = params.get("baseline") or details.get("baseline")
     m_key = f"atlas_rmap_methods_{rid}"
-    sticky(m_key, best_methods(metrics, baseline, methods_all))
+    restore_widget(m_key, best_methods(metrics, baseline, methods_all))
     st.session_state[m_key] = [m for m in st.session_state[m_key] if m in methods_all][:MAX_METHODS]
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     methods = c1.multiselect("Methods", methods_all, key=m_key, max_selections=MAX_METHODS,
@@ -171,8 +154,8 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
         st.caption("Pick at least one method.")
         return
     order_key, q_key = "atlas_rmap_order", f"atlas_rmap_query_{rid}"
-    sticky(order_key)
-    sticky(q_key)
+    restore_widget(order_key)
+    restore_widget(q_key)
     if st.session_state.get(order_key) not in ORDERS:
         st.session_state[order_key] = ORDERS[0]
     c2.selectbox("Step through queries", ORDERS, key=order_key, on_change=_forget, args=(q_key,),
@@ -199,7 +182,7 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
 
     q1, q2, q3 = st.columns([6, 1, 1], vertical_alignment="bottom")
     qid = q1.selectbox("Query", qids, format_func=label, key=q_key)
-    remember(m_key, order_key, q_key)
+    keep_widgets(m_key, order_key, q_key)
     pos = qids.index(qid)
     q2.button("◀ Previous", key="atlas_rmap_prev", on_click=_step, args=(q_key, qids, -1), disabled=pos == 0,
               width="stretch")
@@ -239,10 +222,10 @@ def _draw_map(ctx: AtlasContext, rid: int, details: dict, qid: str, rows: dict[s
               marks: list, labels_run: bool) -> None:
     by_label = False
     if ctx.labels is not None:
-        sticky("atlas_rmap_by_label")
+        restore_widget("atlas_rmap_by_label")
         by_label = st.toggle("Colour documents by label", key="atlas_rmap_by_label",
                              help="Off: documents in grey, so the marks stand out.")
-        remember("atlas_rmap_by_label")
+        keep_widgets("atlas_rmap_by_label")
     highlights = [Highlight("relevant", relevant, symbol="circle-open", size=17, colour=RELEVANT_COLOUR,
                             line_colour=RELEVANT_COLOUR, hover=[snippet(ctx.texts[i]) for i in relevant])]
     for i, mk in enumerate(marks):

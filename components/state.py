@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -73,3 +74,21 @@ def shared_embedder(model: str):
     from embedlab.embedding.embedders import get_embedder
 
     return get_embedder(model)
+
+
+def restore_widget(key: str, default: Any = None, valid: Callable[[Any], bool] | None = None) -> None:
+    """Before drawing widget `key` inside a tab: give it the value it had when its tab was last open (Streamlit
+    drops the state of widgets a run does not draw; see `keep_widgets`), else `default`; a kept value that `valid`
+    refuses gives way to `default`."""
+    kept = f"_kept_{key}"
+    if key in st.session_state or (kept not in st.session_state and default is None):
+        return
+    value = st.session_state.get(kept, default)
+    st.session_state[key] = value if valid is None or valid(value) else default
+
+
+def keep_widgets(*keys: str) -> None:
+    """After drawing widgets: keep their values for `restore_widget`."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[f"_kept_{key}"] = st.session_state[key]

@@ -29,8 +29,8 @@ ACTIVE = ("queued", "running")
 JobFn = Callable[[sqlite_utils.Database, dict, "JobContext"], Any]
 JOB_KINDS: dict[str, JobFn] = {}
 # Kinds whose module is imported on first use, so that app start-up does not pay for ranx or scikit-learn.
-LAZY_KINDS = {"embed": "embedlab.tasks", "project": "embedlab.tasks", "retrieval": "embedlab.retrieval.job",
-              "ood": "embedlab.ood.job"}
+LAZY_KINDS = {"embed": "embedlab.tasks", "tokens": "embedlab.tasks", "project": "embedlab.tasks",
+              "retrieval": "embedlab.retrieval.job", "ood": "embedlab.ood.job"}
 
 
 def job_function(kind: str) -> JobFn:

@@ -1,4 +1,4 @@
-"""The kinds of background job: embedding a stored corpus, and mapping it ("Embed and map": embedding first when
+"""The kinds of background job: embedding a stored corpus (sentence or token embeddings), and mapping it ("Embed and map": embedding first when
 needed, then the projection). Results are stored matrices."""
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ def embed_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
     meta = embed_corpus(db, corpus_id, params.get("model") or DEFAULT_MODEL, progress=progress,
                         should_stop=ctx.should_stop)
     return f"matrix:{meta.id}"
+
+
+@job_kind("tokens")
+def tokens_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
+    """params: corpus_id, model. A corpus's token embeddings (MaxSim, MUVERA, the Atlas's Compression view), with
+    its sentence embeddings from the same model pass; a cache hit when stored."""
+    corpus_id = int(params["corpus_id"])
+    progress = StageProgress(ctx.progress, "token embeddings", total=get_corpus(db, corpus_id).n_docs)
+    data, _ = EmbeddingSpace.for_corpus(db, corpus_id, params.get("model") or DEFAULT_MODEL).tokens(progress=progress)
+    return f"tokens:{len(data)}"
 
 
 def projection_key(db: sqlite_utils.Database, corpus_id: int, model: str, params: dict) -> str:

@@ -337,7 +337,7 @@ if not models:
     elif st.button("Embed and map", type="primary", key="atlas_embed"):
         submit_job(db_path(), "project", params, session_id=session_id)
         st.rerun()
-    active_jobs_panel(session_id, kinds=("embed", "project"), key="atlas-jobs")
+    active_jobs_panel(session_id, kinds=("embed", "tokens", "project"), key="atlas-jobs")
     st.stop()
 
 keep_valid("atlas_model", models)
@@ -442,7 +442,7 @@ if query.strip():
     except UserError as exc:
         st.error(str(exc))
 
-active_jobs_panel(session_id, kinds=("embed", "project"), key="atlas-jobs")
+active_jobs_panel(session_id, kinds=("embed", "tokens", "project"), key="atlas-jobs")
 
 # Colour values.
 # HDBSCAN (sklearn) takes minutes on 100k points of a dense map; k-means seconds.

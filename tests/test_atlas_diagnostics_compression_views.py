@@ -248,3 +248,26 @@ def test_large_corpora_wait_for_a_button_then_sample_or_compute_all(views_env, m
     at.button(key="atlas_diag_compute").click().run()
     assert not at.exception, at.exception
     assert sorted(frame_with(at, "rankme")["model"]) == ["fake-model", "tfidf-svd"]
+
+
+def test_the_tokens_job_stores_the_token_embeddings_the_compression_view_reads(tmp_path):
+    """The Compression tab's "Compute token embeddings" button submits a `tokens` job: it stores the corpus's token
+    embeddings (one row of offsets per document, plus one) where the view looks for them."""
+    import embedlab.tasks  # noqa: F401 - registers the job kinds
+    from components.compression_view import TOKEN_JOB_KIND, token_status
+    from embedlab.jobs import run_job
+    from storage import connect
+    from storage.matrices import load_matrix
+
+    db = connect(tmp_path / "tokens.sqlite")
+    texts = ["the match ended in a draw", "stocks fell on monday", "the rocket reached orbit",
+             "a late goal won it", "the bank raised rates"]
+    sid, info = stored_corpus(db, texts, name="few")
+    model = "all-MiniLM-L6-v2"
+    assert token_status(db, info.content_hash, model)[0] == "missing"
+    assert token_status(db, info.content_hash, "tfidf-svd")[0] == "none"
+    assert run_job(db, TOKEN_JOB_KIND, {"corpus_id": info.id, "model": model}, session_id=sid).startswith("tokens:")
+    status, tokens, offsets = token_status(db, info.content_hash, model)
+    offsets = load_matrix(db, offsets.id).ravel()
+    assert status == "stored" and len(offsets) == len(texts) + 1 and offsets[-1] == tokens.rows
+    assert all(b - a >= 4 for a, b in zip(offsets[:-1], offsets[1:]))     # [CLS], words, [SEP]
