@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
+from embedlab.diagnostics import hub_order
 from embedlab.text_display import short_text, snippet
 
 AUTO_MAX_DOCS = 20_000       # above: computed on request (100k documents take about 90 s per model)
@@ -40,11 +41,12 @@ FORMATS = {"rankme": "%.1f", "hubness_skew@10": "%.2f", "anti_hub_fraction@10": 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def diagnostics_of(path: str, matrix_id: int, model: str) -> dict:
-    """`diagnose` of a stored embedding matrix (cached by the matrix id: a matrix never changes)."""
+    """`diagnose` of a stored embedding matrix (cached by the matrix id: a matrix never changes), reusing its
+    cached N_10 (the hub map's)."""
     from components.state import shared_matrix
     from embedlab.diagnostics import diagnose
 
-    return diagnose(shared_matrix(matrix_id), model=model)
+    return diagnose(shared_matrix(matrix_id), model=model, counts=k_occurrence_of(path, matrix_id))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -85,12 +87,6 @@ def size_by_hubness(fig, counts: np.ndarray, trace_name: str) -> None:
         if colour is not None and not isinstance(colour, str):
             marker["color"] = np.asarray(colour)[order]
         trace.update(marker=marker, **update)
-
-
-def hub_order(counts: np.ndarray) -> np.ndarray:
-    """Rows by N_10, largest first (ties by lower row), as `diagnostics.top_hubs` orders them."""
-    counts = np.asarray(counts)
-    return np.lexsort((np.arange(len(counts)), -counts))
 
 
 def diagnostics_view(ctx: AtlasContext) -> None:

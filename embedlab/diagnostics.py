@@ -62,8 +62,10 @@ def pca_dims(X: np.ndarray, share: float = 0.9) -> int:
     return int(np.searchsorted(np.cumsum(var) / var.sum(), share - 1e-12) + 1)
 
 
-def diagnose(X: np.ndarray, *, model: str = "", progress: Progress | None = None) -> dict:
-    """Every diagnostic of one embedding, as `diagnostics --json` writes it (DESIGN §3)."""
+def diagnose(X: np.ndarray, *, model: str = "", progress: Progress | None = None,
+             counts: np.ndarray | None = None) -> dict:
+    """Every diagnostic of one embedding, as `diagnostics --json` writes it (DESIGN §3); `counts`: its N_10 when
+    already computed (`k_occurrence(X)`), so the exact top-10 pass runs once."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or len(X) < HUB_K + 2 or X.shape[1] < 1:
         raise InputError(f"diagnostics need at least {HUB_K + 2} documents, got {len(X)}")
@@ -72,7 +74,10 @@ def diagnose(X: np.ndarray, *, model: str = "", progress: Progress | None = None
     report = progress or (lambda f, m: None)
     report(0.0, "effective rank")
     out = {"model": model, "n_docs": int(len(X)), "dim": int(X.shape[1]), "rankme": round(rankme(X), 4)}
-    counts = k_occurrence(X, HUB_K, progress=lambda f, m: report(0.05 + 0.9 * f, m))
+    if counts is None:
+        counts = k_occurrence(X, HUB_K, progress=lambda f, m: report(0.05 + 0.9 * f, m))
+    elif len(counts) != len(X):
+        raise ValueError(f"{len(counts)} k-occurrence counts for {len(X)} documents")
     from scipy.stats import skew
 
     out.update({"hubness_skew@10": round(float(skew(counts)), 4),
@@ -84,8 +89,14 @@ def diagnose(X: np.ndarray, *, model: str = "", progress: Progress | None = None
     return out
 
 
+def hub_order(counts: np.ndarray) -> np.ndarray:
+    """Rows by N_k, largest first (ties by lower row)."""
+    counts = np.asarray(counts)
+    return np.lexsort((np.arange(len(counts)), -counts))
+
+
 def top_hubs(X: np.ndarray, n: int = 10, k: int = HUB_K) -> list[tuple[int, int]]:
     """The n documents that appear most often in the others' top-k: (row, N_k), most frequent first."""
     counts = k_occurrence(X, k)
-    order = np.lexsort((np.arange(len(counts)), -counts))[:n]
+    order = hub_order(counts)[:n]
     return [(int(i), int(counts[i])) for i in order]
