@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
-from components.state import keep_widgets, restore_widget
+from components.state import focus_on_pick, keep_widgets, restore_widget
 from embedlab.compression_neighbours import (
     EXACT,
     K,
@@ -314,7 +314,8 @@ def _corpus_layers(ctx: AtlasContext, layers: Layers, names: list[str]) -> None:
         restore_widget(LAYER_KEY, "binary-rescore", lambda v: v in names)
         if st.session_state.get(LAYER_KEY) not in names:
             st.session_state[LAYER_KEY] = "binary-rescore"
-        method = st.selectbox("Colour the map by the overlap@10 of", names, key=LAYER_KEY, on_change=keep_widgets, args=(LAYER_KEY,))
+        method = st.selectbox("Colour the map by the overlap@10 of", names, key=LAYER_KEY, on_change=keep_widgets,
+                              args=(LAYER_KEY,))
         keep_widgets(LAYER_KEY)
     with right:
         st.dataframe(means, hide_index=True, width="stretch", key="atlas_comp_means",
@@ -334,13 +335,8 @@ def _corpus_layers(ctx: AtlasContext, layers: Layers, names: list[str]) -> None:
         frame = frame.drop(columns=["label"])
     key = f"atlas_comp_worst_{method}"
 
-    def pick() -> None:
-        state = st.session_state.get(key)
-        sel = list(state.selection.rows) if state is not None else []
-        if sel:
-            ctx.set_focus(worst[sel[0]])
-
-    st.dataframe(frame, key=key, on_select=pick, selection_mode="single-row", hide_index=True,
+    st.dataframe(frame, key=key, on_select=focus_on_pick(key, worst, ctx.set_focus), selection_mode="single-row",
+                 hide_index=True,
                  width="stretch", height=min(420, 38 + 35 * len(frame)),
                  column_config={"doc": st.column_config.NumberColumn(format="%d", width="small"),
                                 "overlap@10": st.column_config.NumberColumn(format="%.1f", width="small"),

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
+from components.state import focus_on_pick
 from embedlab.diagnostics import hub_order
 from embedlab.text_display import short_text, snippet
 
@@ -159,13 +160,8 @@ def _hubs(ctx: AtlasContext, counts: np.ndarray) -> None:
     if ctx.shown_labels is None:
         frame = frame.drop(columns=["label"])
 
-    def pick() -> None:
-        state = st.session_state.get("atlas_diag_hubs")
-        sel = list(state.selection.rows) if state is not None else []
-        if sel:
-            ctx.set_focus(hubs[sel[0]])
-
-    st.dataframe(frame, key="atlas_diag_hubs", on_select=pick, selection_mode="single-row", hide_index=True,
+    st.dataframe(frame, key="atlas_diag_hubs", on_select=focus_on_pick("atlas_diag_hubs", hubs, ctx.set_focus),
+                 selection_mode="single-row", hide_index=True,
                  width="stretch", height=min(420, 38 + 35 * len(frame)),
                  column_config={"doc": st.column_config.NumberColumn(format="%d", width="small"),
                                 "N_10": st.column_config.NumberColumn(format="%d", width="small"),

@@ -15,7 +15,7 @@ import streamlit as st
 from components.atlas_context import AtlasContext
 from components.atlas_map import atlas_map
 from components.retrieval_map_view import pick_run, run_methods
-from components.state import keep_widgets, restore_widget
+from components.state import keep_widgets, picked_row, restore_widget
 from embedlab.map_colours import numeric_colour
 from embedlab.map_figure import build_map_figure
 from embedlab.map_retrieval import best_methods, cluster_scores, cluster_values, query_clusters, worst_clusters
@@ -183,11 +183,10 @@ def _worst_table(ctx: AtlasContext, rid: int, table: list[dict], cluster_ids: np
     ids = [r["cluster"] for r in table]
 
     def pick() -> None:
-        state = st.session_state.get(key)
-        rows = list(state.selection.rows) if state is not None else []
-        if rows:
-            st.session_state[PICKED_KEY] = (cluster_digest(cluster_ids), ids[rows[0]])
-            ctx.set_selection(np.flatnonzero(cluster_ids == ids[rows[0]]).tolist())
+        row = picked_row(key)
+        if row is not None:
+            st.session_state[PICKED_KEY] = (cluster_digest(cluster_ids), ids[row])
+            ctx.set_selection(np.flatnonzero(cluster_ids == ids[row]).tolist())
         else:
             unpick(ctx)
 

@@ -14,7 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
-from components.ood_plots import score_histogram, score_layer_figure
+from components.ood_plots import score_histogram, score_layer_figure, threshold_control
+from components.state import focus_on_pick
 from embedlab.errors import UserError
 from embedlab.text_display import escape_markdown, short_text
 
@@ -90,7 +91,6 @@ def explanation(path: str, run_id: int, position: int):
 
 
 def ood_explain_view(ctx: AtlasContext) -> None:
-    from embedlab.ood.run_reading import confusion_at, id_quantile_threshold
     from storage.sessions import list_runs
 
     runs = {r["id"]: r for r in list_runs(ctx.db, ctx.session_id, "ood")}
@@ -126,23 +126,7 @@ def ood_explain_view(ctx: AtlasContext) -> None:
     method = top[1].selectbox("Detector", methods, format_func=with_auroc, key=f"{KEY}detector_{run_id}",
                               help="Ordered by AUROC (best first); the colours, threshold and counts follow it.")
     scores, is_ood = brief["scores"][method], brief["is_ood"]
-    lo, hi = float(scores.min()), float(scores.max())
-    default = min(max(id_quantile_threshold(scores, is_ood), lo), hi)
-    if hi > lo:
-        threshold = st.slider("Threshold: flag as OOD when score ≥", lo, hi, default, (hi - lo) / 500,
-                              format="%.4g", key=f"{KEY}threshold_{run_id}_{method}",
-                              help="Starts at the FPR95 point: 95 % of the ID test documents are accepted.")
-    else:
-        threshold = lo
-        st.caption(f"Every test document has the same {method} score ({lo:.4g}).")
-    counts = confusion_at(scores, is_ood, threshold)
-    cells = st.columns(6)
-    cells[0].metric("OOD caught (TPR)", f"{counts['tpr']:.1%}")
-    cells[1].metric("ID flagged (FPR)", f"{counts['fpr']:.1%}")
-    cells[2].metric("TP · OOD flagged", f"{counts['tp']:,}")
-    cells[3].metric("FP · ID flagged", f"{counts['fp']:,}")
-    cells[4].metric("TN · ID accepted", f"{counts['tn']:,}")
-    cells[5].metric("FN · OOD missed", f"{counts['fn']:,}")
+    threshold, counts = threshold_control(scores, is_ood, method, key=f"{KEY}threshold_{run_id}_{method}")
 
     positions, rows = brief["positions"], brief["rows"]
     here = scores[positions]
@@ -218,12 +202,7 @@ def _flagged_table(ctx: AtlasContext, brief: dict, method: str, threshold: float
                           "text": [short_text(ctx.texts[r], 160) for r in idxs]})
     key = f"{KEY}flagged_{brief['id']}_{method}"
 
-    def pick() -> None:
-        state = st.session_state.get(key)
-        picked = list(state.selection.rows) if state is not None else []
-        if picked:
-            ctx.set_focus(idxs[picked[0]])
-
+    pick = focus_on_pick(key, idxs, ctx.set_focus)
     st.caption(f"Top flagged documents by {method} ({len(order)} shown): click a row to focus it.")
     st.dataframe(frame, key=key, on_select=pick, selection_mode="single-row", hide_index=True, width="stretch",
                  column_config={"doc": st.column_config.NumberColumn("doc", format="%d", width="small"),
@@ -298,13 +277,8 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
                           "text": [short_text(t, 160) for t in texts]})
     key = f"{KEY}nearest_{brief['id']}_{row}"
 
-    def pick() -> None:
-        state = st.session_state.get(key)
-        picked = list(state.selection.rows) if state is not None else []
-        if picked and same:
-            ctx.set_focus(neighbour_rows[picked[0]])
-
-    st.dataframe(frame, key=key, on_select=pick if same else "ignore", selection_mode="single-row",
+    st.dataframe(frame, key=key, on_select=focus_on_pick(key, neighbour_rows, ctx.set_focus) if same else "ignore",
+                 selection_mode="single-row",
                  hide_index=True, width="stretch",
                  column_config={"doc": st.column_config.NumberColumn("doc", format="%d", width="small"),
                                 "cosine": st.column_config.NumberColumn("cosine", format="%.3f"),

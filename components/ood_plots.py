@@ -230,3 +230,28 @@ def score_layer_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Seq
     else:
         fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False))
     return fig
+
+
+def threshold_control(scores: np.ndarray, is_ood: np.ndarray, method: str, *, key: str) -> tuple[float, dict]:
+    """The threshold slider (starting at the FPR95 point) and the confusion counts at it, as six metrics;
+    returns (threshold, counts)."""
+    from embedlab.ood.run_reading import confusion_at, id_quantile_threshold
+
+    lo, hi = float(scores.min()), float(scores.max())
+    default = min(max(id_quantile_threshold(scores, is_ood), lo), hi)
+    if hi > lo:
+        threshold = st.slider("Threshold: flag as OOD when score ≥", lo, hi, default, (hi - lo) / 500,
+                              format="%.4g", key=key,
+                              help="Starts where 95 % of ID documents are accepted (the FPR95 operating point).")
+    else:
+        threshold = lo
+        st.caption(f"Every test document has the same {method} score ({lo:.4g}).")
+    counts = confusion_at(scores, is_ood, threshold)
+    cells = st.columns(6)
+    cells[0].metric("OOD caught (TPR)", f"{counts['tpr']:.1%}")
+    cells[1].metric("ID flagged (FPR)", f"{counts['fpr']:.1%}")
+    cells[2].metric("TP · OOD flagged", f"{counts['tp']:,}")
+    cells[3].metric("FP · ID flagged", f"{counts['fp']:,}")
+    cells[4].metric("TN · ID accepted", f"{counts['tn']:,}")
+    cells[5].metric("FN · OOD missed", f"{counts['fn']:,}")
+    return threshold, counts

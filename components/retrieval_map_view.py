@@ -13,7 +13,7 @@ import streamlit as st
 
 from components.atlas_context import AtlasContext
 from components.atlas_map import atlas_map
-from components.state import keep_widgets, restore_widget
+from components.state import focus_on_pick, keep_widgets, restore_widget
 from embedlab.map_colours import ColourSpec, label_colour, label_palette
 from embedlab.map_figure import Highlight, build_map_figure
 from embedlab.map_retrieval import (ORDERS, PLACEMENT_K, RunFit, best_methods, fit_run, method_marks,
@@ -297,13 +297,8 @@ def _ranked_list(ctx: AtlasContext, rid: int, details: dict, method: str, qid: s
     key = f"atlas_rmap_list_{rid}_{method}_{qid}"
     row_of = [r["row"] for r in ranked]
 
-    def focus() -> None:
-        state = st.session_state.get(key)
-        picked = list(state.selection.rows) if state is not None else []
-        if picked and row_of[picked[0]] is not None:
-            ctx.set_focus(row_of[picked[0]])
-
-    st.dataframe(frame, key=key, on_select=focus, selection_mode="single-row", hide_index=True, width="stretch",
+    st.dataframe(frame, key=key, on_select=focus_on_pick(key, row_of, ctx.set_focus), selection_mode="single-row",
+                 hide_index=True, width="stretch",
                  column_config={"rank": st.column_config.NumberColumn("rank", width="small"),
                                 "✓": st.column_config.TextColumn("✓", width="small",
                                                                  help="✓: judged relevant to the query"),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -92,3 +92,19 @@ def keep_widgets(*keys: str) -> None:
     for key in keys:
         if key in st.session_state:
             st.session_state[f"_kept_{key}"] = st.session_state[key]
+
+
+def picked_row(key: str) -> int | None:
+    """The row picked in the single-row-selection dataframe `key`, or None."""
+    state = st.session_state.get(key)
+    rows = list(state.selection.rows) if state is not None else []
+    return int(rows[0]) if rows else None
+
+
+def focus_on_pick(key: str, docs: Sequence[int | None], set_focus: Callable[[int], None]) -> Callable[[], None]:
+    """An `on_select` callback for dataframe `key`: picking its row r focuses document docs[r] (None: nothing)."""
+    def pick() -> None:
+        row = picked_row(key)
+        if row is not None and docs[row] is not None:
+            set_focus(int(docs[row]))
+    return pick

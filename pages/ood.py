@@ -20,6 +20,7 @@ from components.ood_plots import (
     roc_figure,
     score_histogram,
     score_map_figure,
+    threshold_control,
 )
 from components.param_form import changed_params
 from components.run_history import run_history
@@ -30,7 +31,7 @@ from embedlab.errors import UserError
 from embedlab.jobs import list_jobs, submit_job
 from embedlab.ood import describe_methods
 from embedlab.ood.label_rules import disabled_methods
-from embedlab.ood.run_reading import confusion_at, id_quantile_threshold, resolve_run_corpora, review_lists
+from embedlab.ood.run_reading import resolve_run_corpora, review_lists
 from embedlab.ood.split import DEFAULT_FRACTION, split_corpus
 from embedlab.tasks import find_projection
 from storage.corpora import list_corpora, load_documents, load_labels
@@ -312,23 +313,7 @@ def detector_view(run: dict) -> None:
     method = st.selectbox("Detector", methods, key=f"ood_detector_{run['id']}",
                           help="Ordered by AUROC; the histogram, threshold, map and lists below follow it.")
     scores = all_scores[method]
-    lo, hi = float(scores.min()), float(scores.max())
-    default = min(max(id_quantile_threshold(scores, is_ood), lo), hi)
-    if hi > lo:
-        threshold = st.slider("Threshold: flag as OOD when score ≥", lo, hi, default, (hi - lo) / 500,
-                              format="%.4g", key=f"ood_threshold_{run['id']}_{method}",
-                              help="Starts where 95 % of ID documents are accepted (the FPR95 operating point).")
-    else:
-        threshold = lo
-        st.caption(f"Every test document has the same {method} score ({lo:.4g}).")
-    counts = confusion_at(scores, is_ood, threshold)
-    cells = st.columns(6)
-    cells[0].metric("OOD caught (TPR)", f"{counts['tpr']:.1%}")
-    cells[1].metric("ID flagged (FPR)", f"{counts['fpr']:.1%}")
-    cells[2].metric("TP · OOD flagged", f"{counts['tp']:,}")
-    cells[3].metric("FP · ID flagged", f"{counts['fp']:,}")
-    cells[4].metric("TN · ID accepted", f"{counts['tn']:,}")
-    cells[5].metric("FN · OOD missed", f"{counts['fn']:,}")
+    threshold, counts = threshold_control(scores, is_ood, method, key=f"ood_threshold_{run['id']}_{method}")
 
     left, right = st.columns(2)
     with left:

@@ -89,3 +89,22 @@ def test_every_evaluation_view_opens_with_its_numbers_and_no_traceback(evaluatio
             _no_exception(page, f"in {tab}")
             SCREENSHOTS.mkdir(exist_ok=True)
             panel.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))
+        # a row of a view's table focuses its document (here: the top hub, the lowest row among the largest N_10)
+        from embedlab.diagnostics import hub_order, k_occurrence
+        from embedlab.embedding.cache import find_embedding
+        from storage import connect
+        from storage.corpora import list_corpora
+        from storage.matrices import load_matrix
+
+        db = connect(evaluation_db)
+        info = list_corpora(db, db.execute("SELECT id FROM sessions WHERE name = 's'").fetchone()[0])[0]
+        top_hub = int(hub_order(k_occurrence(load_matrix(db, find_embedding(db, info.content_hash, "tfidf-svd").id)))[0])
+        db.close()
+        assert top_hub != 2
+        hubs = panel.locator("[data-testid='stDataFrame']").last
+        hubs.scroll_into_view_if_needed()
+        box = hubs.bounding_box()
+        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)       # the first row's selection cell
+        page.wait_for_function(f"() => location.search.includes('focus={top_hub}&')", timeout=60_000)
+        wait_for_app(page)
+        _no_exception(page, "after picking a hub")
