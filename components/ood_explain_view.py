@@ -87,6 +87,25 @@ def explanation(path: str, run_id: int, position: int):
             training.id_corpus.name, training.matches_run)
 
 
+def ood_colour_layers(db: Any, path: str, session_id: int, corpus_id: int, content_hash: str,
+                      n_docs: int) -> dict[str, np.ndarray]:
+    """The Atlas's "Colour by" choices from OOD runs: for every run of the session that tests documents of this
+    corpus, its best detector's (AUROC) score per document, NaN for documents the run does not test."""
+    from storage.sessions import list_runs
+
+    layers = {}
+    for r in list_runs(db, session_id, "ood"):
+        brief = run_on_corpus(path, int(r["id"]), int(corpus_id), content_hash)
+        if brief is None:
+            continue
+        best = max(brief["scores"], key=lambda m: brief["metrics"].get(m, {}).get("auroc") or 0)
+        values = np.full(n_docs, np.nan, dtype=np.float32)
+        ok = brief["rows"] < n_docs
+        values[brief["rows"][ok]] = brief["scores"][best][brief["positions"][ok]]
+        layers[f"OOD score: run #{r['id']} · {best}"] = values
+    return layers
+
+
 # --- the view --------------------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 HOVER_TEXT_MAX_POINTS = 20_000
 UNSELECTED_COLOUR = "#C8C8C8"
 UNSELECTED_OPACITY = 0.15
+NO_VALUE_COLOUR = "#D0D0D0"        # documents without a value on a numeric colour (NaN)
+NO_VALUE = object()                # the split's marker for them
 # marker symbols that Scatter3d can draw; others fall back to a diamond
 _SYMBOLS_3D = {"circle", "circle-open", "cross", "diamond", "diamond-open", "square", "square-open", "x"}
 
@@ -134,7 +136,10 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
             groups, group_names = fold_categories(labels)
         else:
             groups, group_names = np.full(n, colour.name, dtype=object), [colour.name]
-        split = [(name, np.flatnonzero(groups == name)) for name in group_names]
+        split = [(name, np.flatnonzero((groups == name) & finite)) for name in group_names]
+        missing = np.flatnonzero(~finite)     # no value (an untested document, a blank cell): grey, in the legend
+        if missing.size:
+            split.append((NO_VALUE, missing))
     else:
         values, lo, hi = None, 0.0, 1.0
         split = [(name, np.flatnonzero(colour.values == name)) for name in colour.categories]
@@ -147,14 +152,19 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
             continue
         rows32 = rows.astype(np.int32)
         marker: dict[str, Any] = {"size": size if not three_d else max(1.5, size - 3), "opacity": 0.85}
-        if values is not None:
+        no_value = name is NO_VALUE
+        if no_value:
+            name = f"no {colour.name}"
+            marker.update(color=NO_VALUE_COLOUR, opacity=0.5)
+            value_part = ""
+        elif values is not None:
             marker.update(color=values[rows], coloraxis="coloraxis")
             value_part = f"<br>{value_name}: %{{marker.color:.4g}}"
         else:
             marker["color"] = colours[name]
             value_part = ""
         kwargs: dict[str, Any] = dict(name=html.escape(name, quote=True), customdata=rows32, marker=marker,
-                                      mode="markers", showlegend=values is None,
+                                      mode="markers", showlegend=values is None or no_value,
                                       legendgroup=html.escape(name, quote=True))
         if use_hover:
             kwargs["hovertext"] = [hover[i] for i in rows]

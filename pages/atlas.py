@@ -13,9 +13,9 @@ import streamlit as st
 from components.atlas_context import ATLAS_TAB_KEY, ATLAS_TABS, AtlasContext
 from components.atlas_map import atlas_map, figure_digest, shown_digest
 from components.compression_view import compression_view
-from components.diagnostics_view import diagnostics_view
+from components.diagnostics_view import diagnostics_view, k_occurrence_of
 from components.failure_regions_view import failure_regions_view
-from components.ood_explain_view import ood_explain_view
+from components.ood_explain_view import ood_colour_layers, ood_explain_view
 from components.retrieval_map_view import retrieval_map_view
 from components.job_progress import active_jobs_panel
 from components.neighbour_panel import FOCUS_KEY, neighbour_panel
@@ -62,6 +62,7 @@ CLUSTER_SCOPE_KEY = "atlas_cl_scope"
 MAP_SELECTION_KEY = "atlas_map_selection"
 SELECTION_EPOCH_KEY = "atlas_selection_epoch"  # counts selections made elsewhere: each one redraws the main map
 N_HITS = 25
+HUBNESS = "hubness (N_10: in how many top-10 lists)"
 EVALUATION_VIEWS = (retrieval_map_view, failure_regions_view, compression_view, ood_explain_view, diagnostics_view)
 
 
@@ -419,6 +420,8 @@ coords = shared_matrix(proj_meta.id) if proj_meta is not None else None
 colour_options = (["label"] if view.labels is not None else []) + ["cluster", "length (characters)"]
 meta_cols = metadata_columns(view.metas[:2000])
 colour_options += [f"meta: {c}" for c in meta_cols]
+ood_layers = ood_colour_layers(db, db_path(), session_id, corpus.id, corpus.content_hash, n)
+colour_options += [*ood_layers, HUBNESS]
 keep_valid("atlas_colour", colour_options)
 colour_choice = controls[2].selectbox("Colour by", colour_options, key="atlas_colour")
 
@@ -469,6 +472,10 @@ elif colour_choice == "cluster":
     colour = categorical_colour("cluster", [f"{c}: {kw.get(int(c), '')}" if c >= 0 else NOISE for c in ids])
 elif colour_choice == "length (characters)":
     colour = numeric_colour("length (characters)", document_lengths(view.texts))
+elif colour_choice in ood_layers:   # untested documents have no score: grey
+    colour = numeric_colour(colour_choice.split(" · ")[-1] + " OOD score", ood_layers[colour_choice])
+elif colour_choice == HUBNESS:
+    colour = numeric_colour("N_10", k_occurrence_of(db_path(), emb_meta.id))
 else:
     column = colour_choice.removeprefix("meta: ")
     colour = colour_spec(column, [m.get(column) for m in view.metas])

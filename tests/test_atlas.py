@@ -165,6 +165,21 @@ def test_100k_point_numeric_colour_uses_a_colour_bar(big_map):
     assert map_payload_bytes(fig) < 3_000_000  # measured 2.47 MB (colours are float32 too)
 
 
+def test_documents_without_a_numeric_value_are_grey_not_the_lowest_colour():
+    """An OOD score for tested documents only, a metadata column with blanks: NaN rows go to one grey trace in the
+    legend, and the colour scale spans the real values only (NaN used to be drawn as the minimum)."""
+    coords = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    values = [0.5, None, 2.0, float("nan"), 1.0, None]
+    fig = build_map_figure(coords, numeric_colour("OOD score", values), labels=["a", "b", "a", "b", "a", "b"])
+    by_name = {t.name: t for t in fig.data}
+    grey = by_name["no OOD score"]
+    assert sorted(np.asarray(grey.customdata).tolist()) == [1, 3, 5]
+    assert grey.marker.color == "#D0D0D0" and grey.showlegend
+    coloured = [t for t in fig.data if t.name in ("a", "b")]
+    assert sorted(len(t.x) for t in coloured) == [3]               # label "b" has no value: no coloured trace
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.5, 2.0)
+
+
 def test_hover_snippets_only_up_to_20k_points():
     rng = np.random.default_rng(0)
     texts = ["some words"] * 20_001

@@ -271,3 +271,28 @@ def test_the_tokens_job_stores_the_token_embeddings_the_compression_view_reads(t
     offsets = load_matrix(db, offsets.id).ravel()
     assert status == "stored" and len(offsets) == len(texts) + 1 and offsets[-1] == tokens.rows
     assert all(b - a >= 4 for a, b in zip(offsets[:-1], offsets[1:]))     # [CLS], words, [SEP]
+
+
+def test_the_main_map_can_be_coloured_by_hubness(views_env):
+    """"Colour by" offers N_10 of the map's model: each point's colour is its k-occurrence."""
+    import base64
+
+    from embedlab.diagnostics import k_occurrence
+
+    def array(value):
+        return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"]) if isinstance(value, dict) \
+            else np.asarray(value)
+
+    at = open_page(PAGE, session="s")
+    choice = next(o for o in at.selectbox(key="atlas_colour").options if o.startswith("hubness"))
+    at.selectbox(key="atlas_colour").select(choice).run()
+    assert not at.exception
+    main = json.loads(next(c for c in at.get("plotly_chart") if c.key == "atlas_map").proto.spec)
+    counts = k_occurrence(matrix(views_env, "tfidf-svd"))
+    seen = 0
+    for trace in main["data"]:
+        if "coloraxis" in trace.get("marker", {}):
+            rows = array(trace["customdata"]).astype(int)
+            assert np.array_equal(array(trace["marker"]["color"]), counts[rows])
+            seen += len(rows)
+    assert seen == len(counts) and main["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "N_10"

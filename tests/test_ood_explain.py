@@ -399,3 +399,26 @@ def test_score_layer_marks_flagged_documents_and_carries_rows(dims):
     assert plotly_array(flagged.customdata).tolist() == [4, 9]
     assert plotly_array(traces["focus"].customdata).tolist() == [3]
     assert {t.type for t in fig.data} == {"scatter3d" if dims == 3 else "scattergl"}
+
+
+def test_the_atlas_colours_the_main_map_by_an_ood_runs_score(atlas_ood_env):
+    """DESIGN's Atlas "colour by OOD score": each run testing this corpus offers its best detector's score; tested
+    documents carry the run's stored score, untested (training) ones are grey, not the lowest colour."""
+    path, info, run = atlas_ood_env
+    d = run["details"]
+    best = max(run["metrics"], key=lambda m: run["metrics"][m]["auroc"])
+    choice = f"OOD score: run #{run['id']} · {best}"
+    at = open_page(PAGE, session="s", state={"atlas_colour": choice})
+    assert not at.exception, at.exception
+    assert choice in at.selectbox(key="atlas_colour").options
+    main = json.loads(next(c for c in at.get("plotly_chart") if c.key == "atlas_map").proto.spec)
+    shown = {}
+    for trace in main["data"]:
+        if trace["name"] != f"no {best} OOD score" and "customdata" in trace:
+            colours = plotly_array(trace["marker"]["color"])
+            shown.update(zip(plotly_array(trace["customdata"]).tolist(), colours.tolist()))
+    grey = next(t for t in main["data"] if t["name"] == f"no {best} OOD score")
+    tested = {int(r): float(s) for (_, r), s in zip(d["test_idx"], d["scores"][best])}
+    assert set(shown) == set(tested)
+    assert all(shown[r] == pytest.approx(tested[r], rel=1e-5, abs=1e-6) for r in tested)
+    assert set(plotly_array(grey["customdata"]).tolist()) == set(range(info.n_docs)) - set(tested)
