@@ -22,6 +22,7 @@ from components.ood_plots import (
     score_map_figure,
     threshold_control,
 )
+from components.map_links import corpus_with_most_ood, open_on_atlas_button
 from components.param_form import changed_params
 from components.run_history import run_history
 from components.share_link import shown_run_id
@@ -313,6 +314,14 @@ def detector_view(run: dict) -> None:
     method = st.selectbox("Detector", methods, key=f"ood_detector_{run['id']}",
                           help="Ordered by AUROC; the histogram, threshold, map and lists below follow it.")
     scores = all_scores[method]
+    atlas_corpus = corpus_with_most_ood(get_db(), run)
+    if atlas_corpus is not None:
+        open_on_atlas_button(
+            "🗺️ Why is a document OOD? Open this run on the Atlas", corpus=atlas_corpus, tab="🚨 Why OOD",
+            key=f"ood-atlas-{run['id']}",
+            state={"atlas_oodx_run": run["id"], f"atlas_oodx_detector_{run['id']}": method},
+            help=f"The {method} score as a colour layer on the map of “{atlas_corpus}”; click a document to see its "
+                 "nearest training documents, nearest class means and every detector's score.")
     threshold, counts = threshold_control(scores, is_ood, method, key=f"ood_threshold_{run['id']}_{method}")
 
     left, right = st.columns(2)

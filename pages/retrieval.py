@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from components.job_progress import active_jobs_panel
+from components.map_links import corpora_showing_run, open_on_atlas_button
 from components.metric_table import RETRIEVAL_COLUMNS, metric_table, tradeoff_figure
 from components.param_form import changed_params, param_widget
 from components.router_panel import router_panel
@@ -27,6 +28,7 @@ from embedlab.jobs import find_active_job, list_jobs, submit_job
 from embedlab.retrieval import list_methods, method_info
 from embedlab.retrieval.beir import beir_splits, dataset_label, store_beir_upload
 from embedlab.retrieval.params import validate_params
+from embedlab.map_retrieval import ORDERS
 from embedlab.retrieval.run_details import disagreements, ranked_list_rows
 from embedlab.retrieval.typed_query import rank_typed_query
 from storage.corpora import list_corpora, load_documents
@@ -165,6 +167,14 @@ def show_run(run: dict) -> None:
                    "for the drill-down; the metrics cover all of them.")
     if qid is None:
         return
+    shown_on = corpora_showing_run(db_path(), rid, str(run.get("created_at")), int(run["session_id"]))
+    if shown_on:
+        open_on_atlas_button(
+            "🗺️ Show this query on the Atlas", corpus=shown_on[0], tab="🎯 Retrieval", key=f"retr-atlas-{rid}",
+            state={"atlas_rmap_run": rid, f"atlas_rmap_methods_{rid}": list(dict.fromkeys([a, b])),
+                   "atlas_rmap_order": ORDERS[0], f"atlas_rmap_query_{rid}": qid},
+            help=f"The query placed on the map of “{shown_on[0]}”, its relevant documents ringed, each method's "
+                 "hits and misses; the Failure regions tab aggregates the run by cluster.")
     st.text(texts.get(qid, ""))
     per_query = details.get("per_query", {})
     st.caption(f"{details.get('n_relevant', {}).get(qid, '?')} relevant document(s) · ✓ marks a relevant one")

@@ -358,3 +358,25 @@ def test_both_views_draw_on_a_3d_map(views_env, run_name):
             assert ("query" if run_name == "news" else "query (placed)") in names and "relevant" in names
         else:
             assert "clusters with queries" in names
+
+
+def test_the_retrieval_pages_drill_down_opens_its_query_on_the_atlas(views_env):
+    """"Show this query on the Atlas": the Atlas opens on the run's corpus, in the Retrieval tab, with the run, the
+    drill-down's two methods and its query picked; a run of another corpus offers no such button."""
+    from storage.sessions import list_runs
+
+    db, info, run, _, _, _ = stored(views_env)
+    other = next(r for r in list_runs(db, run["session_id"], "retrieval") if r["params"].get("dataset") == "other")
+    db.close()
+    rid = run["id"]
+    at = open_page("pages/retrieval.py", session="s", state={"share_linked_run": {"retrieval": other["id"]}})
+    assert not at.exception and not [b for b in at.button if b.key == f"retr-atlas-{other['id']}"]
+    at = open_page("pages/retrieval.py", session="s", state={"share_linked_run": {"retrieval": rid}}, timeout=120)
+    qid = at.selectbox(key=f"retr-q-{rid}").value
+    pair = [at.selectbox(key=f"retr-a-{rid}").value, at.selectbox(key=f"retr-b-{rid}").value]
+    at.button(key=f"retr-atlas-{rid}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_tab"] == "🎯 Retrieval" and at.selectbox(key="atlas_corpus").value == "news"
+    assert at.selectbox(key="atlas_rmap_run").value == rid
+    assert at.selectbox(key=f"atlas_rmap_query_{rid}").value == qid
+    assert at.multiselect(key=f"atlas_rmap_methods_{rid}").value == pair

@@ -422,3 +422,19 @@ def test_the_atlas_colours_the_main_map_by_an_ood_runs_score(atlas_ood_env):
     assert set(shown) == set(tested)
     assert all(shown[r] == pytest.approx(tested[r], rel=1e-5, abs=1e-6) for r in tested)
     assert set(plotly_array(grey["customdata"]).tolist()) == set(range(info.n_docs)) - set(tested)
+
+
+def test_the_ood_page_opens_its_run_on_the_atlas(atlas_ood_env):
+    """"Open this run on the Atlas": the Why OOD tab, on the corpus holding the run's OOD documents, with the run and
+    the page's detector picked."""
+    path, info, run = atlas_ood_env
+    rid = run["id"]
+    at = open_page("pages/ood.py", session="s", state={"share_linked_run": {"ood": rid}}, timeout=120)
+    assert not at.exception, at.exception
+    method = at.selectbox(key=f"ood_detector_{rid}").options[1]      # not the default (the best AUROC)
+    at.selectbox(key=f"ood_detector_{rid}").select(method).run()
+    at.button(key=f"ood-atlas-{rid}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_tab"] == "🚨 Why OOD" and at.selectbox(key="atlas_corpus").value == info.name
+    assert at.selectbox(key="atlas_oodx_run").value == rid
+    assert at.selectbox(key=f"atlas_oodx_detector_{rid}").value == method
