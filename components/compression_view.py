@@ -36,7 +36,7 @@ SAMPLE_SIZE = 2_000                 # rows of the seeded sample that estimates i
 MAXSIM_MAX_TOKEN_VALUES = 400_000_000   # token rows x dim held as float32 for MaxSim (1.6 GB); above: skipped
 CELL_CHARS = 70
 N_WORST = 20
-TOKEN_JOB_KIND = "tokens"           # a job kind that computes a corpus's token embeddings, if one is registered
+TOKEN_JOB_KIND = "tokens"           # the job kind that computes a corpus's token embeddings
 DIMS_KEY = "atlas_comp_dims"
 LAYER_KEY = "atlas_comp_layer"
 
@@ -145,34 +145,24 @@ def token_status(db: Any, content_hash: str, model: str) -> tuple[str, Any, Any]
     return "stored", meta, offsets
 
 
-def _token_job_available() -> bool:
-    from embedlab.jobs import JOB_KINDS, LAZY_KINDS
-
-    return TOKEN_JOB_KIND in JOB_KINDS or TOKEN_JOB_KIND in LAZY_KINDS
-
-
 def _maxsim_note(ctx: AtlasContext, status: str) -> None:
     if status == "none":
         st.caption(f"MaxSim needs token embeddings; {ctx.model} has none (pick a sentence-transformers model "
                    "such as all-MiniLM-L6-v2 to see it).")
         return
-    if _token_job_available():
-        from embedlab.jobs import find_active_job, submit_job
+    from embedlab.jobs import find_active_job, submit_job
 
-        params = {"corpus_id": int(ctx.corpus.id), "model": ctx.model}
-        running = find_active_job(ctx.db, TOKEN_JOB_KIND, params)
-        if running is not None:
-            st.caption(f"MaxSim: computing the token embeddings ({running.progress:.0%}); it joins the table when "
-                       "they are stored.")
-            return
-        st.caption("MaxSim needs this corpus's token embeddings, which are not stored yet (one model pass).")
-        st.button("Compute token embeddings", key="atlas_comp_tokens",
-                  on_click=lambda: submit_job(ctx.db_path, TOKEN_JOB_KIND, params, session_id=ctx.session_id),
-                  help="Runs in the background; MaxSim joins the table when they are stored.")
+    params = {"corpus_id": int(ctx.corpus.id), "model": ctx.model}
+    running = find_active_job(ctx.db, TOKEN_JOB_KIND, params)
+    if running is not None:
+        st.caption(f"MaxSim: computing the token embeddings ({running.progress:.0%}); it joins the table when "
+                   "they are stored.")
         return
-    st.caption("MaxSim needs this corpus's token embeddings, which are not stored yet. They are stored by the "
-               "first MaxSim run on this corpus: on the **Retrieval** page pick this corpus, queries from labels "
-               f"(or typed), the model {ctx.model} and the method **maxsim**, then come back here.")
+    st.caption("MaxSim needs this corpus's token embeddings, which are not stored yet (one model pass; a MaxSim "
+               "run on the Retrieval page stores them too).")
+    st.button("Compute token embeddings", key="atlas_comp_tokens",
+              on_click=lambda: submit_job(ctx.db_path, TOKEN_JOB_KIND, params, session_id=ctx.session_id),
+              help="Runs in the background; MaxSim joins the table when they are stored.")
 
 
 # --- the view ------------------------------------------------------------------------------------------------------

@@ -296,3 +296,26 @@ def test_the_main_map_can_be_coloured_by_hubness(views_env):
             assert np.array_equal(array(trace["marker"]["color"]), counts[rows])
             seen += len(rows)
     assert seen == len(counts) and main["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "N_10"
+
+
+def test_compression_offers_to_compute_missing_token_embeddings_as_a_job(tmp_path, monkeypatch):
+    """A model with token embeddings whose tokens are not stored: the focused document's table says so and the
+    button submits the `tokens` job for this corpus and model (the job itself: the test above)."""
+    from embedlab.embedding.cache import compute_embedding
+    from storage import connect
+
+    path = use_database(tmp_path / "embedlab.sqlite", monkeypatch)
+    db = connect(path)
+    texts = [f"{w} story number {i}" for i, w in enumerate(["match", "stocks", "rocket", "goal", "bank"] * 4)]
+    sid, info = stored_corpus(db, texts, name="few")
+    compute_embedding(db, texts, "all-MiniLM-L6-v2", content_hash=info.content_hash, corpus_id=info.id)
+    db.close()
+    submitted = []
+    monkeypatch.setattr("embedlab.jobs.submit_job", lambda path, kind, params, session_id=None:
+                        submitted.append((kind, params, session_id)) or 1)
+    at = open_page(PAGE, session="s", state={"atlas_tab": COMPRESSION, "atlas_focus": 3,
+                                             "atlas_model": "all-MiniLM-L6-v2"})
+    assert not at.exception, at.exception
+    assert any("not stored yet" in c.value for c in at.caption)
+    at.button(key="atlas_comp_tokens").click().run()
+    assert submitted == [("tokens", {"corpus_id": info.id, "model": "all-MiniLM-L6-v2"}, sid)]
