@@ -9,23 +9,31 @@ import streamlit as st
 from components.atlas_context import ATLAS_TAB_KEY
 
 
+def corpora_showing_run(db: Any, path: str, run_id: int, created_at: str, session_id: int) -> list[str]:
+    """Names of the session's corpora whose map can show retrieval run `run_id` (`embedlab.map_retrieval.fit_run`);
+    recomputed when the session's corpora change."""
+    from storage.corpora import list_corpora
+
+    corpora = tuple((c.id, c.name, c.content_hash) for c in list_corpora(db, session_id))
+    return _corpora_showing_run(path, run_id, created_at, corpora)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def corpora_showing_run(path: str, run_id: int, created_at: str, session_id: int) -> list[str]:
-    """Names of the session's corpora whose map can show retrieval run `run_id` (`embedlab.map_retrieval.fit_run`)."""
+def _corpora_showing_run(path: str, run_id: int, created_at: str,
+                         corpora: tuple[tuple[int, str, str], ...]) -> list[str]:
     from embedlab.map_retrieval import fit_run
     from storage import connect
-    from storage.corpora import list_corpora
     from storage.sessions import load_run
 
     db = connect(path)
     try:
         run = load_run(db, run_id)
         names = []
-        for corpus in list_corpora(db, session_id):
+        for corpus_id, name, _ in corpora:
             ids = [r[0] for r in db.execute("SELECT doc_id FROM documents WHERE corpus_id = ? ORDER BY idx",
-                                            [corpus.id])]
-            if fit_run(run, corpus_id=corpus.id, corpus_name=corpus.name, doc_ids=ids).fits:
-                names.append(corpus.name)
+                                            [corpus_id])]
+            if fit_run(run, corpus_id=corpus_id, corpus_name=name, doc_ids=ids).fits:
+                names.append(name)
         return names
     finally:
         db.close()

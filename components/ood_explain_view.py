@@ -87,23 +87,38 @@ def explanation(path: str, run_id: int, position: int):
             training.id_corpus.name, training.matches_run)
 
 
-def ood_colour_layers(db: Any, path: str, session_id: int, corpus_id: int, content_hash: str,
-                      n_docs: int) -> dict[str, np.ndarray]:
+def ood_colour_layers(db: Any, path: str, session_id: int, corpus_id: int,
+                      content_hash: str) -> dict[str, tuple[int, str]]:
     """The Atlas's "Colour by" choices from OOD runs: for every run of the session that tests documents of this
-    corpus, its best detector's (AUROC) score per document, NaN for documents the run does not test."""
+    corpus, its name -> (run id, its best detector by AUROC); `ood_colour_values` gives the values of one."""
     from storage.sessions import list_runs
 
     layers = {}
     for r in list_runs(db, session_id, "ood"):
-        brief = run_on_corpus(path, int(r["id"]), int(corpus_id), content_hash)
-        if brief is None:
-            continue
-        best = max(brief["scores"], key=lambda m: brief["metrics"].get(m, {}).get("auroc") or 0)
-        values = np.full(n_docs, np.nan, dtype=np.float32)
-        ok = brief["rows"] < n_docs
-        values[brief["rows"][ok]] = brief["scores"][best][brief["positions"][ok]]
-        layers[f"OOD score: run #{r['id']} · {best}"] = values
+        best = _best_detector_on(path, int(r["id"]), int(corpus_id), content_hash)
+        if best is not None:
+            layers[f"OOD score: run #{r['id']} · {best}"] = (int(r["id"]), best)
     return layers
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _best_detector_on(path: str, run_id: int, corpus_id: int, content_hash: str) -> str | None:
+    """The run's best detector (AUROC) when it tests documents of this corpus, else None (a small cached answer:
+    every Atlas rerun asks it for every OOD run of the session)."""
+    brief = run_on_corpus(path, run_id, corpus_id, content_hash)
+    if brief is None:
+        return None
+    return max(brief["scores"], key=lambda m: brief["metrics"].get(m, {}).get("auroc") or 0)
+
+
+def ood_colour_values(path: str, run_id: int, method: str, corpus_id: int, content_hash: str,
+                      n_docs: int) -> np.ndarray:
+    """Detector `method`'s score of run `run_id` per document of the corpus, NaN where the run tests none."""
+    brief = run_on_corpus(path, run_id, corpus_id, content_hash)
+    values = np.full(n_docs, np.nan, dtype=np.float32)
+    ok = brief["rows"] < n_docs
+    values[brief["rows"][ok]] = brief["scores"][method][brief["positions"][ok]]
+    return values
 
 
 # --- the view --------------------------------------------------------------------------------------------------

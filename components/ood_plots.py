@@ -122,6 +122,14 @@ def hover_text(text: str | None, label: str | None, score: float, ood: bool) -> 
     return f"<b>{head}</b> · score {score:.4g}<br>{html.escape(text, quote=True)}"
 
 
+def score_colour_range(values: np.ndarray) -> tuple[float, float]:
+    """The colour scale of OOD scores: their 2nd to 98th percentile (a few extreme scores do not wash out the rest)."""
+    lo, hi = (np.quantile(values, [0.02, 0.98]) if len(values) else (0.0, 1.0))
+    if hi <= lo:
+        lo, hi = float(values.min(initial=0.0)), float(values.max(initial=1.0)) + 1e-9
+    return lo, hi
+
+
 def score_map_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Sequence[float],
                      is_ood: Sequence[bool], hover: Sequence[str] | None = None) -> go.Figure:
     """The corpus map: documents outside the test set in grey, test documents coloured by OOD score
@@ -131,9 +139,7 @@ def score_map_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Seque
     values = np.asarray(scores, dtype=float)
     flags = np.asarray(is_ood, dtype=bool)
     rest = np.setdiff1d(np.arange(len(coords)), rows)
-    lo, hi = (np.quantile(values, [0.02, 0.98]) if len(values) else (0.0, 1.0))
-    if hi <= lo:
-        lo, hi = float(values.min(initial=0.0)), float(values.max(initial=1.0)) + 1e-9
+    lo, hi = score_colour_range(values)
     fig = go.Figure()
     fig.add_trace(go.Scattergl(x=coords[rest, 0], y=coords[rest, 1], mode="markers", name="not tested",
                                marker=dict(size=4, color="#D0D0D0", opacity=0.5), hoverinfo="skip"))
@@ -180,9 +186,7 @@ def score_layer_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Seq
     values = np.asarray(scores, dtype=float)
     flags = np.asarray(is_ood, dtype=bool)
     rest = np.setdiff1d(np.arange(len(coords)), rows)
-    lo, hi = (np.quantile(values, [0.02, 0.98]) if len(values) else (0.0, 1.0))
-    if hi <= lo:
-        lo, hi = float(values.min(initial=0.0)), float(values.max(initial=1.0)) + 1e-9
+    lo, hi = score_colour_range(values)
     trace = go.Scatter3d if three_d else go.Scattergl
 
     def points(idx: np.ndarray, **kwargs) -> go.Scatter3d | go.Scattergl:

@@ -15,7 +15,7 @@ from components.atlas_map import atlas_map, figure_digest, shown_digest
 from components.compression_view import compression_view
 from components.diagnostics_view import diagnostics_view, k_occurrence_of
 from components.failure_regions_view import failure_regions_view
-from components.ood_explain_view import ood_colour_layers, ood_explain_view
+from components.ood_explain_view import ood_colour_layers, ood_colour_values, ood_explain_view
 from components.retrieval_map_view import retrieval_map_view
 from components.job_progress import active_jobs_panel
 from components.neighbour_panel import FOCUS_KEY, neighbour_panel
@@ -420,7 +420,7 @@ coords = shared_matrix(proj_meta.id) if proj_meta is not None else None
 colour_options = (["label"] if view.labels is not None else []) + ["cluster", "length (characters)"]
 meta_cols = metadata_columns(view.metas[:2000])
 colour_options += [f"meta: {c}" for c in meta_cols]
-ood_layers = ood_colour_layers(db, db_path(), session_id, corpus.id, corpus.content_hash, n)
+ood_layers = ood_colour_layers(db, db_path(), session_id, corpus.id, corpus.content_hash)
 colour_options += [*ood_layers, HUBNESS]
 keep_valid("atlas_colour", colour_options)
 colour_choice = controls[2].selectbox("Colour by", colour_options, key="atlas_colour")
@@ -473,7 +473,9 @@ elif colour_choice == "cluster":
 elif colour_choice == "length (characters)":
     colour = numeric_colour("length (characters)", document_lengths(view.texts))
 elif colour_choice in ood_layers:   # untested documents have no score: grey
-    colour = numeric_colour(colour_choice.split(" · ")[-1] + " OOD score", ood_layers[colour_choice])
+    run_id, detector = ood_layers[colour_choice]
+    colour = numeric_colour(f"{detector} OOD score",
+                            ood_colour_values(db_path(), run_id, detector, corpus.id, corpus.content_hash, n))
 elif colour_choice == HUBNESS:
     colour = numeric_colour("N_10", k_occurrence_of(db_path(), emb_meta.id))
 else:

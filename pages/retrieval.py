@@ -167,7 +167,7 @@ def show_run(run: dict) -> None:
                    "for the drill-down; the metrics cover all of them.")
     if qid is None:
         return
-    shown_on = corpora_showing_run(db_path(), rid, str(run.get("created_at")), int(run["session_id"]))
+    shown_on = corpora_showing_run(get_db(), db_path(), rid, str(run.get("created_at")), int(run["session_id"]))
     if shown_on:
         open_on_atlas_button(
             "🗺️ Show this query on the Atlas", corpus=shown_on[0], tab="🎯 Retrieval", key=f"retr-atlas-{rid}",

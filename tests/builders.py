@@ -103,6 +103,15 @@ def use_database(path: Path, monkeypatch) -> Path:
     return path
 
 
+def use_copy_of(template: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A fresh copy of a module's template database (built once) for one test, opened by app.py."""
+    import shutil
+
+    path = tmp_path / "embedlab.sqlite"
+    shutil.copy(template, path)
+    return use_database(path, monkeypatch)
+
+
 def open_page(page: str | None = None, *, session: str | None = None, state: Mapping[str, Any] | None = None,
               timeout: float = 60) -> "AppTest":
     """app.py run under AppTest with `?session=` set, switched to `page` (e.g. "pages/atlas.py"), then run

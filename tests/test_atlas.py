@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from embedlab.map_quality import quality_verdict
 from embedlab.nearest_documents import neighbour_rows
 from embedlab.selection import interpret_selection, selection_indices
 from embedlab.text_display import escape_markdown, hover_texts, marked_to_markdown, marked_to_plain, snippet
-from tests.builders import open_page, stored_corpus, use_database
+from tests.builders import open_page, stored_corpus, use_copy_of
 
 XSS = ["<script>alert(1)</script> hello", "<img src=x onerror=alert(2)> world", "plain & simple"]
 
@@ -326,9 +325,7 @@ def atlas_db(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def atlas_env(atlas_db, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "embedlab.sqlite"
-    shutil.copy(atlas_db, path)
-    return use_database(path, monkeypatch)
+    return use_copy_of(atlas_db, tmp_path, monkeypatch)
 
 
 def open_atlas(session: str = "s", state: dict | None = None):

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.builders import open_page, stored_corpus, use_database
+from tests.builders import open_page, stored_corpus, use_copy_of, use_database
 
 PAGE = "pages/atlas.py"
 COMPRESSION, DIAGNOSTICS = "🗜️ Compression", "🩺 Diagnostics"
@@ -62,9 +61,7 @@ def views_db(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def views_env(views_db, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "embedlab.sqlite"
-    shutil.copy(views_db, path)
-    return use_database(path, monkeypatch)
+    return use_copy_of(views_db, tmp_path, monkeypatch)
 
 
 def open_tab(tab: str, **state):

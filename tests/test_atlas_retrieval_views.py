@@ -4,7 +4,6 @@ map's colours, each checked against embedlab.map_retrieval."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 
 from embedlab.map_retrieval import (cluster_scores, cluster_values, method_marks, place_query, query_clusters,
                                     query_order, relevant_rows, worst_clusters)
-from tests.builders import open_page, stored_corpus, use_database
+from tests.builders import open_page, stored_corpus, use_copy_of
 
 PAGE = "pages/atlas.py"
 RETRIEVAL, FAILURE = "🎯 Retrieval", "🗺️ Failure regions"
@@ -91,9 +90,7 @@ def views_db(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def views_env(views_db, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "embedlab.sqlite"
-    shutil.copy(views_db, path)
-    return use_database(path, monkeypatch)
+    return use_copy_of(views_db, tmp_path, monkeypatch)
 
 
 def open_tab(tab: str, state: dict | None = None, session: str = "s"):

@@ -24,7 +24,7 @@ from embedlab.ood.explain import (
     verdict,
 )
 from embedlab.ood.run_reading import id_quantile_threshold
-from tests.builders import open_page, stored_corpus, use_database
+from tests.builders import open_page, stored_corpus, use_copy_of, use_database
 
 METHODS = ["knn", "mahalanobis", "msp", "lof", "prototypes"]
 KNN_K = 3
@@ -242,9 +242,7 @@ def atlas_ood_db(tmp_path_factory):
 @pytest.fixture
 def atlas_ood_env(atlas_ood_db, tmp_path, monkeypatch):
     template, info, runs = atlas_ood_db
-    path = tmp_path / "embedlab.sqlite"
-    shutil.copy(template, path)
-    use_database(path, monkeypatch)
+    path = use_copy_of(template, tmp_path, monkeypatch)
     from storage import connect
     from storage.sessions import load_run
 
