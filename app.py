@@ -6,13 +6,16 @@ the raw `pages/` folder as navigation, and only `st.navigation` replaces it, so 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-st.set_page_config(page_title="EmbedLab", page_icon=":material/explore:", layout="wide")
+# A local favicon: a `:material/…:` page icon is fetched from fonts.gstatic.com, and the app works offline.
+st.set_page_config(page_title="EmbedLab", page_icon=str(Path(__file__).resolve().parent / "assets" / "favicon.png"),
+                   layout="wide")
 PAGES = [
     st.Page("pages/corpora.py", title="Corpora", icon=":material/library_books:", default=True),
     st.Page("pages/atlas.py", title="Atlas", icon=":material/map:"),

@@ -7,7 +7,6 @@ foreground). Its row records the owner (host and pid) and a heartbeat; a job who
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ import sqlite_utils
 
 from embedlab.errors import Cancelled, UserError
 from storage.db import JOB_LOCK_WAIT_S, StorageError, connect, now, transaction
+from storage.leases import owner_alive, owner_id
 
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 30.0
@@ -71,28 +71,9 @@ class Job:
         return self.status in ACTIVE
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _remote(owner: str | None) -> bool:
     """Owned by a process on another machine: only its heartbeat can tell whether it still runs."""
     return bool(owner) and owner.rsplit(":", 1)[0] != socket.gethostname()
-
-
-def _owner_alive(owner: str | None) -> bool:
-    if not owner or ":" not in owner:
-        return False
-    host, pid = owner.rsplit(":", 1)
-    if host != socket.gethostname():
-        return True  # another machine's job: trust its heartbeat instead
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobContext:
@@ -156,9 +137,13 @@ def list_jobs(db: sqlite_utils.Database, *, session_id: int | None = None, kind:
 def find_active_job(db: sqlite_utils.Database, kind: str, params: dict) -> Job | None:
     """A queued or running job of this kind with these exact parameters, if its owner is alive."""
     mark_interrupted(db)
-    blob = json.dumps(params, sort_keys=True)
+    return _active_job(db, kind, params)
+
+
+def _active_job(db: sqlite_utils.Database, kind: str, params: dict) -> Job | None:
     r = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE kind = ? AND params_json = ? AND status IN "
-                   "('queued','running') ORDER BY id DESC LIMIT 1", [kind, blob]).fetchone()
+                   "('queued','running') ORDER BY id DESC LIMIT 1", [kind, json.dumps(params, sort_keys=True)]
+                   ).fetchone()
     return _row_to_job(r) if r else None
 
 
@@ -166,7 +151,7 @@ def mark_interrupted(db: sqlite_utils.Database) -> int:
     """Mark running jobs whose process is gone (or silent too long) as interrupted; return how many."""
     rows = db.execute("SELECT id, owner, heartbeat_at FROM jobs WHERE status IN ('queued','running')").fetchall()
     dead = [jid for jid, owner, beat in rows
-            if not _owner_alive(owner) or (_remote(owner) and (beat is None or time.time() - beat > STALE_AFTER_S))]
+            if not owner_alive(owner) or (_remote(owner) and (beat is None or time.time() - beat > STALE_AFTER_S))]
     if dead:
         with transaction(db) as conn:
             conn.executemany("UPDATE jobs SET status = 'interrupted', message = 'the process running it stopped; "
@@ -238,15 +223,27 @@ def run_job(db: sqlite_utils.Database, kind: str, params: dict, *, session_id: i
                     keep_refused=False)
 
 
+def claim_job(db: sqlite_utils.Database, kind: str, params: dict, session_id: int | None) -> tuple[int, bool]:
+    """(job id, whether it is new): a live identical job, or a new one, decided in one write transaction so that
+    two clicks (or two processes) at the same moment get the same job."""
+    mark_interrupted(db)
+    with transaction(db):
+        existing = _active_job(db, kind, params)
+        if existing is not None:
+            return existing.id, False
+        return _create(db, kind, params, session_id), True
+
+
 def submit_job(db_path: str | Path, kind: str, params: dict, *, session_id: int | None = None) -> int:
     """Start a job in a background thread of this process; a live identical job is reused, not duplicated."""
     job_function(kind)
     db = connect(db_path)
-    existing = find_active_job(db, kind, params)
-    if existing is not None:
-        return existing.id
-    job_id = _create(db, kind, params, session_id)
-    db.close()
+    try:
+        job_id, new = claim_job(db, kind, params, session_id)
+    finally:
+        db.close()
+    if not new:
+        return job_id
 
     def target() -> None:
         own = connect(db_path, lock_wait_s=JOB_LOCK_WAIT_S)  # unattended: it may wait longer for a lock

@@ -15,6 +15,7 @@ import os
 import random
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -28,7 +29,6 @@ LOCK_WAIT_S = 5.0             # the most a command waits for another process's w
 JOB_LOCK_WAIT_S = 120.0        # background jobs are unattended: they wait longer before failing
 MAX_LOCK_WAIT_S = 3600.0
 BUSY_TIMEOUT_MS = int(LOCK_WAIT_S * 1000)   # kept for callers that read it
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class StorageError(UserError):
@@ -81,20 +81,21 @@ def connect(path: str | os.PathLike | None = None, *, migrate: bool = True,
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.exists() and not path.is_file():
                 raise StorageError(f"{path} is not a database file (a folder or a special file)")
-            if path.exists() and path.stat().st_size > 0:
-                _check_header(path)
-        conn = sqlite3.connect(str(path), timeout=wait, check_same_thread=False, isolation_level=None)
+        read_only = not memory and path.exists() and not _writable(path)
+        target = _read_only_uri(path) if read_only else str(path)
+        conn = sqlite3.connect(target, timeout=wait, check_same_thread=False, isolation_level=None, uri=read_only)
         conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if not memory:
             _check_ours(conn, path)          # read-only checks, before anything could be written
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
+            if mode != "wal" and not read_only:
                 retry_on_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"), wait_s=wait)
         conn.execute("PRAGMA synchronous = NORMAL")
         db = sqlite_utils.Database(conn)
         db._embedlab_lock_wait = wait  # type: ignore[attr-defined]  # read by `transaction`
-        if migrate:
+        db._embedlab_read_only = read_only  # type: ignore[attr-defined]
+        if migrate and not read_only:
             from storage.schema import migrate as run_migrations
 
             run_migrations(db)
@@ -113,21 +114,48 @@ def connect(path: str | os.PathLike | None = None, *, migrate: bool = True,
     return db
 
 
-def _check_header(path: Path) -> None:
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StorageError(f"cannot read the database ({path}): {exc.strerror or exc}") from exc
-    if header != SQLITE_HEADER:
-        raise StorageError(f"{path} is not a valid EmbedLab database (not an SQLite file): it was left unchanged")
+def _writable(path: Path) -> bool:
+    """Whether this process may write the database: the file, and its folder (for the -wal and -shm) unless both
+    side files exist and are writable. (`os.access`: root passes except on a read-only file system.)"""
+    if not os.access(path, os.W_OK):
+        return False
+    sides = [Path(f"{path}{s}") for s in ("-wal", "-shm")]
+    if all(p.exists() for p in sides):
+        return all(os.access(p, os.W_OK) for p in sides)
+    return os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _read_only_uri(path: Path) -> str:
+    """A read-only open of a database this process cannot write: read-only commands (listing, reports, exports)
+    still work and every write fails with "the database is read-only". Where no -shm exists and none can be created,
+    the file is opened immutable (SQLite could not read a WAL database otherwise)."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    if not Path(f"{path}-shm").exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        uri += "&immutable=1"
+    return uri
+
+
+def is_read_only(db: sqlite_utils.Database) -> bool:
+    """Whether `connect` opened the database read-only (the file or its folder is not writable)."""
+    return bool(getattr(db, "_embedlab_read_only", False))
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse an SQLite file that holds another program's tables (only reads; nothing is written)."""
+    """Refuse a file that is not SQLite, or an SQLite file that holds another program's tables (only reads; nothing
+    is written).
+
+    The header is read through SQLite, never with `open()`: closing any descriptor of the file would drop the POSIX
+    locks of every connection this process already holds on it, and another process could then delete the live WAL.
+    """
     from storage.schema import SCHEMA_VERSION
 
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc).lower():
+            raise StorageError(f"{path} is not a valid EmbedLab database (not an SQLite file): it was left "
+                               "unchanged") from exc
+        raise
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
     if version == 0 and not names:
         return                               # a new, empty database: ours to set up

@@ -116,6 +116,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (corpus_id, label)
     );
     """,
+    # 3: who is computing what (a cache key), so two processes asking for the same matrix share one computation.
+    """
+    CREATE TABLE leases (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        heartbeat_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -134,6 +142,7 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     "runs": {"id", "session_id", "kind", "params_json", "metrics_json", "details_json", "created_at"},
     "bookmarks": {"session_id", "corpus_id", "idx", "tag", "note"},
 }
+# Version 3 added `leases`, which is never exported or imported.
 
 
 def user_version(db: sqlite_utils.Database) -> int:

@@ -98,7 +98,7 @@ def test_embedding_job_resumes_from_last_stored_chunk_after_kill(db_path, monkey
         conn.execute("INSERT INTO jobs (session_id, kind, params_json, status, owner, started_at) VALUES "
                      "(?, 'embed', ?, 'running', 'ghost-host-is-me:1', 'x')",
                      [sid, json.dumps({"corpus_id": info.id, "model": "fake"}, sort_keys=True)])
-    monkeypatch.setattr("embedlab.jobs._owner_alive", lambda owner: False)
+    monkeypatch.setattr("embedlab.jobs.owner_alive", lambda owner: False)
     mark_interrupted(db)
     dead = list_jobs(db)[0]
     assert dead.status == "interrupted"

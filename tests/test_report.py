@@ -164,7 +164,7 @@ def test_cli_export_with_an_unknown_part_exits_2_and_writes_nothing(db_path, db,
     assert "cannot leave out 'documents'" in capsys.readouterr().err and not out.exists()
     size = db_path.stat().st_size
     assert main(["sessions", "export", "s", str(db_path), "--db", str(db_path), "--force", "--without", "tokens"]) == 2
-    assert "the database being exported from" in capsys.readouterr().err and db_path.stat().st_size == size
+    assert "that is the database" in capsys.readouterr().err and db_path.stat().st_size == size
 
 
 def test_export_keeps_run_numbers_and_import_reports_the_new_ones(db, tmp_path):

@@ -8,7 +8,6 @@ dump, taken before and after).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -16,97 +15,26 @@ import socket
 import sqlite3
 import struct
 import subprocess
-import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from trust_support import PYTHON, ROOT, assert_one_line, clean_env, cli, db_state, refused, run_module
 
-from embedlab.cli import main
 from tests.builders import write_beir
-
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-
-# ----------------------------------------------------------------------------------------------------- helpers
-
-
-def db_state(path: Path) -> dict:
-    """What must not change: integrity, every table's row count and a hash of a full dump (read-only)."""
-    if not path.exists():
-        return {"exists": False}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        counts = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
-        dump = hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
-        return {"exists": True, "integrity": conn.execute("PRAGMA integrity_check").fetchall(), "counts": counts,
-                "dump": dump}
-    finally:
-        conn.close()
-
-
-def cli(capsys, *args: str) -> tuple[int, list[str], str, float]:
-    """`python -m embedlab ARGS` in-process: (exit code, stderr lines, stdout, seconds)."""
-    capsys.readouterr()
-    t0 = time.monotonic()
-    rc = main([str(a) for a in args])
-    elapsed = time.monotonic() - t0
-    out, err = capsys.readouterr()
-    return rc, err.splitlines(), out, elapsed
-
-
-def assert_one_line(lines: list[str], rc: int, *, expect_rc: int = 2, contains: tuple[str, ...] = ()) -> str:
-    assert rc == expect_rc, lines
-    assert len(lines) == 1, lines
-    line = lines[0]
-    assert line.startswith("error: ") and "Traceback" not in line, line
-    for part in contains:
-        assert part in line, (part, line)
-    return line
-
-
-def refused(capsys, db: Path, *args: str, limit_s: float = 20.0, contains: tuple[str, ...] = ()) -> str:
-    """Run a command that must be refused: exit 2, one line, bounded, database intact and unchanged."""
-    before = db_state(db)
-    rc, lines, _, elapsed = cli(capsys, "--db", db, *args)
-    line = assert_one_line(lines, rc, contains=contains)
-    assert elapsed < limit_s, elapsed
-    after = db_state(db)
-    assert after == before
-    if after["exists"]:
-        assert after["integrity"] == [("ok",)]
-    return line
-
-
-def clean_env(**extra: str) -> dict:
-    """A user's shell as `env -i` leaves it: PATH and HOME only (no HF_HUB_OFFLINE from the test runner)."""
-    home = extra.pop("HOME")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home}
-    env.update(extra)
-    return env
-
-
-def run_module(args: list[str], env: dict, timeout: float = 60) -> tuple[int, list[str], float]:
-    t0 = time.monotonic()
-    proc = subprocess.run([PYTHON, "-m", "embedlab", *map(str, args)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    return proc.returncode, proc.stderr.splitlines(), time.monotonic() - t0
 
 
 @pytest.fixture
 def seeded(tmp_path) -> Path:
     """A database with a session 'keep': a 3-document corpus, its tfidf-svd embedding and PCA map, and a run."""
+    import embedlab.tasks  # noqa: F401 - job kinds
     from embedlab.embedding.space import EmbeddingSpace
     from embedlab.jobs import run_job
     from storage import connect
     from storage.sessions import save_run
     from tests.builders import stored_corpus
-
-    import embedlab.tasks  # noqa: F401 - job kinds
 
     path = tmp_path / "seed.sqlite"
     db = connect(path)
@@ -124,13 +52,12 @@ def seeded(tmp_path) -> Path:
 
 def _export(tmp_path: Path, texts: list[str], name: str = "shared", *, project: bool = True) -> Path:
     """A genuine export of a session holding one corpus of `texts` with its tfidf-svd embedding (and PCA map)."""
+    import embedlab.tasks  # noqa: F401
     from embedlab.embedding.space import EmbeddingSpace
     from embedlab.jobs import run_job
     from storage import connect
     from storage.transfer import export_session
     from tests.builders import stored_corpus
-
-    import embedlab.tasks  # noqa: F401
 
     db = connect(tmp_path / f"{name}-src.sqlite")
     sid, info = stored_corpus(db, texts, session=name, name=name)
@@ -799,14 +726,13 @@ def test_tsne_on_a_one_column_embedding_succeeds_or_exits_2(capsys, seeded, tmp_
 @pytest.mark.parametrize("when", [0.25, 0.5])
 def test_session_deleted_while_its_embedding_job_runs(capsys, seeded, monkeypatch, when):
     """The job ends as cancelled with one clear line (an IntegrityError or a vanished job row underneath)."""
+    import embedlab.tasks  # noqa: F401
     from embedlab.errors import Cancelled
     from embedlab.jobs import run_job
     from storage import connect
     from storage.corpora import save_corpus
     from storage.sessions import delete_session, ensure_session
     from tests.builders import make_corpus
-
-    import embedlab.tasks  # noqa: F401
 
     monkeypatch.setenv("EMBEDLAB_CHUNK_ROWS", "2")
     db = connect(seeded)
