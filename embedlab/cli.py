@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from embedlab.errors import EmbedLabError, UserError
+from storage.db import default_db_path
+from storage.output_files import atomic_output, check_output_path, database_files, same_file
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -89,14 +91,24 @@ def _max_bytes(max_mb: str) -> int:
     return int(value * 1024 * 1024)
 
 
+INPUT_ATTRS = ("path", "beir", "clinc", "train", "test", "ood", "file")   # the files and folders commands read
+
+
 def _check_output_paths(args) -> None:
-    """Every command's output file (`--json`, `--out`, an export's OUT) is checked before any work starts: not a
-    folder, not below a file, in a folder that exists or can be created, and writable."""
+    """Every command's output file (`--json`, `--out`, an export's OUT) is checked before any work starts: not the
+    database or one of its side files, not one of the command's inputs, not a folder, not below a file, in a folder
+    that exists or can be created, and writable. An input that is the database is refused too."""
+    database = args.db or default_db_path()
+    inputs = [getattr(args, a) for a in INPUT_ATTRS if isinstance(getattr(args, a, None), str)]
+    for given in inputs:
+        if any(same_file(Path(given), p) for p in database_files(database)):
+            raise CliError(f"{given}: that is the database {database}; give another file")
     for attr in ("json", "out"):
         value = getattr(args, attr, None)
         if not value:
             continue
         flag = "OUT" if attr == "out" and getattr(args, "action", None) == "export" else f"--{attr}"
+        check_output_path(value, flag=flag, database=database, inputs=inputs)
         path = Path(value)
         if path.is_dir():
             raise CliError(f"{flag} {value}: is a folder, give a file name")
@@ -173,11 +185,12 @@ def cmd_project(args) -> int:
 
 def cmd_diagnostics(args) -> int:
     """RankMe, hubness, anisotropy and PCA dimension of a corpus's embedding (embedded first when needed)."""
-    from embedlab.diagnostics import diagnose
+    from embedlab.diagnostics import diagnose, require_enough_documents
     from embedlab.embedding.space import EmbeddingSpace
 
     db = _open_db(args)
     info = _corpus(db, args)
+    require_enough_documents(info.n_docs)        # before embedding: a refusal stays one line
     space = EmbeddingSpace.for_corpus(db, info.id, args.model)
     X = space.documents(progress=_progress_printer("embed"))
     _write_json(diagnose(X, model=space.model, progress=_progress_printer("diagnostics")), args.json)
@@ -185,10 +198,14 @@ def cmd_diagnostics(args) -> int:
 
 
 def _write_json(result: dict, out: str | None) -> None:
+    """Print the JSON and write it to `out` (whole or not at all)."""
     text = json.dumps(result, indent=2, sort_keys=False)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if out and Path(out).is_char_device():   # /dev/stdout, /dev/null: nothing to replace
         Path(out).write_text(text + "\n")
+    elif out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(out) as tmp:
+            tmp.write_text(text + "\n")
     print(text)
 
 
@@ -267,11 +284,28 @@ def cmd_sessions(args) -> int:
     elif args.action == "import":
         from storage.transfer import import_session
 
-        name = import_session(db, args.file)
+        notes: list[str] = []
+        name = import_session(db, args.file, notes=notes)
         print(f"imported session {name!r}")
+        for note in notes:          # matrices kept private to their corpus ("imported, not verified"), and why
+            print(f"  {note}")
     elif args.action == "delete":
         delete_session(db, args.name)
         print(f"deleted session {args.name!r}")
+    return EXIT_OK
+
+
+def cmd_cache(args) -> int:
+    """List the stored matrices, or evict those one corpus uses (`storage.cache_admin`)."""
+    from storage.cache_admin import cached_matrices, evict
+
+    db = _open_db(args)
+    if args.action == "list":
+        for m in cached_matrices(db, args.session):
+            print(m.line())
+    else:
+        for m in evict(db, args.session, args.corpus, model=args.model, kind=args.kind):
+            print(f"evicted\t{m.line()}")
     return EXIT_OK
 
 
@@ -375,6 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("delete", parents=[common], help="delete a session and what only it uses")
     s.add_argument("name")
     p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("cache", parents=[common], help="list or evict cached matrices (embeddings, tokens, maps)")
+    csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = csub.add_parser("list", parents=[common], help="one line per stored matrix: kind, model, shape, shared or "
+                                                        "imported (not verified), the corpora that use it")
+    c.add_argument("--session", help="only the matrices this session's corpora use")
+    c = csub.add_parser("evict", parents=[common], help="remove a corpus's cached matrices (an embedding goes with "
+                                                         "its projections); they are recomputed when needed")
+    c.add_argument("--session", required=True)
+    c.add_argument("--corpus", required=True)
+    c.add_argument("--model", help="only this model's matrices")
+    c.add_argument("--kind", choices=["embedding", "tokens", "projection", "all"], default="all")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("report", parents=[common], help="one self-contained HTML report of a session")
     p.add_argument("--session", required=True)

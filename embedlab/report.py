@@ -3,16 +3,15 @@
 Plotly's JavaScript is inlined once, before the first figure; every later figure reuses it. Each corpus's map
 (the latest stored projection of each of its embeddings, hover text and label colours as on the Atlas),
 bookmarked documents with their nearest neighbours (cosine, in the embedding space), and every retrieval and OOD
-run with its metric table and plots. All text from the session is HTML-escaped; hover text is escaped by
-`embedlab.text_display.hover_texts`.
+run with its metric table and plots. All text from the session, in the page and in the figures (Plotly renders
+HTML tags and entities in its text), goes through `embedlab.text_display.html_text`; hover text through
+`hover_texts`.
 """
 from __future__ import annotations
 
-import html
 import math
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ import numpy as np
 import sqlite_utils
 
 from embedlab.errors import UserError
+from embedlab.text_display import html_text
+from storage.output_files import atomic_output, check_output_path
 
 NEIGHBOURS = 5
 BOOKMARK_TEXT_CHARS = 1_000
@@ -52,7 +53,7 @@ class _Doc:
     def heading(self, level: int, text: str) -> None:
         anchor = f"s{len(self.toc) + 1}"
         self.toc.append((anchor, text, level))
-        self.add(f'<h{level} id="{anchor}">{html.escape(text)}</h{level}>')
+        self.add(f'<h{level} id="{anchor}">{html_text(text)}</h{level}>')
 
     def figure(self, fig) -> None:
         import plotly.io
@@ -78,12 +79,12 @@ def build_report(db: sqlite_utils.Database, session: str, *, neighbours: int = N
     corpora = list_corpora(db, sid)
     runs = sorted(list_runs(db, sid), key=lambda r: r["id"])
 
-    doc.add(f"<p class='meta'>Session created {html.escape(row[1])} · last changed {html.escape(row[2])} · "
+    doc.add(f"<p class='meta'>Session created {html_text(row[1])} · last changed {html_text(row[2])} · "
             f"{len(corpora)} corpora · {len(runs)} runs · report written "
-            f"{html.escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))} by EmbedLab</p>")
+            f"{html_text(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))} by EmbedLab</p>")
     if row[3].strip():
         doc.heading(2, "Notes")
-        doc.add(f"<pre class='notes'>{html.escape(row[3])}</pre>")
+        doc.add(f"<pre class='notes'>{html_text(row[3])}</pre>")
 
     doc.heading(2, "Maps")
     if not corpora:
@@ -115,35 +116,34 @@ def write_report(db: sqlite_utils.Database, session: str, out_path: str | os.Pat
         raise ReportError(f"{out} is a folder: give a file name for the report")
     if not out.parent.is_dir():
         raise ReportError(f"{out.parent} is not a folder: create it first or give another path")
+    database = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    if database:
+        check_output_path(out, flag="--out", database=database)
     text = build_report(db, session, neighbours=neighbours)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        with atomic_output(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 
 # ------------------------------------------------------------------------------------------------ maps
 
-def _embedded_models(db, content_hash: str) -> list[str]:
+def _embedded_models(db, content_hash: str, corpus_id: int) -> list[str]:
     from storage.matrices import list_matrices
 
     models: list[str] = []
-    for m in list_matrices(db, content_hash, kind="embedding"):
+    for m in list_matrices(db, content_hash, kind="embedding", corpus_id=corpus_id):
         if m.model not in models:
             models.append(m.model)
     return models
 
 
-def _latest_embedding(db, content_hash: str, model: str):
+def _latest_embedding(db, content_hash: str, model: str, corpus_id: int):
     from storage.matrices import list_matrices
 
-    found = [m for m in list_matrices(db, content_hash, kind="embedding") if m.model == model]
+    found = [m for m in list_matrices(db, content_hash, kind="embedding", corpus_id=corpus_id) if m.model == model]
     return found[-1] if found else None
 
 
@@ -163,17 +163,17 @@ def _corpus_maps(doc: _Doc, db, corpus) -> None:
 
     doc.heading(3, f"Corpus “{corpus.name}”")
     doc.add(f"<p class='meta'>{corpus.n_docs:,} documents · label column "
-            f"{html.escape(corpus.label_col or '—')} · source {html.escape(corpus.source or '—')}</p>")
-    models = _embedded_models(db, corpus.content_hash)
+            f"{html_text(corpus.label_col or '—')} · source {html_text(corpus.source or '—')}</p>")
+    models = _embedded_models(db, corpus.content_hash, corpus.id)
     if not models:
         doc.add("<p>Not embedded yet: no map.</p>")
         return
-    projections = list_matrices(db, corpus.content_hash, kind="projection")
+    projections = list_matrices(db, corpus.content_hash, kind="projection", corpus_id=corpus.id)
     docs = None
     for model in models:
         mine = [p for p in projections if p.model == model and p.cols in (2, 3)]
         if not mine:
-            doc.add(f"<p>{html.escape(model)}: embedded, no map stored yet (compute it on the Atlas).</p>")
+            doc.add(f"<p>{html_text(model)}: embedded, no map stored yet (compute it on the Atlas).</p>")
             continue
         proj = mine[-1]
         if docs is None:
@@ -183,16 +183,16 @@ def _corpus_maps(doc: _Doc, db, corpus) -> None:
         has_labels = any(lab is not None for lab in labels)
         coords = load_matrix(db, proj)
         if len(coords) != len(texts):
-            doc.add(f"<p>{html.escape(model)}: the stored map does not match the documents; skipped.</p>")
+            doc.add(f"<p>{html_text(model)}: the stored map does not match the documents; skipped.</p>")
             continue
         # as on the Atlas: one stable colour per label value, labels shown by the names given to them
         colour = label_colour(labels, names=_label_names(db, corpus.id)) if has_labels else \
             numeric_colour("length (characters)", document_lengths(texts))
         fig = build_map_figure(coords, colour, hover=hover_texts(texts), height=MAP_HEIGHT,
                                uirevision=f"report-{corpus.id}-{model}")
-        fig.update_layout(title=dict(text=html.escape(f"{corpus.name} · {model} · "
+        fig.update_layout(title=dict(text=html_text(f"{corpus.name} · {model} · "
                                                       f"{_describe_projection(proj.params)}"), font=dict(size=14)))
-        doc.add(f"<p class='meta'>Map of {html.escape(model)} ({html.escape(_describe_projection(proj.params))}), "
+        doc.add(f"<p class='meta'>Map of {html_text(model)} ({html_text(_describe_projection(proj.params))}), "
                 f"{len(coords):,} points, coloured by {'label' if has_labels else 'length'}. Hover a point for its "
                 "text; drag to zoom, double-click to reset.</p>")
         doc.figure(fig)
@@ -219,13 +219,13 @@ def _bookmarks(doc: _Doc, db, session_id: int, corpus, *, k: int) -> bool:
     if not marks:
         return False
     doc.heading(3, f"Bookmarks of “{corpus.name}”")
-    models = _embedded_models(db, corpus.content_hash)
+    models = _embedded_models(db, corpus.content_hash, corpus.id)
     model = DEFAULT_MODEL if DEFAULT_MODEL in models else (models[0] if models else None)
     X = None
     if model is not None:
-        X = l2_normalise(np.asarray(load_matrix(db, _latest_embedding(db, corpus.content_hash, model)),
+        X = l2_normalise(np.asarray(load_matrix(db, _latest_embedding(db, corpus.content_hash, model, corpus.id)),
                                     dtype=np.float32))
-        doc.add(f"<p class='meta'>Neighbours: the {k} nearest documents by cosine in the {html.escape(model)} "
+        doc.add(f"<p class='meta'>Neighbours: the {k} nearest documents by cosine in the {html_text(model)} "
                 "embedding (the original space, not the map).</p>")
     else:
         doc.add("<p class='meta'>This corpus is not embedded: no neighbours.</p>")
@@ -236,13 +236,13 @@ def _bookmarks(doc: _Doc, db, session_id: int, corpus, *, k: int) -> bool:
         d = by_idx.get(mark["idx"])
         if d is None:
             continue
-        tag = f" · tag {html.escape(mark['tag'])}" if mark["tag"] else ""
-        label = f" · label {html.escape(names.get(str(d['label']), str(d['label'])))}" \
+        tag = f" · tag {html_text(mark['tag'])}" if mark["tag"] else ""
+        label = f" · label {html_text(names.get(str(d['label']), str(d['label'])))}" \
             if d.get("label") is not None else ""
         doc.add(f"<div class='bookmark'><p><b>Document #{d['idx']}</b>{label}{tag}</p>"
-                f"<blockquote>{html.escape(_cut(d['text'], BOOKMARK_TEXT_CHARS))}</blockquote>")
+                f"<blockquote>{html_text(_cut(d['text'], BOOKMARK_TEXT_CHARS))}</blockquote>")
         if mark["note"]:
-            doc.add(f"<p class='note'>Note: {html.escape(mark['note'])}</p>")
+            doc.add(f"<p class='note'>Note: {html_text(mark['note'])}</p>")
         if X is not None and 0 <= d["idx"] < len(X):
             idx, scores = top_k(X, int(d["idx"]), k=k)
             near = {n["idx"]: n for n in load_documents(db, corpus.id, [int(i) for i in idx])}
@@ -263,7 +263,7 @@ def _run_section(doc: _Doc, run: dict) -> None:
     doc.heading(3, f"Run #{run['id']} · {kind} · {run['created_at']}")
     params = {k: v for k, v in run["params"].items() if k not in ("session_id",) and not isinstance(v, (dict, list))}
     if params:
-        doc.add("<p class='meta'>" + " · ".join(f"{html.escape(str(k))}: {html.escape(_short(v))}"
+        doc.add("<p class='meta'>" + " · ".join(f"{html_text(str(k))}: {html_text(_short(v))}"
                                                 for k, v in params.items()) + "</p>")
     metrics = {m: v for m, v in run["metrics"].items() if isinstance(v, Mapping)}
     if not metrics:
@@ -324,12 +324,12 @@ def _tradeoff_figure(metrics, *, x: str, x_title: str, y: str = "ndcg@10"):
     if len(points) < 2:
         return None
     fig = go.Figure(go.Scatter(x=[p[1] for p in points], y=[p[2] for p in points],
-                               text=[html.escape(p[0]) for p in points], mode="markers+text",
+                               text=[html_text(p[0]) for p in points], mode="markers+text",
                                textposition="top center", marker=dict(size=11), cliponaxis=False,
-                               hovertemplate="%{text}<br>" + html.escape(x_title) + ": %{x:.4g}<br>" + y
+                               hovertemplate="%{text}<br>" + html_text(x_title) + ": %{x:.4g}<br>" + y
                                + ": %{y:.4f}<extra></extra>"))
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
-                      title=html.escape(f"{y} vs {x_title}"), xaxis=dict(title=html.escape(x_title), type="log"),
+                      title=html_text(f"{y} vs {x_title}"), xaxis=dict(title=html_text(x_title), type="log"),
                       yaxis=dict(title=y))
     return fig
 
@@ -341,7 +341,7 @@ def _roc_figure(roc: Mapping[str, Mapping[str, Sequence[float]]], metrics):
                                hoverinfo="skip", showlegend=False))
     for method, curve in roc.items():
         auroc = _number((metrics.get(method) or {}).get("auroc"))
-        name = html.escape(method) + (f" ({auroc:.3f})" if auroc is not None else "")
+        name = html_text(method) + (f" ({auroc:.3f})" if auroc is not None else "")
         fig.add_trace(go.Scatter(x=list(curve.get("fpr", [])), y=list(curve.get("tpr", [])), mode="lines",
                                  name=name))
     fig.update_layout(height=400, margin=dict(l=10, r=10, t=40, b=10), title="ROC curves (OOD positive)",
@@ -360,7 +360,7 @@ def _histogram_figure(method: str, scores: Sequence[float], is_ood: Sequence[Any
         fig.add_trace(go.Histogram(x=s[mask & np.isfinite(s)], name=name, opacity=0.6, marker_color=colour,
                                    nbinsx=50))
     fig.update_layout(barmode="overlay", height=340, margin=dict(l=10, r=10, t=40, b=10),
-                      title=html.escape(f"Scores of {method} (higher = more OOD)"),
+                      title=html_text(f"Scores of {method} (higher = more OOD)"),
                       xaxis=dict(title="score"), yaxis=dict(title="documents"))
     return fig
 
@@ -368,8 +368,8 @@ def _histogram_figure(method: str, scores: Sequence[float], is_ood: Sequence[Any
 # ------------------------------------------------------------------------------------------------ HTML
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, cls: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    head = "".join(f"<th>{html_text(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -423,11 +423,11 @@ pre.notes{white-space:pre-wrap;background:#f8f9fb;padding:.8em}.bookmark{margin-
 
 
 def _page(session_name: str, doc: _Doc) -> str:
-    toc = "".join(f"<li style='margin-left:{(level - 2) * 1.2}em'><a href='#{a}'>{html.escape(t)}</a></li>"
+    toc = "".join(f"<li style='margin-left:{(level - 2) * 1.2}em'><a href='#{a}'>{html_text(t)}</a></li>"
                   for a, t, level in doc.toc)
-    title = html.escape(f"EmbedLab report · {session_name}")
+    title = html_text(f"EmbedLab report · {session_name}")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title><style>{_CSS}</style></head><body><main>"
-            f"<h1>Session “{html.escape(session_name)}”</h1><nav><ul>{toc}</ul></nav>"
+            f"<h1>Session “{html_text(session_name)}”</h1><nav><ul>{toc}</ul></nav>"
             + "\n".join(doc.parts) + "</main></body></html>\n")

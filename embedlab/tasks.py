@@ -2,9 +2,6 @@
 needed, then the projection). Results are stored matrices."""
 from __future__ import annotations
 
-import hashlib
-import json
-
 import sqlite_utils
 
 from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
@@ -13,7 +10,7 @@ from embedlab.embedding.space import EmbeddingSpace
 from embedlab.jobs import JobContext, job_kind
 from embedlab.progress import StageProgress
 from storage.corpora import get_corpus
-from storage.matrices import MatrixMeta, find_matrix, save_matrix
+from storage.matrices import MatrixMeta, corpus_key, find_matrix, projection_cache_key, save_matrix
 
 EMBED_SHARE = 0.8   # of the progress bar, when "Embed and map" must embed first
 
@@ -39,10 +36,10 @@ def tokens_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str
 
 
 def projection_key(db: sqlite_utils.Database, corpus_id: int, model: str, params: dict) -> str:
-    info = get_corpus(db, corpus_id)
-    emb_key = cache_key(get_embedder(model), info.content_hash)
-    payload = json.dumps({"embedding": emb_key, "projection": params}, sort_keys=True)
-    return "projection:" + hashlib.sha256(payload.encode()).hexdigest()
+    """The key of the projection (`params`) of a corpus's embedding under `model`: derived from the embedding's
+    shared key, and private to the corpus when its embedding (or this projection) is (see `corpus_key`)."""
+    emb_key = cache_key(get_embedder(model), get_corpus(db, corpus_id).content_hash)
+    return corpus_key(db, projection_cache_key(emb_key, params), corpus_id, derived_from=emb_key)
 
 
 def map_params(corpus_id: int, model: str) -> dict:

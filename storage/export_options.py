@@ -13,7 +13,6 @@ import sqlite3
 import tempfile
 import threading
 import urllib.parse
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from pathlib import Path
 import sqlite_utils
 
 from storage.db import StorageError
-from storage.transfer import fsync_file
+from storage.matrices import session_matrices
+from storage.output_files import atomic_output, fsync_path
 from storage.sessions import require_session, session_fingerprint
 
 # What `--without` may name -> the matrix kinds it leaves out. Both can be recomputed from the documents.
@@ -64,10 +64,12 @@ def export_contents(db: sqlite_utils.Database, name: str) -> list[ExportPart]:
         "SELECT COUNT(*), COALESCE(SUM(length(CAST(text AS BLOB)) + length(CAST(doc_id AS BLOB)) "
         "+ COALESCE(length(CAST(label AS BLOB)), 0) + length(CAST(meta_json AS BLOB))), 0) "
         "FROM documents WHERE corpus_id IN (SELECT id FROM corpora WHERE session_id = ?)", [sid]).fetchone()
-    matrices = {kind: (n, size) for kind, n, size in db.execute(
-        "SELECT m.kind, COUNT(DISTINCT m.id), COALESCE(SUM(length(c.data)), 0) FROM matrices m "
-        "JOIN matrix_chunks c ON c.matrix_id = m.id WHERE m.complete = 1 AND m.content_hash IN "
-        "(SELECT content_hash FROM corpora WHERE session_id = ?) GROUP BY m.kind", [sid])}
+    matrices: dict[str, tuple[int, int]] = {}
+    for meta in session_matrices(db, sid):   # what the export holds: never another corpus's private matrix
+        size = db.execute("SELECT COALESCE(SUM(length(data)), 0) FROM matrix_chunks WHERE matrix_id = ?",
+                          [meta.id]).fetchone()[0]
+        n, total = matrices.get(meta.kind, (0, 0))
+        matrices[meta.kind] = (n + 1, total + size)
     runs = db.execute(
         "SELECT COUNT(*), COALESCE(SUM(length(CAST(params_json AS BLOB)) + length(CAST(metrics_json AS BLOB)) "
         "+ length(CAST(details_json AS BLOB))), 0) FROM runs WHERE session_id = ?", [sid]).fetchone()
@@ -97,22 +99,19 @@ def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: 
     """`transfer.export_session`, then leave out the matrix kinds named in `without` ("tokens", "projections")
     and keep the session's own run numbers in the file (an import then reports old -> new). Same guarantees:
     an existing file is kept unless `overwrite`, the file appears whole or not at all."""
-    from storage.transfer import export_session, export_target, place_file, remove_partial
+    from storage.transfer import export_session, export_target
 
     omit = parse_without(without)
     out, sid = export_target(db, name, out_path, overwrite=overwrite)
     run_ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE session_id = ? ORDER BY id", [sid])]
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.part")
     try:
-        export_session(db, name, tmp)
-        _finish(tmp, [kind for k in omit for kind in OMITTABLE[k]], run_ids)
-        place_file(tmp, out, overwrite)
+        with atomic_output(out, overwrite=overwrite) as tmp:
+            export_session(db, name, tmp)
+            _finish(tmp, [kind for k in omit for kind in OMITTABLE[k]], run_ids)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"cannot finish the export file {out}: {exc}") from exc
     except OSError as exc:
         raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    finally:
-        remove_partial(tmp)
     return out
 
 
@@ -139,7 +138,7 @@ def _finish(path: Path, omit_kinds: list[str], run_ids: list[int]) -> None:
             raise StorageError(f"could not finish the export file (journal mode {mode})")
     finally:
         conn.close()
-    fsync_file(path)
+    fsync_path(path)
 
 
 # A Download button builds its file when clicked; the last one (when small) is kept while the session is unchanged.

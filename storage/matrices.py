@@ -1,6 +1,14 @@
-"""Matrices as chunked little-endian BLOBs: embeddings, token embeddings, projections."""
+"""Matrices as chunked little-endian BLOBs: embeddings, token embeddings, projections.
+
+Cache keys. A matrix computed here is stored under its shared key (model identity + content: `cache_key`), found by
+every corpus of the same texts. A matrix imported from a file that did not verify (`storage.transfer`) is private to
+the corpus it came with: stored under `private_key(shared key, corpus id)`, a key no other corpus's lookup computes,
+and labelled "imported, not verified". `corpus_key` is the one place that says which key a corpus's matrix lives
+under; `list_matrices(..., corpus_id=)` lists what one corpus sees.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -73,6 +81,11 @@ def get_matrix(db: sqlite_utils.Database, matrix_id: int) -> MatrixMeta:
     return _meta(rows[0])
 
 
+def matrices_where(db: sqlite_utils.Database, where: str, args: list[Any]) -> list[MatrixMeta]:
+    """Stored matrices (complete or not) matching an SQL condition on the matrices table, in id order."""
+    return [_meta(r) for r in db.query(f"SELECT * FROM matrices WHERE {where} ORDER BY id", args)]
+
+
 def find_matrix(db: sqlite_utils.Database, cache_key: str, *, complete_only: bool = True) -> MatrixMeta | None:
     """The matrix stored under `cache_key`, or None (also None for an unfinished one if `complete_only`)."""
     rows = list(db.query("SELECT * FROM matrices WHERE cache_key = ?", [cache_key]))
@@ -82,14 +95,94 @@ def find_matrix(db: sqlite_utils.Database, cache_key: str, *, complete_only: boo
     return meta if (meta.complete or not complete_only) else None
 
 
-def list_matrices(db: sqlite_utils.Database, content_hash: str, kind: str | None = None) -> list[MatrixMeta]:
-    """Complete matrices computed for a corpus content hash (in any session)."""
+# --- shared and private keys --------------------------------------------------------------------------------------
+
+PRIVATE_PREFIX = "private:"
+IMPORTED_LABEL = "imported, not verified"
+SHARED_LABEL = "shared"
+DERIVED_KINDS = ("projection", "tokens", "token_offsets")   # follow their embedding into privacy
+
+
+def private_key(shared_key: str, corpus_id: int) -> str:
+    """The key of corpus `corpus_id`'s private copy of the matrix whose shared key is `shared_key`."""
+    return f"{PRIVATE_PREFIX}{int(corpus_id)}:{shared_key}"
+
+
+def is_private(key: str) -> bool:
+    return key.startswith(PRIVATE_PREFIX)
+
+
+def shared_key_of(key: str) -> str:
+    """The shared key a (private or shared) key stands for."""
+    if not is_private(key):
+        return key
+    return key[len(PRIVATE_PREFIX):].split(":", 1)[1]
+
+
+def status_label(key: str) -> str:
+    """"shared", or "imported, not verified" for a private matrix."""
+    return IMPORTED_LABEL if is_private(key) else SHARED_LABEL
+
+
+def projection_cache_key(embedding_key: str, params: dict) -> str:
+    """The shared key of a projection (`params`) of the embedding whose shared key is `embedding_key`."""
+    payload = json.dumps({"embedding": embedding_key, "projection": params}, sort_keys=True)
+    return "projection:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def corpus_key(db: sqlite_utils.Database, shared_key: str, corpus_id: int | None, *,
+               derived_from: str | None = None) -> str:
+    """The key under which corpus `corpus_id` finds (and stores) the matrix whose shared key is `shared_key`: its
+    private key when the corpus holds a private copy of that matrix, or of the embedding it is derived from
+    (`derived_from`: the embedding's shared key, for a projection or token matrix); else the shared key. Without a
+    corpus (texts that are no stored corpus) always the shared key."""
+    if corpus_id is None:
+        return shared_key
+    own = private_key(shared_key, corpus_id)
+    keys = [own] + ([private_key(derived_from, corpus_id)] if derived_from else [])
+    hit = db.execute(f"SELECT 1 FROM matrices WHERE corpus_id = ? AND cache_key IN ({', '.join('?' * len(keys))}) "
+                     "LIMIT 1", [corpus_id, *keys]).fetchone()
+    return own if hit else shared_key
+
+
+def sharing_scope(db: sqlite_utils.Database, corpus_id: int, content_hash: str) -> str:
+    """What an in-process cache of a corpus's derived data (a search index) may be keyed by: its content hash, shared
+    with every corpus of the same texts; or, for a corpus holding private matrices, a scope of its own."""
+    own = db.execute("SELECT 1 FROM matrices WHERE corpus_id = ? AND cache_key LIKE ? LIMIT 1",
+                     [corpus_id, private_key("", corpus_id) + "%"]).fetchone()
+    return private_key(content_hash, corpus_id) if own else content_hash
+
+
+def list_matrices(db: sqlite_utils.Database, content_hash: str, kind: str | None = None, *,
+                  corpus_id: int | None = None) -> list[MatrixMeta]:
+    """Complete matrices computed for a corpus content hash, as a corpus sees them: the shared ones (in any
+    session), and with `corpus_id` that corpus's private ones, which hide the shared matrix of the same key and the
+    shared projections and tokens of a model whose embedding is private. Never another corpus's private matrix."""
     sql = "SELECT * FROM matrices WHERE content_hash = ? AND complete = 1"
     args: list[Any] = [content_hash]
     if kind:
-        sql += " AND kind = ?"
-        args.append(kind)
-    return [_meta(r) for r in db.query(sql + " ORDER BY id", args)]
+        sql += " AND kind IN (?, ?)"
+        args += [kind, "embedding"]   # a private embedding decides which shared projections and tokens are seen
+    found = [_meta(r) for r in db.query(sql + " ORDER BY id", args)]
+    own = [m for m in found if is_private(m.cache_key) and corpus_id is not None and m.corpus_id == corpus_id
+           and m.cache_key.startswith(private_key("", corpus_id))]
+    own_ids = {m.id for m in own}
+    hidden = {shared_key_of(m.cache_key) for m in own}
+    private_models = {m.model for m in own if m.kind == "embedding"}
+    seen = [m for m in found if m.id in own_ids or (not is_private(m.cache_key) and m.cache_key not in hidden
+                                                    and not (m.kind in DERIVED_KINDS and m.model in private_models))]
+    return [m for m in seen if kind is None or m.kind == kind]
+
+
+def session_matrices(db: sqlite_utils.Database, session_id: int) -> list[MatrixMeta]:
+    """The complete matrices the corpora of a session see (`list_matrices` per corpus), one per shared key (the
+    first corpus's when two corpora of the same texts see different ones), in id order."""
+    seen: dict[str, MatrixMeta] = {}
+    for cid, content_hash in db.execute("SELECT id, content_hash FROM corpora WHERE session_id = ? ORDER BY id",
+                                        [session_id]).fetchall():
+        for m in list_matrices(db, content_hash, corpus_id=cid):
+            seen.setdefault(shared_key_of(m.cache_key), m)
+    return sorted(seen.values(), key=lambda m: m.id)
 
 
 def create_matrix(db: sqlite_utils.Database, *, cache_key: str, kind: str, rows: int, cols: int,
@@ -183,15 +276,15 @@ def load_matrix(db: sqlite_utils.Database, matrix: int | MatrixMeta, *, rows: in
 
 
 def delete_orphan_matrices(db: sqlite_utils.Database, content_hashes: set[str]) -> int:
-    """Drop the matrices of these content hashes that no remaining corpus has; return how many went.
+    """Drop the matrices of these content hashes that no remaining corpus has, and every private matrix whose
+    corpus is gone; return how many went.
 
     Only hashes of corpora just deleted are considered: caches of texts that were never a corpus
     (benchmark queries, a run's inputs) stay.
     """
-    if not content_hashes:
-        return 0
     with transaction(db) as conn:
-        gone = 0
+        gone = conn.execute("DELETE FROM matrices WHERE cache_key LIKE ? AND (corpus_id IS NULL OR corpus_id NOT IN "
+                            "(SELECT id FROM corpora))", [PRIVATE_PREFIX + "%"]).rowcount
         for h in content_hashes:
             gone += conn.execute("DELETE FROM matrices WHERE content_hash = ? AND NOT EXISTS "
                                  "(SELECT 1 FROM corpora WHERE content_hash = ?)", [h, h]).rowcount

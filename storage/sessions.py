@@ -105,7 +105,10 @@ def list_sessions(db: sqlite_utils.Database) -> list[SessionSummary]:
       (SELECT COUNT(*) FROM corpora c WHERE c.session_id = s.id),
       (SELECT COALESCE(SUM(c.n_docs), 0) FROM corpora c WHERE c.session_id = s.id),
       (SELECT COUNT(*) FROM corpora c JOIN matrices m ON m.content_hash = c.content_hash
-         WHERE c.session_id = s.id AND m.kind = 'embedding' AND m.complete = 1),
+         WHERE c.session_id = s.id AND m.kind = 'embedding' AND m.complete = 1
+           AND CASE WHEN m.cache_key LIKE 'private:%' THEN m.corpus_id = c.id  -- what the corpus sees (matrices.py)
+                    ELSE NOT EXISTS (SELECT 1 FROM matrices p WHERE p.corpus_id = c.id
+                                     AND p.cache_key = 'private:' || c.id || ':' || m.cache_key) END),
       (SELECT COUNT(*) FROM runs r WHERE r.session_id = s.id)
     FROM sessions s ORDER BY s.name COLLATE BINARY
     """

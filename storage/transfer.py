@@ -22,28 +22,39 @@ it was not computed from. By construction:
   can only find an imported matrix for the same identity and the same texts, with the right shape. Keys in no
   lookup namespace are kept as they are: no lookup computes them;
 * where the target already holds a complete matrix under a key, that one is kept and the file's is not copied.
-What cannot be checked without recomputing is the values: a file may claim vectors for its texts that the model would
-not give. They stay confined to the identity and texts they claim.
+Values are checked too, in every chunk, before anything is written and again as the bytes are copied: no NaN or
+±inf in an embedding, token or projection matrix, and every embedding row of unit length (or all zero), as stored
+embeddings are L2-normalised; a matrix that fails refuses the whole import.
+And a file may still claim vectors for its texts that the model would not give. So an embedding enters the shared
+cache only when it verifies (`embedlab.embedding.verify`: a random sample of its documents re-encoded with the
+claimed model, cosine >= 0.999 on every sampled row); token embeddings likewise, and a projection only with the
+embedding of the file it was derived from. Everything else (unverified, unverifiable here, or under a key no lookup
+computes) is kept private to the imported corpus (`storage.matrices.private_key`, "imported, not verified"): that
+corpus uses it, and no other corpus's lookup ever finds it. An export writes a corpus's private matrices under their
+shared keys, so the next import checks them again.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
+import secrets
 import stat
 import sqlite3
 import urllib.parse
-import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 import sqlite_utils
 
+from embedlab.embedding.verify import sample_rows, verify_embedding, verify_tokens
 from storage.db import StorageError, connect, explain_sqlite_error, transaction
-from storage.matrices import DTYPES
+from storage.matrices import (DTYPES, PRIVATE_PREFIX, private_key, projection_cache_key, session_matrices,
+                              shared_key_of)
+from storage.output_files import atomic_output, check_output_path, database_files, same_file
 from storage.schema import EXPECTED_COLUMNS
 from storage.sessions import MAX_NAME_LEN, InvalidName, clean_name, require_session, unique_session_name
 
@@ -52,7 +63,7 @@ __all__ = ["ImportRefused", "export_session", "import_session", "MAX_IMPORT_BYTE
 MAX_IMPORT_BYTES = 2 * 1024**3
 # Schema versions whose copied tables (COPIED below) have exactly these columns: version 2 only added label_names,
 # which a version-1 file lacks (imported when present). A migration that changes a copied table must end this range at the version before it.
-IMPORTABLE_VERSIONS = (1, 2)
+IMPORTABLE_VERSIONS = (1, 2, 3)
 MAX_MATRIX_ROWS = 100_000_000
 MAX_MATRIX_COLS = 1_000_000
 MAX_VALUE_BYTES = 256 * 1024**2  # one text or one chunk; SQLite's own ceiling is 1e9
@@ -99,55 +110,43 @@ def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.Path
     corpora' content) to a standalone `.sqlite` file; return its path. An existing file is kept unless
     `overwrite`. Jobs are not exported."""
     out, sid = export_target(db, name, out_path, overwrite=overwrite)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        target = connect(tmp)
-        try:
-            with _read_snapshot(db):
-                _copy_out(db, sid, target)
-            # Leaving WAL checkpoints everything into the main file and removes the -wal: one file to send.
-            mode = target.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-            if str(mode).lower() != "delete":
-                raise StorageError(f"could not finish the export file {tmp} (journal mode {mode})")
-        finally:
-            target.close()
-        fsync_file(tmp)
-        place_file(tmp, out, overwrite)
+        with atomic_output(out, overwrite=overwrite) as tmp:
+            target = connect(tmp)
+            try:
+                with _read_snapshot(db):
+                    _copy_out(db, sid, target)
+                # Leaving WAL checkpoints everything into the main file and removes the -wal: one file to send.
+                mode = target.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+                if str(mode).lower() != "delete":
+                    raise StorageError(f"could not finish the export file {tmp} (journal mode {mode})")
+            finally:
+                target.close()
     except sqlite3.DatabaseError as exc:
         raise StorageError(explain_sqlite_error(exc, out)) from exc
     except OSError as exc:
         raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    finally:
-        remove_partial(tmp)
-    fsync_file(out.parent)
     return out
 
 
 def export_target(db: sqlite_utils.Database, name: str, out_path: str | os.PathLike, *,
                   overwrite: bool) -> tuple[Path, int]:
     """(the export file's path, the session's id), after checking the file may be written: not a folder, not an
-    existing file unless `overwrite`, not the database itself; its folder is created."""
+    existing file unless `overwrite`, not the database or one of its side files; its folder is created."""
     out = Path(out_path)
     if out.is_dir():
         raise StorageError(f"{out} is a folder: give a file name to export to")
+    source = _db_file(db)
+    if source:
+        check_output_path(out, flag="OUT", database=source)
     if not overwrite and (out.exists() or out.is_symlink()):
         raise StorageError(f"{out} exists already: choose another file name or allow overwriting")
     sid = require_session(db, name)
-    source = _db_file(db)
-    if source and out.exists() and out.resolve() == Path(source).resolve():
-        raise StorageError(f"{out} is the database being exported from: choose another file name")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create the folder {out.parent}: {exc.strerror or exc}") from exc
     return out, sid
-
-
-def remove_partial(tmp: Path) -> None:
-    """Remove an unfinished export file and its SQLite side files."""
-    for p in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
 
 
 @contextlib.contextmanager
@@ -200,18 +199,18 @@ def _copy_out(db: sqlite_utils.Database, sid: int, target: sqlite_utils.Database
         out.executemany("INSERT INTO label_names (corpus_id, label, name) VALUES (?,?,?)",
                         [(corpus_map[c], label, name) for c, label, name in names])
         mcols = MATRIX_COLS[1:]
-        matrices = src.execute(
-            f"SELECT id, {', '.join(mcols)} FROM matrices WHERE complete = 1 AND content_hash IN "
-            "(SELECT content_hash FROM corpora WHERE session_id = ?) ORDER BY id", [sid]).fetchall()
-        for m in matrices:
-            values = dict(zip(mcols, m[1:]))
+        # the matrices its corpora see (never another corpus's private copy); a private one under its shared key
+        for meta in session_matrices(db, sid):
+            m = src.execute(f"SELECT {', '.join(mcols)} FROM matrices WHERE id = ?", [meta.id]).fetchone()
+            values = dict(zip(mcols, m))
+            values["cache_key"] = shared_key_of(values["cache_key"])
             values["corpus_id"] = corpus_map.get(values["corpus_id"]) or first_by_hash[values["content_hash"]]
             new_mid = out.execute(f"INSERT INTO matrices ({', '.join(mcols)}) VALUES ({', '.join('?' * len(mcols))})",
                                   [values[c] for c in mcols]).lastrowid
             out.executemany("INSERT INTO matrix_chunks (matrix_id, chunk_no, data) VALUES (?,?,?)",
                             ((new_mid, *r) for r in _rows(src.execute(
                                 "SELECT chunk_no, data FROM matrix_chunks WHERE matrix_id = ? ORDER BY chunk_no",
-                                [m[0]]))))
+                                [meta.id]))))
 
 
 def _rows(cursor: sqlite3.Cursor, size: int = 256) -> Iterator[tuple]:
@@ -221,32 +220,6 @@ def _rows(cursor: sqlite3.Cursor, size: int = 256) -> Iterator[tuple]:
         if not batch:
             return
         yield from batch
-
-
-def place_file(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Move the finished file into place atomically; without `overwrite`, never replace an existing file."""
-    if overwrite:
-        os.replace(tmp, out)
-        return
-    try:
-        os.link(tmp, out)  # atomic and fails if `out` exists, even if it appeared meanwhile
-    except FileExistsError:
-        raise StorageError(f"{out} exists already: choose another file name or allow overwriting") from None
-    except OSError:  # a file system without hard links
-        if out.exists():
-            raise StorageError(f"{out} exists already: choose another file name or allow overwriting") from None
-        os.replace(tmp, out)
-        return
-    tmp.unlink()
-
-
-def fsync_file(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------- import
@@ -261,24 +234,39 @@ class _Plan:
 
 
 MATRIX_KINDS = ("embedding", "projection", "tokens", "token_offsets")
-LOOKUP_PREFIXES = ("embedding:", "tokens:", "projection:")  # the key namespaces that lookups compute
+# The key namespaces that lookups compute (a private key too: a file's key there is refused, never kept).
+LOOKUP_PREFIXES = ("embedding:", "tokens:", "projection:", PRIVATE_PREFIX)
+FLOAT_KINDS = ("embedding", "projection", "tokens")    # whose values are checked: float, finite
+FLOAT_DTYPES = ("float32", "float16")
+# A stored embedding row is L2-normalised: x / max(|x|, 1e-12) (`l2_normalise`), so of length 1, or 0 for a document
+# without content, or (rarely) tiny for a document whose vector is numerical noise (tfidf-svd, a few documents).
+NORM_TOLERANCE = 1e-3   # |length - 1| of a unit row; a row shorter than this counts as empty
 
 
 def import_session(db: sqlite_utils.Database, file_path: str | os.PathLike, *,
-                   max_bytes: int = MAX_IMPORT_BYTES) -> str:
+                   max_bytes: int = MAX_IMPORT_BYTES, notes: list[str] | None = None) -> str:
     """Import the one session of an exported file; return its name here (suffixed " (2)" etc. when the name is
     taken: nothing is ever overwritten). Raises `ImportRefused` for a file that fails any check, and
-    `StorageError` when our own database cannot be written; in both cases nothing was changed."""
+    `StorageError` when our own database cannot be written; in both cases nothing was changed. `notes`, when
+    given, receives one line per matrix kept private to its corpus, saying why."""
     path = Path(file_path)
+    source = _db_file(db)
+    if source and any(same_file(path, p) for p in database_files(source)):
+        raise ImportRefused(f"{path} is the database itself: import a session file exported from another one")
     _check_file(path, max_bytes)
     src = _open_foreign(path)
     try:
         try:
             _check_database(src)
             plan = _validate(src, db)
+            _verify(src, plan)
         except sqlite3.DatabaseError as exc:
             raise ImportRefused(f"the file cannot be read: {_one_line(exc)}") from exc
-        return _copy_in(db, src, plan)
+        name = _copy_in(db, src, plan)
+        if notes is not None:
+            notes += [f"{_what(m)} is kept private to it (imported, not verified): {m['why']}"
+                      for m in plan.matrices if not m["shared"] and m["kind"] != "token_offsets"]
+        return name
     finally:
         src.close()
 
@@ -534,6 +522,9 @@ def _validate(src: sqlite3.Connection, db: sqlite_utils.Database | None = None) 
         m["corpus"] = _matrix_corpus(m, by_id, plan.corpora)
         plan.matrices.append(m)
     _derive_keys(src, db, plan)
+    for m in plan.matrices:
+        for start, block in _blocks(src, m):
+            _check_values(m, start, block)
     return plan
 
 
@@ -613,21 +604,15 @@ def _identity_key(identity: dict, content_hash: str, kind: str) -> str:
     return cache_key(_ClaimedIdentity(identity), content_hash, kind)  # type: ignore[arg-type]
 
 
-def projection_cache_key(embedding_key: str, params: dict) -> str:
-    """The cache key of a projection of the embedding stored under `embedding_key` (as `embedlab.tasks` makes it)."""
-    payload = json.dumps({"embedding": embedding_key, "projection": params}, sort_keys=True)
-    return "projection:" + hashlib.sha256(payload.encode()).hexdigest()
-
-
 def _derive_keys(src: sqlite3.Connection, db: sqlite_utils.Database | None, plan: _Plan) -> None:
     """Set each matrix's `key`: recomputed from its identity or parameters and its corpus's recomputed content hash.
     A stored key in a lookup namespace must equal it; other keys (no lookup computes them) are kept."""
-    embedding_keys: dict[str, list[str]] = {}
+    embeddings: dict[str, dict[str, dict | None]] = {}   # content hash -> embedding key -> the file's matrix
     for m in plan.matrices:
         h = m["corpus"]["hash"]
         if m["kind"] == "embedding":
             m["key"] = _identity_key(m["params"], h, "embedding")
-            embedding_keys.setdefault(h, []).append(m["key"])
+            embeddings.setdefault(h, {})[m["key"]] = m
         elif m["kind"] == "tokens":
             m["key"] = _identity_key(m["params"], h, "tokens")
         elif m["kind"] == "token_offsets":
@@ -636,14 +621,16 @@ def _derive_keys(src: sqlite3.Connection, db: sqlite_utils.Database | None, plan
         if m["kind"] != "projection":
             continue
         h = m["corpus"]["hash"]
-        candidates = list(embedding_keys.get(h, []))
+        candidates = dict(embeddings.get(h, {}))
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
-                candidates += [r[0] for r in db.execute(
-                    "SELECT cache_key FROM matrices WHERE content_hash = ? AND kind = 'embedding' AND complete = 1",
-                    [h])]
-        derived = [projection_cache_key(k, m["params"]) for k in candidates]
-        m["key"] = m["cache_key"] if m["cache_key"] in derived else (derived[0] if len(derived) == 1 else None)
+                for (key,) in db.execute("SELECT cache_key FROM matrices WHERE content_hash = ? AND kind = "
+                                         "'embedding' AND complete = 1 AND cache_key NOT LIKE ?",
+                                         [h, PRIVATE_PREFIX + "%"]):
+                    candidates.setdefault(key, None)   # an embedding of ours: the projection's values are the file's
+        derived = {projection_cache_key(k, m["params"]): source for k, source in candidates.items()}
+        key = m["cache_key"] if m["cache_key"] in derived else (next(iter(derived)) if len(derived) == 1 else None)
+        m["key"], m["source"] = key, derived.get(key)
     keys: set[str] = set()
     for m in plan.matrices:
         stored, derived = m["cache_key"], m.get("key")
@@ -704,6 +691,119 @@ def _check_matrix(m: dict[str, Any], chunks: list[tuple[int, int]]) -> None:
         want = min(chunk_rows, rows - i * chunk_rows) * cols * itemsize
         if no != i or size != want:
             raise ImportRefused(f"matrix {key!r}: chunk {no} holds {size} bytes, expected chunk {i} of {want} bytes")
+
+
+def _decode(data: bytes, m: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(data, dtype=DTYPES[m["dtype"]]).reshape(-1, m["cols"])
+
+
+def _blocks(src: sqlite3.Connection, m: dict[str, Any], chunk_nos: Iterable[int] | None = None
+            ) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows) of each chunk of a file's matrix (only `chunk_nos` when given), in order."""
+    sql, args = "SELECT chunk_no, data FROM matrix_chunks WHERE matrix_id = ?", [m["id"]]
+    if chunk_nos is not None:
+        wanted = sorted({int(c) for c in chunk_nos})
+        sql += f" AND chunk_no IN ({', '.join('?' * len(wanted))})"
+        args += wanted
+    for no, data in _source_rows(lambda: src.execute(sql + " ORDER BY chunk_no", args)):
+        yield no * m["chunk_rows"], _decode(data, m)
+
+
+def _file_rows(src: sqlite3.Connection, m: dict[str, Any], rows: np.ndarray) -> np.ndarray:
+    """Rows `rows` of a file's matrix (reading only the chunks that hold them)."""
+    out = np.empty((len(rows), m["cols"]), dtype=np.float32)
+    where = {int(r): i for i, r in enumerate(rows)}
+    for start, block in _blocks(src, m, (r // m["chunk_rows"] for r in rows)):
+        for r in range(start, start + len(block)):
+            if r in where:
+                out[where[r]] = block[r - start]
+    return out
+
+
+def _what(m: dict[str, Any]) -> str:
+    """"the embedding matrix of 'tfidf-svd' for corpus 'news'" (a model name from the file kept short)."""
+    model = f" of {_one_line(m['model'], 80)!r}" if m["model"] else ""
+    return f"the {m['kind']} matrix{model} for corpus {m['corpus']['name']!r}"
+
+
+def _check_values(m: dict[str, Any], start: int, block: np.ndarray) -> None:
+    """A float matrix holds only finite values; an embedding's rows are unit length, or (near) zero for an empty
+    document (stored embeddings are L2-normalised). Refused with the first bad row (counting from 0, as documents'
+    idx do)."""
+    if m["kind"] not in FLOAT_KINDS:
+        return
+    if m["dtype"] not in FLOAT_DTYPES:
+        raise ImportRefused(f"{_what(m)} holds {m['dtype']} values: expected {' or '.join(FLOAT_DTYPES)}")
+    finite = np.isfinite(block)
+    if not finite.all():
+        row = int(np.argmin(finite.all(axis=1)))
+        value = block[row][~finite[row]][0]
+        name = "NaN" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
+        raise ImportRefused(f"{_what(m)}: row {start + row} holds {name} (refused: a matrix must be finite)")
+    if m["kind"] == "embedding":
+        norms = np.linalg.norm(block.astype(np.float64), axis=1)
+        bad = (np.abs(norms - 1.0) > NORM_TOLERANCE) & (norms > NORM_TOLERANCE)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ImportRefused(f"{_what(m)}: row {start + row} has length {norms[row]:.4g} (refused: stored "
+                                "embeddings are unit length, or zero for an empty document)")
+
+
+def _verify(src: sqlite3.Connection, plan: _Plan, rng: np.random.Generator | None = None) -> None:
+    """Set each matrix's `shared`: whether it may enter the shared cache. An embedding (and a token matrix) must
+    verify against the claimed model on a random sample of its documents; a token matrix also needs the file's
+    embedding of the same identity and texts, when there is one, to verify; a projection needs the file's embedding
+    it was derived from to verify; token offsets follow their token matrix. A key no lookup computes is never
+    shared."""
+    rng = rng or np.random.default_rng(secrets.randbits(64))
+    texts: dict[int, list[str]] = {}
+
+    def corpus_texts(corpus: dict) -> list[str]:
+        if corpus["id"] not in texts:
+            texts[corpus["id"]] = [r[0] for r in _source_rows(lambda: src.execute(
+                "SELECT text FROM documents WHERE corpus_id = ? ORDER BY idx", [corpus["id"]]))]
+        return texts[corpus["id"]]
+
+    def lookup(m: dict) -> bool:
+        return m["key"].startswith(LOOKUP_PREFIXES)
+
+    by_key = {m["key"]: m for m in plan.matrices}
+    for m in plan.matrices:
+        m["shared"], m["why"] = False, "" if lookup(m) else "its key is one no lookup computes"
+    for m in plan.matrices:
+        if m["kind"] != "embedding" or not lookup(m):
+            continue
+        rows = sample_rows(m["rows"], rng)
+        corpus = m["corpus"]
+        verdict = verify_embedding(m["params"], lambda c=corpus: corpus_texts(c), rows,
+                                   [corpus_texts(corpus)[r] for r in rows], _file_rows(src, m, rows))
+        m["shared"], m["why"] = verdict.verified, verdict.reason
+    for m in plan.matrices:
+        if m["kind"] != "tokens" or not lookup(m):
+            continue
+        embedding = by_key.get(_identity_key(m["params"], m["corpus"]["hash"], "embedding"))
+        if embedding is not None and not embedding["shared"]:
+            m["why"] = "its embedding did not verify"
+        else:
+            m["shared"], m["why"] = _verify_tokens(src, m, by_key[m["key"] + ":offsets"], rng, corpus_texts)
+        by_key[m["key"] + ":offsets"].update(shared=m["shared"], why=m["why"])
+    for m in plan.matrices:
+        if m["kind"] == "projection" and lookup(m):
+            source = m.get("source")
+            m["shared"] = source is not None and source["shared"]
+            m["why"] = "" if m["shared"] else "the embedding it was derived from is not a verified one of the file"
+
+
+def _verify_tokens(src: sqlite3.Connection, m: dict[str, Any], offsets_m: dict[str, Any], rng: np.random.Generator,
+                   corpus_texts: Callable[[dict], list[str]]) -> tuple[bool, str]:
+    """Token rows of a sample of documents against the model's own token encoding."""
+    offsets = np.concatenate([block[:, 0] for _, block in _blocks(src, offsets_m)])
+    corpus = m["corpus"]
+    rows = sample_rows(len(offsets) - 1, rng)
+    stored = [_file_rows(src, m, np.arange(offsets[r], offsets[r + 1])) for r in rows]
+    verdict = verify_tokens(m["params"], lambda: corpus_texts(corpus), rows, [corpus_texts(corpus)[r] for r in rows],
+                            stored)
+    return verdict.verified, verdict.reason
 
 
 def _free_session_name(db: sqlite_utils.Database, name: str) -> str:
@@ -777,9 +877,12 @@ def _copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: _Plan) ->
 
 
 def _copy_matrix(conn: sqlite3.Connection, src: sqlite3.Connection, m: dict[str, Any], corpus_id: int) -> None:
-    """Insert one complete matrix under its recomputed key and its corpus's recomputed content hash, or keep the
-    complete one we already hold under that key."""
-    m = {**m, "cache_key": m["key"], "content_hash": m["corpus"]["hash"]}
+    """Insert one complete matrix under its recomputed key (shared when verified, else private to its corpus here)
+    and its corpus's recomputed content hash, or keep the complete shared one we already hold under that key."""
+    key = m["key"] if m["shared"] else private_key(m["key"], corpus_id)
+    if not m["shared"]:   # a leftover of a deleted corpus of the same id is stale: never kept
+        conn.execute("DELETE FROM matrices WHERE cache_key = ?", [key])
+    m = {**m, "cache_key": key, "content_hash": m["corpus"]["hash"]}
     same = ("content_hash", "kind", "dtype", "rows", "cols")
     have = conn.execute(f"SELECT id, complete, {', '.join(same)} FROM matrices WHERE cache_key = ?",
                         [m["cache_key"]]).fetchone()
@@ -802,6 +905,7 @@ def _copy_matrix(conn: sqlite3.Connection, src: sqlite3.Connection, m: dict[str,
             want = min(chunk_rows, m["rows"] - no * chunk_rows) * m["cols"] * itemsize
             if not isinstance(data, bytes) or len(data) != want:  # re-checked: the bytes actually copied
                 raise ImportRefused(f"matrix {m['cache_key']!r}: chunk {no} changed while importing")
+            _check_values(m, no * chunk_rows, _decode(data, m))
             yield new_mid, no, data
 
     conn.executemany("INSERT INTO matrix_chunks (matrix_id, chunk_no, data) VALUES (?,?,?)", chunks())

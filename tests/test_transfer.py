@@ -16,7 +16,9 @@ from storage import StorageError, connect, transaction
 from storage import matrices as M
 from storage.corpora import keyword_search, list_corpora, load_documents, save_corpus
 from storage.sessions import MAX_NAME_LEN, ensure_session, list_sessions, require_session, save_run
-from storage.transfer import ImportRefused, export_session, import_session
+from storage.transfer import IMPORTABLE_VERSIONS, ImportRefused, export_session, import_session
+
+SUPPORTED = f"{IMPORTABLE_VERSIONS[0]} to {IMPORTABLE_VERSIONS[-1]}"   # the versions an import accepts
 
 HOSTILE_TEXTS = [
     "plain alpha text about embeddings and maps",
@@ -59,14 +61,16 @@ class FakeCorpus:
 
 
 def build_session(db, name: str = "demo") -> dict:
-    """Two corpora (hostile texts), a multi-chunk embedding with NaN/inf, a float16 projection, an unfinished
-    matrix (not exported), two runs and bookmarks; plus another session that must not leak into the export."""
+    """Two corpora (hostile texts), a multi-chunk embedding (unit rows, one all zero), a float16 projection, an
+    unfinished matrix (not exported), two runs and bookmarks; plus another session that must not leak into the
+    export. (Its matrices sit under keys no lookup computes: an import keeps them private to their corpus.)"""
     sid = ensure_session(db, name)
     a = save_corpus(db, sid, FakeCorpus("alpha", HOSTILE_TEXTS, labels=[f"L{i % 3}" for i in range(10)]))
     b = save_corpus(db, sid, FakeCorpus("beta", [f"beta document {i} with words" for i in range(7)], labels=None))
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((a.n_docs, 8)).astype("<f4")
-    emb[0, 0], emb[1, 1], emb[2, 2] = np.nan, np.inf, -np.inf
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb[3] = 0.0
     proj = rng.standard_normal((b.n_docs, 2)).astype("<f2")
     with mock.patch.object(M, "CHUNK_BYTES", 64):  # several chunks per matrix
         M.save_matrix(db, emb, cache_key=f"emb:{a.content_hash}", kind="embedding", model="m", params={"n": 1},
@@ -92,9 +96,9 @@ def snapshot(db, name: str) -> dict:
     for c in list_corpora(db, sid):
         out[c.name] = (c.source, c.n_docs, c.text_col, c.label_col, c.id_col, c.meta_cols, c.n_skipped,
                        c.content_hash, c.created_at, load_documents(db, c.id))
-        out[c.name + ":matrices"] = [
-            (m.kind, m.model, m.params, m.dtype, m.rows, m.cols, m.chunk_rows, m.cache_key,
-             M.load_matrix(db, m).tobytes()) for m in M.list_matrices(db, c.content_hash)]
+        out[c.name + ":matrices"] = [   # what the corpus sees, by shared key (an import's may be private)
+            (m.kind, m.model, m.params, m.dtype, m.rows, m.cols, m.chunk_rows, M.shared_key_of(m.cache_key),
+             M.load_matrix(db, m).tobytes()) for m in M.list_matrices(db, c.content_hash, corpus_id=c.id)]
     out["runs"] = db.execute("SELECT kind, params_json, metrics_json, details_json, created_at FROM runs "
                              "WHERE session_id = ? ORDER BY id", [sid]).fetchall()
     out["bookmarks"] = db.execute("SELECT c.name, b.idx, b.tag, b.note FROM bookmarks b JOIN corpora c "
@@ -147,11 +151,14 @@ def test_round_trip_identical(db, tmp_path):
     assert line == next(s.line() for s in list_sessions(db) if s.name == "demo")
     assert line == "demo\tcorpora=2\tdocuments=17\tembeddings=1\truns=2"
     assert snapshot(fresh, "demo") == snapshot(db, "demo")
-    # bit-for-bit matrices, NaN and inf included
+    # bit-for-bit matrices, the zero row included; under keys no lookup computes, so private to their corpus
     a = next(c for c in list_corpora(fresh, require_session(fresh, "demo")) if c.name == "alpha")
-    [emb] = M.list_matrices(fresh, a.content_hash, "embedding")
+    [emb] = M.list_matrices(fresh, a.content_hash, "embedding", corpus_id=a.id)
     assert M.load_matrix(fresh, emb).tobytes() == info["emb"].tobytes()
     assert emb.corpus_id == a.id
+    assert emb.cache_key == M.private_key(f"emb:{a.content_hash}", a.id)
+    assert M.status_label(emb.cache_key) == "imported, not verified"
+    assert M.list_matrices(fresh, a.content_hash) == []   # no other corpus of these texts sees it
     assert M.find_matrix(fresh, "unfinished", complete_only=False) is None  # unfinished caches stay home
     assert fresh.execute("SELECT COUNT(*) FROM sessions WHERE name = 'zz other'").fetchone()[0] == 0
     # keyword search works in the copy: the FTS index was filled by our triggers
@@ -180,25 +187,33 @@ def test_import_twice_keeps_both(db, tmp_path):
     lines = [s.line() for s in list_sessions(fresh)]
     assert lines == [lines[0].replace("demo", n, 1) for n in ("demo", "demo (2)", "demo (3)")]
     assert snapshot(fresh, "demo (2)") == snapshot(fresh, "demo")
-    # matrices are shared by cache key: importing again stores no second copy
-    assert fresh.execute("SELECT COUNT(*), SUM(length(data)) FROM matrix_chunks").fetchone() == n_matrices
-    # importing back into the source works the same way
+    # unverified matrices are private to each imported corpus: each import keeps its own copy
+    count, size = n_matrices
+    assert fresh.execute("SELECT COUNT(*), SUM(length(data)) FROM matrix_chunks").fetchone() == (3 * count, 3 * size)
+    # importing back into the source works the same way: the source's own (shared) matrices stay as they were
     assert import_session(db, out) == "demo (2)"
-    assert db.execute("SELECT COUNT(*) FROM matrices").fetchone()[0] == 3
+    assert db.execute("SELECT COUNT(*) FROM matrices").fetchone()[0] == 3 + 2
+    assert db.execute("SELECT COUNT(*) FROM matrices WHERE cache_key LIKE 'private:%'").fetchone()[0] == 2
     fresh.close()
 
 
 def test_import_replaces_an_unfinished_matrix_of_the_same_key(db, tmp_path):
-    info = build_session(db)
+    """A verified embedding (tfidf-svd: it re-encodes here) goes under its shared key, replacing an unfinished one
+    (a matrix under a key no lookup computes would stay private instead: see the round trip)."""
+    from embedlab.embedding.space import EmbeddingSpace
+
+    sid = ensure_session(db, "demo")
+    info = save_corpus(db, sid, FakeCorpus("alpha", HOSTILE_TEXTS))
+    done = EmbeddingSpace.for_corpus(db, info.id, "tfidf-svd").ensure()
     out = export_session(db, "demo", tmp_path / "demo.sqlite")
     fresh = connect(tmp_path / "fresh.sqlite")
-    key = f"emb:{info['alpha'].content_hash}"
-    meta = M.create_matrix(fresh, cache_key=key, kind="embedding", rows=10, cols=8, chunk_rows=2)
-    M.write_chunk(fresh, meta, 0, np.zeros((2, 8), "f4"))
+    meta = M.create_matrix(fresh, cache_key=done.cache_key, kind="embedding", rows=done.rows, cols=done.cols,
+                           chunk_rows=2)
+    M.write_chunk(fresh, meta, 0, np.zeros((2, done.cols), "f4"))
     import_session(fresh, out)
-    got = M.find_matrix(fresh, key)
+    got = M.find_matrix(fresh, done.cache_key)
     assert got is not None and got.complete
-    assert M.load_matrix(fresh, got).tobytes() == info["emb"].tobytes()
+    assert M.load_matrix(fresh, got).tobytes() == M.load_matrix(db, done).tobytes()
     fresh.close()
 
 
@@ -238,7 +253,7 @@ def test_export_refuses_to_overwrite(db, tmp_path):
     assert export_session(db, "demo", out, overwrite=True) == out
     fresh = connect(tmp_path / "fresh.sqlite")
     assert import_session(fresh, out) == "demo"
-    with pytest.raises(StorageError, match="is the database being exported from"):
+    with pytest.raises(StorageError, match="that is the database"):
         export_session(db, "demo", tmp_path / "embedlab.sqlite", overwrite=True)
     assert [s.name for s in list_sessions(db)] == ["demo", "zz other"]
     with pytest.raises(StorageError, match="no session named 'nope'"):
@@ -393,9 +408,9 @@ HOSTILE = {
     "a blob where text belongs": (lambda v, t: _mutate(v, t, "UPDATE documents SET text = x'00ff' WHERE idx = 3;"),
                                   "documents.text holds a blob value (expected text)"),
     "user_version 99": (lambda v, t: _mutate(v, t, "PRAGMA user_version = 99;"),
-                        "schema version 99 is not supported (expected 1 to 2)"),
+                        f"schema version 99 is not supported (expected {SUPPORTED})"),
     "user_version 0 with our tables": (lambda v, t: _mutate(v, t, "PRAGMA user_version = 0;"),
-                                       "schema version 0 is not supported (expected 1 to 2)"),
+                                       f"schema version 0 is not supported (expected {SUPPORTED})"),
     "two sessions": (lambda v, t: _mutate(v, t, "INSERT INTO sessions (name, created_at, updated_at) "
                                                 "VALUES ('second', 't', 't');"),
                      "the file holds 2 sessions, expected exactly 1"),

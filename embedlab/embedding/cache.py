@@ -1,5 +1,8 @@
 """Embeddings stored in SQLite under a content cache key: the same texts and model are never embedded twice,
-in any session. Dense embeddings are written chunk by chunk, so an interrupted run resumes where it stopped."""
+in any session. Dense embeddings are written chunk by chunk, so an interrupted run resumes where it stopped.
+
+A stored corpus may hold a private copy (imported, not verified: see `storage.matrices.corpus_key`); every lookup
+that knows its corpus passes `corpus_id`, and then finds that copy, and no other corpus ever does."""
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +15,9 @@ import sqlite_utils
 from embedlab.corpus import content_hash as hash_texts
 from embedlab.errors import Cancelled, EmbedLabError
 from embedlab.embedding.embedders import Embedder, Progress, get_embedder
-from storage.matrices import (MatrixMeta, create_matrix, find_matrix, load_matrix, save_matrix,
-                              stored_chunks, write_chunk)
+from storage.leases import Lease, computation
+from storage.matrices import (MatrixMeta, corpus_key, create_matrix, find_matrix, load_matrix, mark_complete,
+                              save_matrix, stored_chunks, write_chunk)
 
 
 def cache_key(embedder: Embedder, content_hash: str, kind: str = "embedding") -> str:
@@ -26,25 +30,76 @@ def _as_embedder(model: str | Embedder) -> Embedder:
     return get_embedder(model) if isinstance(model, str) else model
 
 
-def find_embedding(db: sqlite_utils.Database, content_hash: str, model: str | Embedder) -> MatrixMeta | None:
-    """The finished embedding of this content with this model, if stored (never loads the model)."""
-    return find_matrix(db, cache_key(_as_embedder(model), content_hash))
+def embedding_key(db: sqlite_utils.Database, embedder: Embedder, content_hash: str,
+                  corpus_id: int | None = None) -> str:
+    """The key of the embedding of this content that corpus `corpus_id` uses (its private copy, else shared)."""
+    return corpus_key(db, cache_key(embedder, content_hash), corpus_id)
+
+
+def tokens_key(db: sqlite_utils.Database | None, embedder: Embedder, content_hash: str,
+               corpus_id: int | None = None) -> str:
+    """The key of the token embeddings corpus `corpus_id` uses (private with a private copy of them or of the
+    embedding); the offsets live under this key + ":offsets"."""
+    shared = cache_key(embedder, content_hash, kind="tokens")
+    if db is None:
+        return shared
+    return corpus_key(db, shared, corpus_id, derived_from=cache_key(embedder, content_hash))
+
+
+def find_embedding(db: sqlite_utils.Database, content_hash: str, model: str | Embedder,
+                   corpus_id: int | None = None) -> MatrixMeta | None:
+    """The finished embedding of this content with this model, if stored (never loads the model); with
+    `corpus_id`, the one that corpus uses."""
+    return find_matrix(db, embedding_key(db, _as_embedder(model), content_hash, corpus_id))
+
+
+def find_tokens(db: sqlite_utils.Database, content_hash: str, model: str | Embedder,
+                corpus_id: int | None = None) -> tuple[MatrixMeta, MatrixMeta] | None:
+    """(token matrix, offsets) of this content with this model as corpus `corpus_id` uses them, if both stored."""
+    key = tokens_key(db, _as_embedder(model), content_hash, corpus_id)
+    meta, offsets = find_matrix(db, key), find_matrix(db, key + ":offsets")
+    return None if meta is None or offsets is None else (meta, offsets)
 
 
 def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: str | Embedder, *,
                       content_hash: str | None = None, corpus_id: int | None = None,
                       progress: Progress | None = None,
                       should_stop: Callable[[], bool] | None = None) -> MatrixMeta:
-    """Embed `texts` into a stored matrix, reusing a finished one and resuming an unfinished one."""
+    """Embed `texts` into a stored matrix, reusing a finished one and resuming an unfinished one. When another
+    process is embedding the same texts with the same model, wait for it and return its matrix: one computation."""
     embedder = _as_embedder(model)
     content_hash = content_hash or hash_texts(list(texts))
-    key = cache_key(embedder, content_hash)
+    key = embedding_key(db, embedder, content_hash, corpus_id)
     done = find_matrix(db, key)
     if done is not None:
         if progress:
             progress(1.0, "cached: already embedded")
         return done
-    texts = list(texts)
+
+    def waiting(owner: str) -> None:
+        if progress:
+            started = find_matrix(db, key, complete_only=False)
+            stored = len(stored_chunks(db, started.id)) * started.chunk_rows if started else 0
+            rows = min(stored, started.rows) if started else 0
+            progress(rows / max(1, len(texts)), f"another process ({owner}) is embedding these texts: "
+                                                f"{rows}/{len(texts)} stored, waiting for it")
+
+    with computation(db, key, done=lambda: find_matrix(db, key) is not None, waiting=waiting,
+                     should_stop=should_stop) as lease:
+        if lease is None:
+            done = find_matrix(db, key)
+            if done is None:
+                raise Cancelled("stopped while waiting for another process embedding the same texts")
+            if progress:
+                progress(1.0, "embedded by another process meanwhile")
+            return done
+        return _compute(db, list(texts), embedder, key, content_hash, corpus_id, lease, progress, should_stop)
+
+
+def _compute(db: sqlite_utils.Database, texts: list[str], embedder: Embedder, key: str, content_hash: str,
+             corpus_id: int | None, lease: Lease, progress: Progress | None,
+             should_stop: Callable[[], bool] | None) -> MatrixMeta:
+    """The embedding itself, chunk by chunk (resuming from stored chunks), while holding the lease on `key`."""
     if progress:
         progress(0.0, f"loading {embedder.name}" if not embedder.fitted_on_corpus else f"fitting {embedder.name}")
     embedder.fit(texts)   # a corpus-fitted embedder learns from these texts; a pretrained one ignores this
@@ -64,6 +119,7 @@ def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: st
         block = texts[start:start + meta.chunk_rows]
 
         def report(frac: float, _msg: str, base: int = n_done, size: int = len(block)) -> None:
+            lease.renew()
             if progress:
                 rows = base + int(frac * size)
                 progress(rows / max(1, meta.rows), f"embedded {rows}/{meta.rows}")
@@ -72,11 +128,10 @@ def compute_embedding(db: sqlite_utils.Database, texts: Sequence[str], model: st
         write_chunk(db, meta, chunk_no, vecs, complete=(i == len(todo) - 1))
         n_done += len(block)
     if not todo:
-        from storage.matrices import mark_complete
-
         mark_complete(db, meta)
     if progress:
-        progress(1.0, f"embedded {meta.rows}/{meta.rows}")
+        caveat = getattr(embedder, "caveat", None)     # e.g. TF-IDF + SVD kept fewer dimensions than asked
+        progress(1.0, f"embedded {meta.rows}/{meta.rows}" + (f" ({caveat})" if caveat else ""))
     return find_matrix(db, key)
 
 
@@ -112,7 +167,7 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str] | Callab
         raise EmbedLabError(f"{embedder.name} has no token embeddings: pick a sentence-transformers model")
     load = texts if callable(texts) else (lambda: texts)
     h = content_hash or hash_texts(list(load()))
-    key = cache_key(embedder, h, kind="tokens")
+    key = tokens_key(db, embedder, h, corpus_id)
     if db is not None:
         meta = find_matrix(db, key)
         off_meta = find_matrix(db, key + ":offsets")
@@ -121,8 +176,9 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str] | Callab
                 progress(1.0, "cached: token embeddings already stored")
             return load_matrix(db, meta).astype(np.float32), load_matrix(db, off_meta)[:, 0].astype(np.int64)
     vectors, per_doc = embedder.encode_with_tokens(list(load()), progress=progress)  # one pass gives both
-    if db is not None and find_matrix(db, cache_key(embedder, h)) is None:
-        save_matrix(db, vectors, cache_key=cache_key(embedder, h), kind="embedding", model=embedder.name,
+    emb_key = None if db is None else embedding_key(db, embedder, h, corpus_id)
+    if emb_key is not None and find_matrix(db, emb_key) is None:
+        save_matrix(db, vectors, cache_key=emb_key, kind="embedding", model=embedder.name,
                     params=embedder.identity(), corpus_id=corpus_id, content_hash=h)
     lengths = np.array([len(t) for t in per_doc], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -13,7 +13,7 @@ import numpy as np
 import sqlite_utils
 
 from embedlab.corpus import content_hash as hash_texts
-from embedlab.embedding.cache import cache_key, compute_embedding, embed_tokens
+from embedlab.embedding.cache import cache_key, compute_embedding, embed_tokens, embedding_key
 from embedlab.embedding.embedders import DEFAULT_MODEL, Embedder, Progress, get_embedder
 from embedlab.errors import EmbedLabError
 from storage.matrices import MatrixMeta, find_matrix, load_matrix
@@ -71,8 +71,11 @@ class EmbeddingSpace:
 
     @property
     def key(self) -> str:
-        """The cache key of the documents' embedding (model identity + corpus content)."""
-        return cache_key(self.embedder, self.content_hash)
+        """The cache key of the documents' embedding (model identity + corpus content; a stored corpus's private
+        copy, imported and not verified, when it has one)."""
+        if self.db is None:
+            return cache_key(self.embedder, self.content_hash)
+        return embedding_key(self.db, self.embedder, self.content_hash, self.corpus_id)
 
     @property
     def has_tokens(self) -> bool:

@@ -19,6 +19,7 @@ from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import InputError
 from embedlab.retrieval.base import RetrievalMethod, TextSet, TokenMatrix
 from embedlab.retrieval.registry import create_method, parse_method_list
+from storage.matrices import sharing_scope
 
 MAX_CACHED_INDEXES = 6
 MAX_K = 1000
@@ -43,8 +44,8 @@ class _Corpus:
     """The stored corpus of one call, read once, and its space under the model (shared with the cached indexes of
     the same corpus and model, so that a corpus-fitted model is fitted once)."""
 
-    def __init__(self, db: sqlite_utils.Database, info, model: str) -> None:
-        self.db, self.info, self.model = db, info, model
+    def __init__(self, db: sqlite_utils.Database, info, model: str, scope: str) -> None:
+        self.db, self.info, self.model, self.scope = db, info, model, scope
         self._docs: tuple[list[str], list[str]] | None = None
         self._space: EmbeddingSpace | None = None
 
@@ -60,7 +61,7 @@ class _Corpus:
     @property
     def space(self) -> EmbeddingSpace:
         if self._space is None:
-            self._space = _shared_space(self.info.content_hash, self.model) or EmbeddingSpace(
+            self._space = _shared_space(self.scope, self.model) or EmbeddingSpace(
                 self.db, self.texts_and_ids[0], self.model, content_hash=self.info.content_hash,
                 corpus_id=self.info.id)
         return self._space
@@ -76,9 +77,9 @@ class _Corpus:
         return TextSet.from_arrays(texts=texts, ids=doc_ids, embeddings=embeddings, tokens=tokens)
 
 
-def _shared_space(content_hash: str, model: str) -> EmbeddingSpace | None:
+def _shared_space(scope: str, model: str) -> EmbeddingSpace | None:
     with _INDEX_LOCK:
-        return next((e.space for key, e in _INDEXES.items() if key[:2] == (content_hash, model)), None)
+        return next((e.space for key, e in _INDEXES.items() if key[:2] == (scope, model)), None)
 
 
 def _query_text_set(query: str, space: EmbeddingSpace, needs: frozenset[str]) -> TextSet:
@@ -108,7 +109,8 @@ def rank_typed_query(db: sqlite_utils.Database, corpus_id: int, model: str, quer
         raise InputError("no model given")
     names = parse_method_list(list(methods))
     info = get_corpus(db, corpus_id)
-    stored = _Corpus(db, info, model)
+    scope = sharing_scope(db, info.id, info.content_hash)   # a corpus's private (imported) matrices: its own indexes
+    stored = _Corpus(db, info, model, scope)
     out: dict[str, list[tuple[int, str, float]]] = {}
     for name in names:
         method_params = (params or {}).get(name) or {}
@@ -116,7 +118,7 @@ def rank_typed_query(db: sqlite_utils.Database, corpus_id: int, model: str, quer
             raise InputError(f"the parameters of {name} must map parameter names to values")
         method = create_method(name, **method_params)
         needs = frozenset(method.needs) - {"query_bank"}
-        key = (info.content_hash, model, name, json.dumps(method.params, sort_keys=True, default=str))
+        key = (scope, model, name, json.dumps(method.params, sort_keys=True, default=str))
         with _INDEX_LOCK:
             entry = _INDEXES.get(key)
             if entry is not None:
