@@ -28,7 +28,7 @@ from embedlab.compression_neighbours import (
     sample_rows,
     worst_documents,
 )
-from embedlab.text_display import escape_markdown, short_text, snippet
+from embedlab.text_display import display_text, short_text, snippet
 
 AUTO_LAYER_MAX_DOCS = 20_000        # above: the corpus-wide layer waits for a button (seconds to minutes)
 MAX_STORED_LAYERS = 64             # corpus-wide layers kept on the server (each a float per document)
@@ -125,12 +125,11 @@ def _layers(ctx: AtlasContext, names: list[str], scope: str, *, compute: bool) -
 # --- tokens --------------------------------------------------------------------------------------------------------
 
 
-def token_status(db: Any, content_hash: str, model: str) -> tuple[str, Any, Any]:
+def token_status(db: Any, content_hash: str, model: str, corpus_id: int | None = None) -> tuple[str, Any, Any]:
     """("none", …) when the model has no token embeddings, ("missing", …) when they are not stored, ("stored",
-    tokens meta, offsets meta) when they are; never computes anything."""
-    from embedlab.embedding.cache import cache_key
+    tokens meta, offsets meta) when they are (those corpus `corpus_id` uses); never computes anything."""
+    from embedlab.embedding.cache import find_tokens
     from embedlab.embedding.embedders import get_embedder
-    from storage.matrices import find_matrix
 
     try:
         embedder = get_embedder(model)
@@ -138,17 +137,16 @@ def token_status(db: Any, content_hash: str, model: str) -> tuple[str, Any, Any]
         return "none", None, None
     if not embedder.has_tokens:
         return "none", None, None
-    key = cache_key(embedder, content_hash, kind="tokens")
-    meta, offsets = find_matrix(db, key), find_matrix(db, key + ":offsets")
-    if meta is None or offsets is None:
+    found = find_tokens(db, content_hash, embedder, corpus_id)
+    if found is None:
         return "missing", None, None
-    return "stored", meta, offsets
+    return "stored", *found
 
 
 def _maxsim_note(ctx: AtlasContext, status: str) -> None:
     if status == "none":
-        st.caption(f"MaxSim needs token embeddings; {ctx.model} has none (pick a sentence-transformers model "
-                   "such as all-MiniLM-L6-v2 to see it).")
+        st.caption(f"MaxSim needs token embeddings; {display_text(ctx.model)} has none (pick a "
+                   "sentence-transformers model such as all-MiniLM-L6-v2 to see it).")
         return
     from embedlab.jobs import find_active_job, submit_job
 
@@ -188,7 +186,7 @@ def compression_view(ctx: AtlasContext) -> None:
                                     "them fast."))
     keep_widgets(dims_key)
     names = layer_methods(dims)
-    c2.caption(f"{n:,} documents · {d} dimensions · model {ctx.model}")
+    c2.caption(f"{n:,} documents · {d} dimensions · model {display_text(ctx.model)}")
 
     go_key = f"_atlas_comp_scope_{ctx.emb_id}"
     if n <= AUTO_LAYER_MAX_DOCS:
@@ -241,10 +239,10 @@ def _no_focus(ctx: AtlasContext, layers: Layers | None) -> None:
 
 def _focus_table(ctx: AtlasContext, row: int, names: list[str]) -> None:
     label = None if ctx.shown_labels is None else ctx.shown_labels[row]
-    head = f"**Document #{row}**" + (f" · label *{escape_markdown(str(label))}*" if label is not None else "")
-    st.markdown(head + f" — {escape_markdown(short_text(ctx.texts[row], 240))}")
+    head = f"**Document #{row}**" + (f" · label *{display_text(label)}*" if label is not None else "")
+    st.markdown(head + f" — {display_text(short_text(ctx.texts[row], 240))}")
     methods = {name: _built(ctx.db_path, ctx.emb_id, name, ctx.X) for name in names}
-    status, tok_meta, off_meta = token_status(ctx.db, ctx.corpus.content_hash, ctx.model)
+    status, tok_meta, off_meta = token_status(ctx.db, ctx.corpus.content_hash, ctx.model, ctx.corpus.id)
     tokens = None
     if status == "stored":
         if tok_meta.rows * tok_meta.cols > MAXSIM_MAX_TOKEN_VALUES:

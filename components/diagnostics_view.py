@@ -11,7 +11,7 @@ import streamlit as st
 from components.atlas_context import AtlasContext
 from components.state import focus_on_pick
 from embedlab.diagnostics import hub_order
-from embedlab.text_display import short_text, snippet
+from embedlab.text_display import display_text, short_text, snippet
 
 AUTO_MAX_DOCS = 20_000       # above: computed on request (100k documents take about 90 s per model)
 SECONDS_PER_100K = 90
@@ -99,7 +99,7 @@ def diagnostics_view(ctx: AtlasContext) -> None:
                "about; anti-hubs in none.")
     metas = {}
     for m in ctx.models:
-        meta = find_embedding(ctx.db, ctx.corpus.content_hash, m)
+        meta = find_embedding(ctx.db, ctx.corpus.content_hash, m, ctx.corpus.id)
         if meta is not None:
             metas[m] = meta
     if ctx.n < 12:
@@ -117,12 +117,12 @@ def diagnostics_view(ctx: AtlasContext) -> None:
     rows = []
     bar = st.progress(0.0, text="diagnostics")
     for i, (m, meta) in enumerate(metas.items()):
-        bar.progress(i / max(1, len(metas)), text=f"diagnosing {m} ({i + 1}/{len(metas)})")
-        with st.spinner(f"Diagnosing {m}: effective rank, exact top-10 of every document, PCA…"):
+        bar.progress(i / max(1, len(metas)), text=f"diagnosing {display_text(m)} ({i + 1}/{len(metas)})")
+        with st.spinner(f"Diagnosing {display_text(m)}: effective rank, exact top-10 of every document, PCA…"):
             try:
                 rows.append(diagnostics_of(ctx.db_path, int(meta.id), m))
             except Exception as exc:  # noqa: BLE001 - one bad embedding must not hide the others
-                st.warning(f"{m}: {exc}")
+                st.warning(display_text(f"{m}: {exc}"))
     bar.empty()
     if rows:
         frame = pd.DataFrame(rows)[["model", "n_docs", "dim", *COLUMNS]]
@@ -134,7 +134,7 @@ def diagnostics_view(ctx: AtlasContext) -> None:
         st.caption("Also from the command line: `python -m embedlab diagnostics --session S --corpus C "
                    "[--model M] [--json OUT]`.")
 
-    st.markdown(f"#### Hubs of {ctx.model}")
+    st.markdown(f"#### Hubs of {display_text(ctx.model)}")
     with st.spinner("Counting how often each document is a top-10 neighbour…"):
         counts = k_occurrence_of(ctx.db_path, int(ctx.emb_id))
     _hubs(ctx, counts)

@@ -5,7 +5,6 @@ documents."""
 from __future__ import annotations
 
 import hashlib
-import html
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from components.state import keep_widgets, picked_row, restore_widget
 from embedlab.map_colours import numeric_colour
 from embedlab.map_figure import build_map_figure
 from embedlab.map_retrieval import best_methods, cluster_scores, cluster_values, query_clusters, worst_clusters
+from embedlab.text_display import display_text, html_text
 
 MODES = ("mean nDCG@10", "difference B − A")
 NO_QUERY = "no query / noise"
@@ -82,9 +82,10 @@ def failure_regions_view(ctx: AtlasContext) -> None:
     means = _overall(details, assignment, a, b)
     m = st.columns(3 if difference else 2)
     m[0].metric("Queries counted", f"{len(assignment):,}")
-    m[1].metric(f"mean nDCG@10 · {a}", f"{means[0]:.3f}", help="over the queries counted in a cluster")
+    m[1].metric(f"mean nDCG@10 · {display_text(a)}", f"{means[0]:.3f}", help="over the queries counted in a cluster")
     if difference:
-        m[2].metric(f"mean nDCG@10 · {b}", f"{means[1]:.3f}", delta=f"{means[1] - means[0]:+.3f} vs {a}")
+        m[2].metric(f"mean nDCG@10 · {display_text(b)}", f"{means[1]:.3f}",
+                    delta=f"{means[1] - means[0]:+.3f} vs {display_text(a)}")
 
     digest = cluster_digest(cluster_ids)
     picked = st.session_state.get(PICKED_KEY)   # (clustering digest, cluster) picked in the table
@@ -130,7 +131,7 @@ def _draw_map(ctx: AtlasContext, rid: int, cluster_ids: np.ndarray, keywords: di
     hover = None
     if ctx.hover is not None:
         by_id = {r["cluster"]: r for r in scores}
-        heads = {c: (f"<b>cluster {c}</b> · {html.escape(str(keywords.get(c, '')))} · "
+        heads = {c: (f"<b>cluster {c}</b> · {html_text(keywords.get(c, ''))} · "
                      f"{by_id[c]['queries'] if c in by_id else 0} queries") for c in np.unique(cluster_ids).tolist()}
         heads[-1] = "<b>noise</b>"
         hover = [f"{heads[int(c)]}<br>{h}" for c, h in zip(cluster_ids.tolist(), ctx.hover)]
@@ -138,7 +139,7 @@ def _draw_map(ctx: AtlasContext, rid: int, cluster_ids: np.ndarray, keywords: di
                            selected=picked_rows.tolist() if picked_rows.size else None, height=600,
                            uirevision=ctx.revision(f"fail-{rid}"))
     for trace in fig.data:
-        if trace.name == html.escape(NO_QUERY, quote=True):   # no value to show: plain grey, named in the legend
+        if trace.name == html_text(NO_QUERY):   # no value to show: plain grey, named in the legend
             trace.marker.coloraxis = None
             trace.marker.color = NO_QUERY_COLOUR
             trace.showlegend = True

@@ -5,6 +5,7 @@ import streamlit as st
 
 from components.state import db_path, get_db
 from embedlab.jobs import Job, cancel_job, list_jobs, resume_job
+from embedlab.text_display import display_text
 
 POLL_SECONDS = 2.0  # only while a job runs; each refresh of each watching tab costs the job CPU time
 
@@ -28,12 +29,12 @@ def active_jobs_panel(session_id: int, *, kinds: tuple[str, ...] | None = None, 
         running = [j for j in jobs if j.active]
         for job in running:
             cols = st.columns([5, 1])
-            cols[0].progress(job.progress, text=f"{job.kind} #{job.id}: {job.message}")
+            cols[0].progress(job.progress, text=display_text(f"{job.kind} #{job.id}: {job.message}"))
             if cols[1].button("Cancel", key=f"{key}-cancel-{job.id}"):
                 cancel_job(db, job.id)
         for job in [j for j in jobs if j.status == "interrupted"][:3]:
             cols = st.columns([5, 1])
-            cols[0].warning(f"{job.kind} #{job.id} was interrupted at {job.progress:.0%}.")
+            cols[0].warning(display_text(f"{job.kind} #{job.id} was interrupted at {job.progress:.0%}."))
             if cols[1].button("Resume", key=f"{key}-resume-{job.id}"):
                 resume_job(db_path(), job.id)
                 st.rerun(scope="app")

@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from embedlab.text_display import display_text, html_text
+
 BEST = "★"
 SIGNIFICANT = "†"
 ALPHA = 0.05
@@ -117,8 +119,8 @@ def metric_table(metrics: dict, *, higher_is_better: dict[str, bool] | None = No
     st.dataframe(cells.style.apply(bold, axis=None), hide_index=True, width="stretch", key=key)
     legend = f"{BEST} best in its column (bold)"
     if significance:
-        legend += (f" · ▲/▼ better/worse than the baseline {baseline!r}, {SIGNIFICANT} p < {ALPHA} "
-                   "(paired two-sided t-test over queries, ranx)")
+        legend += (f" · ▲/▼ better/worse than the baseline {display_text(repr(baseline))}, {SIGNIFICANT} "
+                   f"p < {ALPHA} (paired two-sided t-test over queries, ranx)")
     st.caption(legend + " · ms/query: median of single-query searches · index size as held in memory")
 
 
@@ -167,7 +169,7 @@ def tradeoff_figure(metrics: Mapping[str, Mapping[str, float]], *, x: str, y: st
         groups, offsets = place_labels(names, px, py, width=plot_w, height=plot_h)
         for m, xv, yv in points:
             fig.add_trace(go.Scatter(
-                x=[xv], y=[yv], mode="markers", name=m, customdata=[m],
+                x=[xv], y=[yv], mode="markers", name=html_text(m), customdata=[html_text(m)],
                 marker=dict(size=16 if m == baseline else 12, color=colours[m], symbol="star" if m == baseline
                             else "circle", line=dict(width=1, color="white")),
                 hovertemplate="<b>%{customdata}</b>" + (" (baseline)" if m == baseline else "") + "<br>"
@@ -196,9 +198,11 @@ def _padded(values: list[float], share: float, least: float) -> list[float]:
 
 
 def label_text(names: list[str], colours: Mapping[str, str] | None = None) -> str:
-    """Names sharing one label, at most two a line, each after a dot in its method's colour (with `colours`)."""
+    """Names sharing one label, at most two a line, each after a dot in its method's colour (with `colours`), as
+    Plotly text (names escaped)."""
     def one(name: str) -> str:
-        return f"<span style='color:{colours[name]}'>●</span> {name}" if colours and name in colours else name
+        shown = html_text(name)
+        return f"<span style='color:{colours[name]}'>●</span> {shown}" if colours and name in colours else shown
 
     return "<br>".join(", ".join(one(n) for n in names[i:i + 2]) for i in range(0, len(names), 2))
 

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from embedlab.nearest_documents import neighbour_rows
-from embedlab.text_display import escape_markdown
+from embedlab.text_display import display_text
 
 FOCUS_KEY = "atlas_focus"
 FULL_TEXT_CHARS = 20_000  # a popover shows at most this much of one document
@@ -23,7 +23,7 @@ def neighbour_panel(*, X: np.ndarray, coords: np.ndarray | None, focus: int, doc
     neighbour rows (see `neighbour_rows`)."""
     head = f"**Document #{focus}**"
     if doc.get("label") is not None:
-        head += f" · label *{escape_markdown(str(doc['label']))}*"
+        head += f" · label *{display_text(doc['label'])}*"
     cols = st.columns([6, 1], vertical_alignment="center")
     cols[0].markdown(head)
     if on_clear is not None:
@@ -31,7 +31,7 @@ def neighbour_panel(*, X: np.ndarray, coords: np.ndarray | None, focus: int, doc
     with st.container(height=150, border=True):
         st.text(doc.get("text", ""))
     meta = {"doc_id": doc.get("doc_id"), **(doc.get("meta") or {})}
-    st.caption(" · ".join(f"{k}: {v}" for k, v in meta.items() if v not in (None, ""))[:300])
+    st.caption(display_text(" · ".join(f"{k}: {v}" for k, v in meta.items() if v not in (None, ""))[:300]))
 
     k = st.slider("Neighbours (k)", 5, 50, 10, key=f"{key}-k")
     rows = neighbour_rows(X, coords, focus, k=k, labels=labels, texts=texts)
@@ -54,7 +54,7 @@ def neighbour_card(row: dict, *, texts: Sequence[str], on_focus: Callable[[int],
     with st.container(border=True):
         line = f"**{row['rank']}.** cosine **{row['cosine']:.3f}**"
         if row.get("label") is not None:
-            line += f" · *{escape_markdown(str(row['label']))}*"
+            line += f" · *{display_text(row['label'])}*"
         if row.get("far on map"):
             line += " · :orange[⚠ far on map]"
         line += f" · #{idx}"
@@ -63,7 +63,7 @@ def neighbour_card(row: dict, *, texts: Sequence[str], on_focus: Callable[[int],
                       else None)
         button.button("Focus", key=f"{key}-focus-{idx}", on_click=on_focus, args=(idx,), width="stretch",
                       help=f"Move the focus to document #{idx}")
-        st.markdown(escape_markdown(row.get("text", "")))
+        st.markdown(display_text(row.get("text", "")))
         if row.get("cut"):
             with st.popover("Full text"):
                 full = texts[idx]

@@ -17,7 +17,7 @@ from components.atlas_context import AtlasContext
 from components.ood_plots import score_histogram, score_layer_figure, threshold_control
 from components.state import focus_on_pick
 from embedlab.errors import UserError
-from embedlab.text_display import escape_markdown, short_text
+from embedlab.text_display import display_text, html_text, short_text
 
 KEY = "atlas_oodx_"
 TABLE_LIMIT = 50
@@ -132,7 +132,7 @@ def ood_explain_view(ctx: AtlasContext) -> None:
               for rid in runs}
     usable = [rid for rid, b in briefs.items() if b is not None]
     if not usable:
-        st.caption(f"No OOD run tests documents of **{escape_markdown(ctx.corpus.name)}** yet. On the OOD page, "
+        st.caption(f"No OOD run tests documents of **{display_text(ctx.corpus.name)}** yet. On the OOD page, "
                    "pick this corpus as the in-distribution set and mark some of its labels as OOD (or test on a "
                    "held-out share), or pick it as the corpus to test on, then press Run comparison.")
         return
@@ -169,8 +169,8 @@ def ood_explain_view(ctx: AtlasContext) -> None:
                f"this corpus, {n_flagged_here:,} flagged at this threshold (ringed in red on the map).")
     run_model = brief["params"].get("model")
     if run_model and run_model != ctx.model:
-        st.caption(f"The run's space is {run_model}; the map is drawn with {ctx.model}. Scores and neighbours "
-                   f"below are the run's ({run_model}).")
+        st.caption(f"The run's space is {display_text(run_model)}; the map is drawn with {display_text(ctx.model)}. "
+                   f"Scores and neighbours below are the run's ({display_text(run_model)}).")
 
     left, right = st.columns([3, 2])
     with left:
@@ -187,7 +187,7 @@ def ood_explain_view(ctx: AtlasContext) -> None:
             st.caption("Click a point to focus it (explained below); box or lasso select to select documents.")
     with right:
         st.plotly_chart(score_histogram(scores, is_ood, threshold=threshold,
-                                        title=f"{method} scores, all test documents"),
+                                        title=f"{html_text(method)} scores, all test documents"),
                         width="stretch", key=f"{KEY}hist")
 
     st.subheader("Why is this OOD?")
@@ -237,7 +237,7 @@ def _flagged_table(ctx: AtlasContext, brief: dict, method: str, threshold: float
     key = f"{KEY}flagged_{brief['id']}_{method}"
 
     pick = focus_on_pick(key, idxs, ctx.set_focus)
-    st.caption(f"Top flagged documents by {method} ({len(order)} shown): click a row to focus it.")
+    st.caption(f"Top flagged documents by {display_text(method)} ({len(order)} shown): click a row to focus it.")
     st.dataframe(frame, key=key, on_select=pick, selection_mode="single-row", hide_index=True, width="stretch",
                  column_config={"doc": st.column_config.NumberColumn("doc", format="%d", width="small"),
                                 "score": st.column_config.NumberColumn("score", format="%.4g"),
@@ -251,8 +251,8 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
     truth = "OOD" if brief["is_ood"][position] else "ID"
     labels = brief["test_labels"] or [None] * len(brief["is_ood"])
     state = "flagged" if score >= threshold else "accepted"
-    st.markdown(f"**#{row}** · {escape_markdown(str(ctx.doc_ids[row]))} · tested as **{truth}** · label "
-                f"**{escape_markdown(_shown(names, labels[position]))}** · {method} score **{score:.4g}**, "
+    st.markdown(f"**#{row}** · {display_text(ctx.doc_ids[row])} · tested as **{truth}** · label "
+                f"**{display_text(_shown(names, labels[position]))}** · {display_text(method)} score **{score:.4g}**, "
                 f"{state} at the threshold {threshold:.4g}")
     st.text(short_text(ctx.texts[row], 400))
     try:
@@ -260,12 +260,12 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
             found, train_corpus_id, train_corpus_name, matches = explanation(ctx.db_path, int(brief["id"]),
                                                                                int(position))
     except UserError as exc:
-        st.warning(f"Cannot rebuild this run's training set: {exc}")
+        st.warning(f"Cannot rebuild this run's training set: {display_text(exc)}")
         return
     if not matches:
         st.warning("The corpora of this run changed since it ran: its training set cannot be rebuilt exactly, so "
                    "the neighbours below may differ from what the detectors saw.")
-    (st.warning if score >= threshold else st.info)(escape_markdown(found.verdict))
+    (st.warning if score >= threshold else st.info)(display_text(found.verdict))
 
     left, right = st.columns([3, 2])
     with left:
@@ -294,8 +294,8 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
         else:
             st.caption("The training set has no labels, so no class means.")
 
-    st.markdown(f"**{K_NEAREST} nearest training documents** (in {escape_markdown(train_corpus_name)}, "
-                f"{brief['params'].get('model', ctx.model)} space)")
+    st.markdown(f"**{K_NEAREST} nearest training documents** (in {display_text(train_corpus_name)}, "
+                f"{display_text(brief['params'].get('model', ctx.model))} space)")
     same = train_corpus_id == ctx.corpus.id
     neighbour_rows = [n["row"] for n in found.neighbours]
     if same:

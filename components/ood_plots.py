@@ -2,7 +2,6 @@
 document lists. Document text reaches Plotly only HTML-escaped, and tables only through st.dataframe."""
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Sequence
 
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.metric_table import BEST, metric_cells
+from embedlab.text_display import display_text, html_text
 
 # metric key -> (column title, higher is better)
 METRIC_COLUMNS = {"auroc": ("AUROC", True), "fpr95": ("FPR95", False), "fpr95_openood": ("FPR95 OpenOOD", False),
@@ -61,10 +61,11 @@ def roc_figure(roc: dict[str, dict[str, list[float]]], metrics: dict[str, dict[s
     order = sorted(roc, key=lambda m: -(metrics.get(m, {}).get("auroc") or 0))
     for method in order:
         auroc = metrics.get(method, {}).get("auroc")
-        name = f"{method} ({auroc:.3f})" if isinstance(auroc, (int, float)) else method
+        shown = html_text(method)
+        name = f"{shown} ({auroc:.3f})" if isinstance(auroc, (int, float)) else shown
         fig.add_trace(go.Scatter(x=roc[method]["fpr"], y=roc[method]["tpr"], mode="lines", name=name,
                                  line=dict(width=3.5 if method == highlight else 1.6),
-                                 hovertemplate=f"{method}<br>FPR %{{x:.3f}}<br>TPR %{{y:.3f}}<extra></extra>"))
+                                 hovertemplate=f"{shown}<br>FPR %{{x:.3f}}<br>TPR %{{y:.3f}}<extra></extra>"))
     if point is not None:
         fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
                                  marker=dict(size=12, color="black", symbol="x"),
@@ -88,7 +89,8 @@ def _histogram_traces(scores: np.ndarray, is_ood: np.ndarray, *, show_legend: bo
 
 def score_histogram(scores: Sequence[float], is_ood: Sequence[bool], *, threshold: float | None = None,
                     title: str = "") -> go.Figure:
-    """ID and OOD score distributions overlaid (each normalised to its own count), with the threshold."""
+    """ID and OOD score distributions overlaid (each normalised to its own count), with the threshold; `title` is
+    Plotly text (escape data in it with `html_text`)."""
     scores, is_ood = np.asarray(scores, dtype=float), np.asarray(is_ood, dtype=bool)
     fig = go.Figure(_histogram_traces(scores, is_ood))
     if threshold is not None:
@@ -104,7 +106,8 @@ def histogram_grid(scores: dict[str, Sequence[float]], is_ood: Sequence[bool], *
 
     names = list(scores)
     rows = max(1, math.ceil(len(names) / columns))
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=names, vertical_spacing=0.12 if rows > 1 else 0.2)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[html_text(n) for n in names],
+                        vertical_spacing=0.12 if rows > 1 else 0.2)
     flags = np.asarray(is_ood, dtype=bool)
     for i, name in enumerate(names):
         for trace in _histogram_traces(np.asarray(scores[name], dtype=float), flags, show_legend=i == 0):
@@ -118,8 +121,8 @@ def hover_text(text: str | None, label: str | None, score: float, ood: bool) -> 
     text = " ".join((text or "").split())
     if len(text) > SNIPPET_CHARS:
         text = text[:SNIPPET_CHARS - 1] + "…"
-    head = ("OOD" if ood else "ID") + (f" · {html.escape(str(label), quote=True)}" if label is not None else "")
-    return f"<b>{head}</b> · score {score:.4g}<br>{html.escape(text, quote=True)}"
+    head = ("OOD" if ood else "ID") + (f" · {html_text(label)}" if label is not None else "")
+    return f"<b>{head}</b> · score {score:.4g}<br>{html_text(text)}"
 
 
 def score_colour_range(values: np.ndarray) -> tuple[float, float]:
@@ -249,7 +252,7 @@ def threshold_control(scores: np.ndarray, is_ood: np.ndarray, method: str, *, ke
                               help="Starts where 95 % of ID documents are accepted (the FPR95 operating point).")
     else:
         threshold = lo
-        st.caption(f"Every test document has the same {method} score ({lo:.4g}).")
+        st.caption(f"Every test document has the same {display_text(method)} score ({lo:.4g}).")
     counts = confusion_at(scores, is_ood, threshold)
     cells = st.columns(6)
     cells[0].metric("OOD caught (TPR)", f"{counts['tpr']:.1%}")

@@ -4,7 +4,6 @@ and each method's top 10 as hits and misses, with nDCG@10 per method and the ran
 is shared with the Failure regions view."""
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from embedlab.map_colours import ColourSpec, label_colour, label_palette
 from embedlab.map_figure import Highlight, build_map_figure
 from embedlab.map_retrieval import (ORDERS, PLACEMENT_K, RunFit, best_methods, fit_run, method_marks,
                                     place_query, query_order, ranked_rows, relevant_rows)
-from embedlab.text_display import escape_markdown, short_text, snippet
+from embedlab.text_display import display_text, html_text, short_text, snippet
 from storage.sessions import list_runs, load_run
 
 GREY = "#CFCFCF"
@@ -192,13 +191,13 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
     rows = fit.rows
     relevant = relevant_rows(details, qid, rows)
     n_rel = details.get("n_relevant", {}).get(qid, len(relevant))
-    st.markdown(f"**Query {escape_markdown(str(qid))}** ({pos + 1} of {len(qids)}, {order_name}): "
-                f"{escape_markdown(short_text(texts.get(qid, ''), 400))}")
+    st.markdown(f"**Query {display_text(qid)}** ({pos + 1} of {len(qids)}, {order_name}): "
+                f"{display_text(short_text(texts.get(qid, ''), 400))}")
     marks = [method_marks(details, m, qid, rows) for m in methods]
     cols = st.columns(len(marks))
     for col, mk in zip(cols, marks):
-        delta = None if mk is marks[0] else f"{mk.ndcg - marks[0].ndcg:+.3f} vs {marks[0].method}"
-        col.metric(f"nDCG@10 · {mk.method}", f"{mk.ndcg:.3f}", delta=delta,
+        delta = None if mk is marks[0] else f"{mk.ndcg - marks[0].ndcg:+.3f} vs {display_text(marks[0].method)}"
+        col.metric(f"nDCG@10 · {display_text(mk.method)}", f"{mk.ndcg:.3f}", delta=delta,
                    help=f"{len(mk.hits)} relevant in its top 10")
     st.caption(f"{n_rel:,} relevant document(s) ({len(relevant):,} judged ones kept by the run and found in the "
                f"corpus, ringed in green) · ✓ marks a relevant document in the lists below.")
@@ -249,7 +248,7 @@ def _draw_map(ctx: AtlasContext, rid: int, details: dict, qid: str, rows: dict[s
         placed = placed_query(ctx.db_path, ctx.emb_id, ctx.proj_id, rid, str(qid), text, ctx.encode, ctx.X,
                               ctx.coords)
         how = (f"The ★ is placed at the mean map position of the query's {PLACEMENT_K} nearest documents under "
-               f"{ctx.model} (cosine in the embedding space; not a projection of the query itself).")
+               f"{display_text(ctx.model)} (cosine in the embedding space; not a projection of the query itself).")
     fig = build_map_figure(ctx.coords, background_colour(ctx, by_label), hover=ctx.hover, labels=ctx.shown_labels,
                            highlights=highlights, height=600, uirevision=ctx.revision(f"rmap-{rid}"))
     if placed is not None:
@@ -263,7 +262,7 @@ def _add_placed_query(fig, position: list[float], nearest: int, qid: str, text: 
     """The placed query as one star on top (clicking it focuses its nearest document)."""
     import plotly.graph_objects as go
 
-    hover = f"<b>query {html.escape(qid)}</b> (placed)<br>{snippet(text)}<extra></extra>"
+    hover = f"<b>query {html_text(qid)}</b> (placed)<br>{snippet(text)}<extra></extra>"
     common = dict(name="query (placed)", mode="markers", customdata=[nearest], hovertemplate=hover,
                   marker=dict(symbol="diamond" if len(position) == 3 else "star", size=20 if len(position) == 2
                               else 8, color=QUERY_COLOUR, line=dict(width=1.5, color="#FFFFFF")))
@@ -276,7 +275,7 @@ def _add_placed_query(fig, position: list[float], nearest: int, qid: str, text: 
 def _ranked_list(ctx: AtlasContext, rid: int, details: dict, method: str, qid: str, rows: dict[str, int]) -> None:
     ranked = ranked_rows(details, method, qid, rows)
     marks = ["✓" if r["relevant"] else "" for r in ranked]
-    st.markdown(f"**{escape_markdown(method)}** — nDCG@10 "
+    st.markdown(f"**{display_text(method)}** — nDCG@10 "
                 f"{details.get('per_query', {}).get(method, {}).get(qid, 0.0):.3f} · {marks.count('✓')} of "
                 f"{len(ranked)} relevant")
     if not ranked:

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.metric_table import method_colours
+from embedlab.text_display import display_text, html_text
 
 ORACLE_COLOUR = "#BAB0AC"
 PANEL_HEIGHT = 300
@@ -47,7 +48,8 @@ def routed_figure(summary: dict, colours: Mapping[str, str]) -> go.Figure:
     experts = list(summary["routed"])
     counts = [summary["routed"][e] for e in experts]
     fig = go.Figure(go.Bar(
-        x=counts, y=experts, orientation="h", marker_color=[colours.get(e, "#4E79A7") for e in experts],
+        x=counts, y=[html_text(e) for e in experts], orientation="h",
+        marker_color=[colours.get(e, "#4E79A7") for e in experts],
         text=[f"{n:,} ({summary['shares'][e]:.0%})" for e, n in zip(experts, counts)], textposition="auto",
         hovertemplate="%{y}: %{x:,} queries<extra></extra>"))
     fig.update_layout(height=PANEL_HEIGHT, margin=dict(l=0, r=10, t=40, b=0), showlegend=False,
@@ -62,7 +64,8 @@ def quality_figure(summary: dict, name: str, colours: Mapping[str, str]) -> go.F
     values = [v for _, v in bars]
     fill = [ORACLE_COLOUR if label == "oracle" else colours.get(label, "#4E79A7") for label in labels]
     fig = go.Figure(go.Bar(
-        x=labels, y=values, marker_color=fill, text=[f"{v:.3f}" for v in values], textposition="outside",
+        x=[html_text(label) for label in labels], y=values, marker_color=fill, text=[f"{v:.3f}" for v in values],
+        textposition="outside",
         marker_pattern_shape=["/" if label == "oracle" else "" for label in labels],
         marker_line=dict(width=[2 if label == name else 0 for label in labels], color="#31333F"),
         hovertemplate="%{x}: nDCG@10 %{y:.4f}<extra></extra>", cliponaxis=False))
@@ -74,11 +77,13 @@ def quality_figure(summary: dict, name: str, colours: Mapping[str, str]) -> go.F
 
 
 def verdict(summary: dict, name: str) -> str:
-    """One line: the router against its best expert in the run, and how much of the gap to the oracle it closed."""
+    """One line of Markdown: the router against its best expert in the run, and how much of the gap to the oracle it
+    closed."""
     router, oracle, best = summary["router"], summary["oracle"], summary["best"]
     parts = []
     if router is not None and best is not None:
-        parts.append(f"{name} {router:.3f} against the best expert in this run, {best[0]} {best[1]:.3f} "
+        parts.append(f"{display_text(name)} {router:.3f} against the best expert in this run, {display_text(best[0])} "
+                     f"{best[1]:.3f} "
                      f"({router - best[1]:+.3f})")
     if router is not None and oracle is not None:
         parts.append(f"oracle {oracle:.3f} (each query answered by its best expert)")
@@ -94,7 +99,7 @@ def router_panel(metrics: Mapping[str, Mapping[str, Any]], params: Mapping[str, 
     colours = method_colours(metrics)
     for name in router_names(metrics):
         summary = router_summary(metrics, name)
-        st.markdown(f"##### Routing · {name}")
+        st.markdown(f"##### Routing · {display_text(name)}")
         left, right = st.columns(2)
         left.plotly_chart(routed_figure(summary, colours), width="stretch", key=f"{key}-{name}-routed")
         right.plotly_chart(quality_figure(summary, name, colours), width="stretch", key=f"{key}-{name}-quality")
@@ -102,9 +107,9 @@ def router_panel(metrics: Mapping[str, Mapping[str, Any]], params: Mapping[str, 
         if line:
             st.caption(line)
         if summary["missing"]:
-            st.caption(f"Not in this run, so not drawn: {', '.join(summary['missing'])} (routed to, but not "
-                       "compared on its own; add it to the methods to see its nDCG@10).")
+            st.caption(f"Not in this run, so not drawn: {display_text(', '.join(summary['missing']))} (routed to, "
+                       "but not compared on its own; add it to the methods to see its nDCG@10).")
         tuned = [e for e in summary["routed"] if e in ((params or {}).get("params") or {})]
         if tuned:
-            st.caption(f"{', '.join(tuned)} ran in this comparison with changed parameters; the router's experts "
-                       "use each method's defaults.")
+            st.caption(f"{display_text(', '.join(tuned))} ran in this comparison with changed parameters; the "
+                       "router's experts use each method's defaults.")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from embedlab.document_export import bookmark_documents, selection_frame, to_csv_bytes, to_jsonl_bytes
-from embedlab.text_display import short_text
+from embedlab.text_display import display_text, short_text
 from storage import connect
 from storage.bookmarks import add_bookmarks, bookmark_tags, delete_bookmark, list_bookmarks
 from storage.corpora import load_documents
@@ -70,8 +70,8 @@ def bookmark_form(db, session_id: int, corpus_id: int, idxs: Sequence[int], *, k
         note = st.text_area("Note", max_chars=2000, height=80)
         if st.form_submit_button("Save bookmark", type="primary"):
             count = add_bookmarks(db, session_id, corpus_id, idxs, tag=tag, note=note)
-            st.toast(f"Bookmarked {count} document{'s' if count != 1 else ''}" + (f" as {tag.strip()!r}" if
-                                                                                   tag.strip() else ""))
+            st.toast(f"Bookmarked {count} document{'s' if count != 1 else ''}"
+                     + (f" as {display_text(repr(tag.strip()))}" if tag.strip() else ""))
 
 
 def bookmarks_panel(*, db, session_id: int, corpus_id: int, texts: Sequence[str], labels: Sequence | None,

@@ -5,6 +5,7 @@ import streamlit as st
 
 from components.state import get_db
 from embedlab.errors import UserError
+from embedlab.text_display import display_text
 from storage.sessions import create_session, list_sessions
 
 SESSION_KEY = "session_name"     # the current session's name: what every page reads
@@ -48,7 +49,7 @@ def session_picker() -> str | None:
                 try:
                     create_session(db, name)
                 except UserError as exc:
-                    st.error(str(exc))
+                    st.error(display_text(exc))
                 else:
                     select_session(name.strip())
                     st.rerun()

@@ -19,6 +19,7 @@ import streamlit as st
 
 from components.atlas_context import ATLAS_TAB_KEY, ATLAS_TABS, tab_label, tab_name
 from embedlab.errors import UserError
+from embedlab.text_display import display_text
 
 PAGE_PATHS = ("corpora", "atlas", "retrieval", "ood", "sessions")
 FALLBACK_BASE = "http://localhost:8501"
@@ -203,8 +204,12 @@ def apply_share_link(page: str) -> None:
     if ss.get(APPLIED_KEY):
         return
     ss[APPLIED_KEY] = True
-    state = from_query(st.query_params.to_dict(), page)
+    query = st.query_params.to_dict()
+    state = from_query(query, page)
     if not state.session:
+        if query.get("session"):       # a name no session can have (too long, blank): say so, never silently
+            st.toast(f"The link names a session that cannot exist ({len(str(query['session'])):,} characters): "
+                     "showing another one.", icon=":material/warning:")
         return
     from components.session_picker import select_session
     from components.state import get_db
@@ -217,7 +222,8 @@ def apply_share_link(page: str) -> None:
     except UserError:  # a name no session can have
         sid = None
     if sid is None:
-        st.toast(f"No session named {state.session!r}: showing another one.", icon=":material/warning:")
+        st.toast(f"No session named {display_text(repr(state.session))}: showing another one.",
+                 icon=":material/warning:")
         return
     select_session(state.session)
     corpora = {c.name: c for c in list_corpora(db, sid)}
@@ -332,5 +338,5 @@ def share_link_box(state: ShareState, *, where=None) -> str:
     where = where or st
     link = build_link(base_url(), state)
     where.code(link, language=None, wrap_lines=True)
-    where.caption("Restores " + describe(state) + ".")
+    where.caption("Restores " + display_text(describe(state)) + ".")
     return link

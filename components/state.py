@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from embedlab.errors import UserError
+from embedlab.text_display import display_text
 from storage import connect
 from storage.db import default_db_path
 
@@ -25,7 +26,7 @@ def get_db():
         try:
             db = connect(path)
         except UserError as exc:
-            st.error(str(exc))
+            st.error(display_text(exc))
             st.stop()
         st.session_state["_db"], st.session_state["_db_path"] = db, path
     return db

@@ -2,18 +2,18 @@
 
 Coordinates go out as float32 typed arrays (plotly serialises them as base64 `bdata`), `customdata` is the int32
 document index, and per-point hover text is sent only up to HOVER_TEXT_MAX_POINTS documents. Every piece of
-document text that reaches Plotly is HTML-escaped (see `embedlab.text_display.hover_texts`), because Plotly
-renders a subset of HTML in hover labels and legends; names are escaped here.
+document text that reaches Plotly is escaped with `embedlab.text_display.html_text` (see `hover_texts`), because
+Plotly renders a subset of HTML in hover labels and legends; names are escaped here.
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from embedlab.map_colours import ColourSpec, fold_categories
+from embedlab.text_display import html_text
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -144,7 +144,7 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
         values, lo, hi = None, 0.0, 1.0
         split = [(name, np.flatnonzero(colour.values == name)) for name in colour.categories]
     colours = colour.colour_of() if colour.kind == "categorical" else {}
-    value_name = html.escape(colour.name)
+    value_name = html_text(colour.name)
 
     traces = []
     for name, rows in split:
@@ -163,9 +163,9 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
         else:
             marker["color"] = colours[name]
             value_part = ""
-        kwargs: dict[str, Any] = dict(name=html.escape(name, quote=True), customdata=rows32, marker=marker,
+        kwargs: dict[str, Any] = dict(name=html_text(name), customdata=rows32, marker=marker,
                                       mode="markers", showlegend=values is None or no_value,
-                                      legendgroup=html.escape(name, quote=True))
+                                      legendgroup=html_text(name))
         if use_hover:
             kwargs["hovertext"] = [hover[i] for i in rows]
             kwargs["hovertemplate"] = ("<b>#%{customdata}</b> · %{fullData.name}<br>%{hovertext}" + value_part
@@ -192,9 +192,9 @@ def build_map_figure(coords: np.ndarray, colour: ColourSpec, *, hover: Sequence[
             continue
         marker = {"size": hl.size if not three_d else max(3, hl.size - 5), "color": hl.colour,
                   "symbol": hl.symbol, "line": {"width": 1.5, "color": hl.line_colour}, "opacity": 1.0}
-        kwargs = dict(name=html.escape(hl.name), customdata=idx.astype(np.int32), mode="markers", marker=marker,
+        kwargs = dict(name=html_text(hl.name), customdata=idx.astype(np.int32), mode="markers", marker=marker,
                       showlegend=True, legendgroup=f"highlight-{hl.name}")
-        head = f"<b>{html.escape(hl.name)}</b> #%{{customdata}}"
+        head = f"<b>{html_text(hl.name)}</b> #%{{customdata}}"
         texts = None
         if hl.hover is not None:
             texts = [t for t, ok in zip(hl.hover, valid) if ok]

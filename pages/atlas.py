@@ -41,7 +41,8 @@ from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, Highlight, build_map_figu
 from embedlab.map_quality import quality_verdict
 from embedlab.nearest_documents import semantic_hits
 from embedlab.tasks import find_projection, map_params
-from embedlab.text_display import escape_markdown, hover_texts, marked_to_markdown, marked_to_plain, short_text, snippet
+from embedlab.text_display import (display_text, hover_texts, marked_to_markdown, marked_to_plain, short_text,
+                                   snippet)
 from storage.corpora import keyword_search, list_corpora, load_documents
 from storage.label_names import get_label_names, parse_label_names, set_label_names
 from storage.matrices import list_matrices
@@ -184,14 +185,15 @@ def corpus_label_palette(path: str, corpus_id: int, content_hash: str) -> dict[s
     return label_palette(view.labels) if view.labels is not None else {}
 
 
-def embedded_models(db, content_hash: str) -> list[str]:
-    """Models with a finished embedding of this content: the offered ones, then any other stored."""
+def embedded_models(db, content_hash: str, corpus_id: int) -> list[str]:
+    """Models with a finished embedding of this corpus: the offered ones, then any other stored."""
     names = list(available_models())
-    names += sorted({m.model for m in list_matrices(db, content_hash, kind="embedding")} - set(names))
+    names += sorted({m.model for m in list_matrices(db, content_hash, kind="embedding", corpus_id=corpus_id)}
+                    - set(names))
     done = []
     for name in names:
         try:
-            if find_embedding(db, content_hash, name) is not None:
+            if find_embedding(db, content_hash, name, corpus_id) is not None:
                 done.append(name)
         except UserError:
             continue
@@ -260,7 +262,7 @@ def reference_map_settings(db, corpus_id: int, content_hash: str, model: str, se
                if j.active and j.params.get("corpus_id") == corpus_id and j.params.get("model") == model]
     if running:
         return map_settings_of(max(running, key=lambda j: j.id).params)
-    stored = [m for m in list_matrices(db, content_hash, kind="projection") if m.model == model]
+    stored = [m for m in list_matrices(db, content_hash, kind="projection", corpus_id=corpus_id) if m.model == model]
     return map_settings_of(stored[-1].params if stored else {})
 
 
@@ -325,9 +327,9 @@ if st.session_state.get(SCOPE_KEY, (None,))[0] != corpus.id:
     st.session_state[SELECTION_KEY] = []
     st.session_state[SCOPE_KEY] = (corpus.id, None)
 
-models = embedded_models(db, corpus.content_hash)
+models = embedded_models(db, corpus.content_hash, corpus.id)
 if not models:
-    st.info(f"“{corpus.name}” has no embedding yet: embed it to draw its map.")
+    st.info(f"“{display_text(corpus.name)}” has no embedding yet: embed it to draw its map.")
     offered = available_models()
     model_to_embed = st.selectbox("Model", offered, index=offered.index(DEFAULT_MODEL), key="atlas_embed_model",
                                   help="all-MiniLM-L6-v2 is bundled (offline); tfidf-svd needs no weights.")
@@ -345,7 +347,7 @@ keep_valid("atlas_model", models)
 model = controls[1].selectbox("Model", models, key="atlas_model",
                               help="Models with a finished embedding of this corpus.")
 settle_map_settings(db, corpus.id, corpus.content_hash, model, session_id)
-emb_meta = find_embedding(db, corpus.content_hash, model)
+emb_meta = find_embedding(db, corpus.content_hash, model, corpus.id)
 view = corpus_view(db_path(), corpus.id, corpus.content_hash)
 n = view.n
 X = shared_matrix(emb_meta.id)
@@ -378,7 +380,7 @@ def label_names_editor() -> None:
             kept = {k: v for k, v in label_names.items() if k not in set(frame["label"])}
             set_label_names(db, corpus.id, {**kept, **dict(zip(edited["label"], edited["name"].fillna("")))})
         except UserError as exc:
-            st.error(str(exc))
+            st.error(display_text(exc))
         else:
             st.rerun()
     upload = st.file_uploader("Or load names from a file", type=["txt", "csv", "tsv"],
@@ -390,7 +392,7 @@ def label_names_editor() -> None:
             parsed = parse_label_names(upload.getvalue().decode("utf-8", errors="replace"), values.tolist())
             set_label_names(db, corpus.id, {**label_names, **parsed})
         except UserError as exc:
-            st.error(str(exc))
+            st.error(display_text(exc))
         else:
             st.rerun()
 
@@ -443,7 +445,7 @@ if query.strip():
             hits = [{"idx": h["idx"], "score": round(h["score"], 3), "label": shown_label(h["label"]),
                      "text": marked_to_plain(h["snippet"])} for h in keyword_search(db, corpus.id, query, 50)]
     except UserError as exc:
-        st.error(str(exc))
+        st.error(display_text(exc))
 
 active_jobs_panel(session_id, kinds=("embed", "tokens", "project"), key="atlas-jobs")
 
@@ -533,7 +535,7 @@ with left:
         params = {"corpus_id": corpus.id, "model": model, **pkw}
         job = find_active_job(db, "project", params)
         with st.container(border=True, height=400):
-            st.markdown(f"**No map yet** for {model} with {describe_map(pkw)}.")
+            st.markdown(f"**No map yet** for {display_text(model)} with {display_text(describe_map(pkw))}.")
             if job is not None:
                 st.caption("Computing the map… it appears here when done.")
             else:
@@ -541,10 +543,11 @@ with left:
                 if st.button("Compute map", type="primary", key="atlas_compute"):
                     submit_job(db_path(), "project", params, session_id=session_id)
                     st.rerun()
-            stored = [m for m in list_matrices(db, corpus.content_hash, kind="projection") if m.model == model]
+            stored = [m for m in list_matrices(db, corpus.content_hash, kind="projection", corpus_id=corpus.id)
+                      if m.model == model]
             if stored:
                 st.caption("Other maps stored for this model (other settings, or an older engine version): "
-                           + "; ".join(describe_map(m.params) for m in stored))
+                           + display_text("; ".join(describe_map(m.params) for m in stored)))
     else:
         window = None
         if focus is not None and st.session_state.get("atlas_zoom_focus", True):
@@ -679,7 +682,8 @@ if t_quality.open:
                                                                "(original space) that are among its 10 nearest on "
                                                                "the map")
             q3.info(quality_verdict(trust, overlap))
-            st.caption(f"Measured on a random sample of {sample:,} documents · map: {describe_map(proj_meta.params)}")
+            st.caption(f"Measured on a random sample of {sample:,} documents · map: "
+                       f"{display_text(describe_map(proj_meta.params))}")
 
 def side_by_side(doc: int, emb_b_id: int, name_a: str, name_b: str) -> None:
     """The 10 nearest neighbours of `doc` under both models, side by side (best first); ✓ marks one that the
@@ -687,9 +691,9 @@ def side_by_side(doc: int, emb_b_id: int, name_a: str, name_b: str) -> None:
     from embedlab.compare import neighbour_lists
 
     rows = neighbour_lists(X, shared_matrix(emb_b_id), doc, k=10)
-    st.markdown(f"**Document #{doc}**" + (f" · *{escape_markdown(str(shown_labels[doc]))}*"
+    st.markdown(f"**Document #{doc}**" + (f" · *{display_text(shown_labels[doc])}*"
                                           if shown_labels is not None and shown_labels[doc] is not None else "")
-                + f": {escape_markdown(short_text(view.texts[doc], 300))}")
+                + f": {display_text(short_text(view.texts[doc], 300))}")
 
     def one_side(prefix: str) -> pd.DataFrame:
         return pd.DataFrame({
@@ -708,7 +712,7 @@ def side_by_side(doc: int, emb_b_id: int, name_a: str, name_b: str) -> None:
     left_col, right_col = st.columns(2)
     for col, prefix, name in ((left_col, "a", name_a), (right_col, "b", name_b)):
         with col:
-            st.markdown(f"Nearest under **{name}**")
+            st.markdown(f"Nearest under **{display_text(name)}**")
             st.dataframe(one_side(prefix), hide_index=True, width="stretch", column_config=config,
                          column_order=("both", "cosine", "label", "text", "doc"),
                          key=f"atlas-cmp-lists-{prefix}-{doc}-{emb_b_id}")
@@ -717,7 +721,7 @@ def side_by_side(doc: int, emb_b_id: int, name_a: str, name_b: str) -> None:
 if t_compare.open:
     with t_compare:
         others = [m for m in models if m != model]
-        stored_maps = [m for m in list_matrices(db, corpus.content_hash, kind="projection")
+        stored_maps = [m for m in list_matrices(db, corpus.content_hash, kind="projection", corpus_id=corpus.id)
                        if m.model == model and (proj_meta is None or m.id != proj_meta.id)]
         options = [f"model: {m}" for m in others] + [f"map: {describe_map(m.params)} #{m.id}" for m in stored_maps]
         not_embedded = [m for m in available_models() if m not in models]
@@ -737,10 +741,11 @@ if t_compare.open:
                                          "neighbours (two models only)")
         if not_embedded:
             e1, e2 = st.columns([3, 1], vertical_alignment="bottom")
-            e1.caption(f"Embed this corpus with {', '.join(not_embedded)} to compare models.")
+            e1.caption(f"Embed this corpus with {display_text(', '.join(not_embedded))} to compare models.")
             for m in not_embedded:
                 params = {"corpus_id": corpus.id, "model": m}
-                if not find_active_job(db, "embed", params) and e2.button(f"Embed with {m}", key=f"atlas-embed-{m}"):
+                if not find_active_job(db, "embed", params) and e2.button(f"Embed with {display_text(m)}",
+                                                                          key=f"atlas-embed-{m}"):
                     submit_job(db_path(), "embed", params, session_id=session_id)
                     st.rerun()
         if options and coords is None:
@@ -750,7 +755,7 @@ if t_compare.open:
             emb_b = None
             if with_what.startswith("model: "):
                 other = with_what.removeprefix("model: ")
-                emb_b = find_embedding(db, corpus.content_hash, other)
+                emb_b = find_embedding(db, corpus.content_hash, other, corpus.id)
                 proj_b = find_projection(db, corpus.id, other, **pkw)
                 cka, mean_ov, sample = space_agreement(db_path(), emb_meta.id, emb_b.id)
                 m1, m2, m3 = st.columns([1, 1, 3])
@@ -790,19 +795,19 @@ if t_compare.open:
                                   and cmp_mode != "label", names_key) if with_hover else None
             a, b = st.columns(2)
             with a:
-                st.markdown(f"**{model}** · {describe_map(proj_meta.params)}")
+                st.markdown(f"**{display_text(model)}** · {display_text(describe_map(proj_meta.params))}")
                 fig_a = build_map_figure(coords, cmp_colour, hover=cmp_hover, labels=shown_labels,
                                          selected=selected, highlights=highlights([]), height=460,
                                          uirevision=map_revision("cmp-a", corpus.id, model, proj_meta.id))
                 atlas_map(fig_a, key="atlas_cmp_a", n_points=n, on_select=set_selection, on_click=set_focus,
                           hover_snippets=with_hover)
             with b:
-                st.markdown(f"**{title_b}**")
+                st.markdown(f"**{display_text(title_b)}**")
                 if coords_b is None:
                     params = {"corpus_id": corpus.id, "model": other, **pkw}
                     if find_active_job(db, "project", params):
                         st.caption("Computing this map…")
-                    elif st.button(f"Compute the map of {other}", key="atlas_cmp_compute"):
+                    elif st.button(f"Compute the map of {display_text(other)}", key="atlas_cmp_compute"):
                         submit_job(db_path(), "project", params, session_id=session_id)
                         st.rerun()
                 else:

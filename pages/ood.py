@@ -35,6 +35,7 @@ from embedlab.ood.label_rules import disabled_methods
 from embedlab.ood.run_reading import resolve_run_corpora, review_lists
 from embedlab.ood.split import DEFAULT_FRACTION, split_corpus
 from embedlab.tasks import find_projection
+from embedlab.text_display import display_text, html_text
 from storage.corpora import list_corpora, load_documents, load_labels
 from storage.sessions import list_runs, load_run
 
@@ -107,16 +108,19 @@ def nothing_ood_guidance(corpus, options: list[str], ood_others: list[str]) -> s
                 "“oos”), hold out labels as near-OOD (classes never trained on)"
                 + (", or pick another corpus as OOD under **Test set**." if ood_others else "."))
     elif ood_others:
-        text = (f"“{corpus.name}” has no labels, so all its documents are in-distribution: pick another corpus as "
+        text = (f"“{display_text(corpus.name)}” has no labels, so all its documents are in-distribution: pick "
+                "another corpus as "
                 "OOD under **Test set**.")
     else:
-        text = (f"“{corpus.name}” has no labels, so all its documents are in-distribution, and no other corpus is "
+        text = (f"“{display_text(corpus.name)}” has no labels, so all its documents are in-distribution, and no "
+                "other corpus is "
                 "left to test as OOD: add one on the Corpora page (or a labelled one, e.g. the bundled CLINC "
                 "sample, whose “oos” label is OOD).")
     testable = [c.name for c in corpora if c.id != corpus.id and c.label_col
                 and ood_guess(label_counts(str(db_path()), c.id, c.content_hash))]
     if testable:
-        text += f" Or pick “{testable[0]}” as the in-distribution corpus: its “oos”-like label is OOD at once."
+        text += (f" Or pick “{display_text(testable[0])}” as the in-distribution corpus: its “oos”-like label is "
+                 "OOD at once.")
     return text
 
 
@@ -161,7 +165,8 @@ def comparison_setup() -> None:
             first = next((i for i, n in enumerate(others) if n != picked_ood), 0)
             id_test_corpus = by_name[st.selectbox("ID test corpus (every document)", others, index=first,
                                                   key="ood_id_test_corpus")]
-            st.caption(f"Nothing is held out: every in-distribution document of “{corpus.name}” trains.")
+            st.caption(f"Nothing is held out: every in-distribution document of “{display_text(corpus.name)}” "
+                       "trains.")
         else:
             fraction = st.slider("Held-out share of the in-distribution documents (ID test)", 0.1, 0.5,
                                  DEFAULT_FRACTION, 0.05, key="ood_fraction")
@@ -188,12 +193,13 @@ def comparison_setup() -> None:
         n_ood = len(split.ood) + (test_corpus.n_docs if test_corpus else 0)
         n_id = id_test_corpus.n_docs if id_test_corpus is not None else len(split.id_test)
         st.caption(f"Training: {len(split.train):,} documents · ID test: {n_id:,}"
-                   + (f" (every document of “{id_test_corpus.name}”)" if id_test_corpus is not None else "")
+                   + (f" (every document of “{display_text(id_test_corpus.name)}”)" if id_test_corpus is not None
+                      else "")
                    + f" · OOD test: {n_ood:,}" + (f" · left out: {split.dropped:,}" if split.dropped else ""))
         if n_ood == 0:
             guidance = nothing_ood_guidance(corpus, options, ood_others)
     if problem:
-        st.error(problem)
+        st.error(display_text(problem))
     elif guidance:
         st.info(guidance, icon=":material/lightbulb:")
 
@@ -236,7 +242,8 @@ def comparison_setup() -> None:
 
 def run_summary(run: dict) -> None:
     params, d = run["params"], run["details"]
-    parts = [f"run #{run['id']}", run["created_at"][:19].replace("T", " "), f"model {params.get('model', '?')}",
+    parts = [f"run #{run['id']}", display_text(run["created_at"][:19].replace("T", " ")),
+             f"model {display_text(params.get('model', '?'))}",
              f"{d.get('n_train', 0):,} trained on", f"{d.get('n_id', 0):,} ID / {d.get('n_ood', 0):,} OOD tested"]
     if d.get("id_accuracy") is not None:
         parts.append(f"ID accuracy of the logistic head {d['id_accuracy']:.1%}")
@@ -252,7 +259,7 @@ def run_summary(run: dict) -> None:
         setup["held out"] = f"{params.get('fraction', DEFAULT_FRACTION):.0%} (seed {params.get('seed', 0)})"
     st.dataframe([setup], hide_index=True, width="stretch", key=f"ood_setup_{run['id']}")
     for name, why in (d.get("disabled") or {}).items():
-        st.caption(f"⛔ {name} did not run: {why}")
+        st.caption(f"⛔ {display_text(name)} did not run: {display_text(why)}")
 
 
 def score_map(run: dict, method: str, scores: np.ndarray, is_ood: np.ndarray, texts: dict, stored: dict) -> None:
@@ -264,16 +271,17 @@ def score_map(run: dict, method: str, scores: np.ndarray, is_ood: np.ndarray, te
         return
     cid = next(iter(names))
     if len(names) > 1:
-        picked = st.radio("Map of", list(names.values()), horizontal=True, key=f"ood_map_corpus_{run['id']}")
+        picked = st.radio("Map of", list(names.values()), horizontal=True, key=f"ood_map_corpus_{run['id']}",
+                          format_func=display_text)
         cid = next(c for c, n in names.items() if n == picked)
     model = run["params"].get("model") or DEFAULT_MODEL
     try:
         meta = find_projection(db, stored[cid].id, model, method="umap")
     except UserError as exc:
-        st.caption(f"No map: {exc}")
+        st.caption(f"No map: {display_text(exc)}")
         return
     if meta is None:
-        st.info(f"No UMAP map of this corpus with {model} yet: compute the map on the Atlas page.")
+        st.info(f"No UMAP map of this corpus with {display_text(model)} yet: compute the map on the Atlas page.")
         return
     coords = shared_matrix(meta.id)
     on_map = np.flatnonzero([int(p[0]) == cid for p in pairs])
@@ -320,7 +328,8 @@ def detector_view(run: dict) -> None:
             "🗺️ Why is a document OOD? Open this run on the Atlas", corpus=atlas_corpus, tab="🚨 Why OOD",
             key=f"ood-atlas-{run['id']}",
             state={"atlas_oodx_run": run["id"], f"atlas_oodx_detector_{run['id']}": method},
-            help=f"The {method} score as a colour layer on the map of “{atlas_corpus}”; click a document to see its "
+            help=f"The {display_text(method)} score as a colour layer on the map of “{display_text(atlas_corpus)}”; "
+                 "click a document to see its "
                  "nearest training documents, nearest class means and every detector's score.")
     threshold, counts = threshold_control(scores, is_ood, method, key=f"ood_threshold_{run['id']}_{method}")
 
@@ -330,7 +339,7 @@ def detector_view(run: dict) -> None:
                                    point=(counts["fpr"], counts["tpr"])),
                         width="stretch", key=f"ood_roc_{run['id']}")
     with right:
-        st.plotly_chart(score_histogram(scores, is_ood, threshold=threshold, title=f"{method} scores"),
+        st.plotly_chart(score_histogram(scores, is_ood, threshold=threshold, title=f"{html_text(method)} scores"),
                         width="stretch", key=f"ood_hist_{run['id']}")
     with st.expander("Score histograms of every detector"):
         st.plotly_chart(histogram_grid({m: all_scores[m] for m in methods}, is_ood), width="stretch",
@@ -340,7 +349,7 @@ def detector_view(run: dict) -> None:
     stored = resolve_run_corpora(db, run)
     corpus_names = {cid: info.name for cid, info in stored.items() if info is not None}
 
-    st.markdown(f"**Map coloured by {method} score**")
+    st.markdown(f"**Map coloured by {display_text(method)} score**")
     score_map(run, method, scores, is_ood, texts, stored)
 
     lists = review_lists(scores, is_ood, threshold, limit=LIST_LIMIT)
@@ -366,7 +375,7 @@ with st.expander("New comparison", expanded=not runs):
 active_jobs_panel(session_id, kinds=("ood",), key="ood-jobs")
 latest_job = next(iter(list_jobs(db, session_id=session_id, kind="ood", limit=1)), None)
 if latest_job is not None and latest_job.status == "failed":
-    st.error(f"OOD run #{latest_job.id} failed: {latest_job.message}")
+    st.error(f"OOD run #{latest_job.id} failed: {display_text(latest_job.message)}")
 
 st.subheader("Results")
 if not runs:

@@ -31,6 +31,7 @@ from embedlab.retrieval.params import validate_params
 from embedlab.map_retrieval import ORDERS
 from embedlab.retrieval.run_details import disagreements, ranked_list_rows
 from embedlab.retrieval.typed_query import rank_typed_query
+from embedlab.text_display import display_text
 from storage.corpora import list_corpora, load_documents
 from storage.sessions import list_runs, load_run
 
@@ -82,7 +83,7 @@ def show_ranked_lists(results: dict[str, list], docs: dict[int, dict]) -> None:
             rows = [{"rank": r, "doc_id": doc_id, "score": round(score, 4), "label": docs.get(idx, {}).get("label"),
                      "text": (docs.get(idx, {}).get("text") or "")[:300]}
                     for r, (idx, doc_id, score) in enumerate(results[name], start=1)]
-            col.markdown(f"**{name}**")
+            col.markdown(f"**{display_text(name)}**")
             col.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                           column_config={"text": TEXT_COLUMN})
 
@@ -122,11 +123,13 @@ def show_run(run: dict) -> None:
     metrics, details, params = run["metrics"], run.get("details") or {}, run["params"]
     baseline = params.get("baseline") or details.get("baseline")
     rid = run["id"]
-    st.markdown(f"#### Run #{rid} · {params.get('dataset', '?')} · {params.get('model', '?')}")
-    st.caption(f"{details.get('n_docs', '?')} documents · {details.get('n_queries', '?')} queries · "
-               f"queries from {params.get('source', '?')} · baseline {baseline} · {run.get('created_at', '')}")
+    st.markdown(f"#### Run #{rid} · {display_text(params.get('dataset', '?'))} · "
+                f"{display_text(params.get('model', '?'))}")
+    st.caption(display_text(f"{details.get('n_docs', '?')} documents · {details.get('n_queries', '?')} queries · "
+                            f"queries from {params.get('source', '?')} · baseline {baseline} · "
+                            f"{run.get('created_at', '')}"))
     for w in details.get("warnings", [])[:5]:
-        st.warning(w)
+        st.warning(display_text(w))
     metric_table(metrics, higher_is_better=RETRIEVAL_COLUMNS, significance=details.get("significance"),
                  baseline=baseline, key=f"retr-table-{rid}")
     note = labels_note(params, details)
@@ -173,14 +176,15 @@ def show_run(run: dict) -> None:
             "🗺️ Show this query on the Atlas", corpus=shown_on[0], tab="🎯 Retrieval", key=f"retr-atlas-{rid}",
             state={"atlas_rmap_run": rid, f"atlas_rmap_methods_{rid}": list(dict.fromkeys([a, b])),
                    "atlas_rmap_order": ORDERS[0], f"atlas_rmap_query_{rid}": qid},
-            help=f"The query placed on the map of “{shown_on[0]}”, its relevant documents ringed, each method's "
-                 "hits and misses; the Failure regions tab aggregates the run by cluster.")
+            help=f"The query placed on the map of “{display_text(shown_on[0])}”, its relevant documents ringed, "
+                 "each method's hits and misses; the Failure regions tab aggregates the run by cluster.")
     st.text(texts.get(qid, ""))
     per_query = details.get("per_query", {})
-    st.caption(f"{details.get('n_relevant', {}).get(qid, '?')} relevant document(s) · ✓ marks a relevant one")
+    st.caption(f"{display_text(details.get('n_relevant', {}).get(qid, '?'))} relevant document(s) · ✓ marks a "
+               "relevant one")
     left, right = st.columns(2)
     for col, m in ((left, a), (right, b)):
-        col.markdown(f"**{m}** — nDCG@10 {per_query.get(m, {}).get(qid, 0.0):.3f}")
+        col.markdown(f"**{display_text(m)}** — nDCG@10 {per_query.get(m, {}).get(qid, 0.0):.3f}")
         col.dataframe(pd.DataFrame(ranked_list_rows(details, m, qid)), hide_index=True, width="stretch",
                       column_config={"text": TEXT_COLUMN})
 
@@ -206,7 +210,7 @@ if source == "beir":
         name = c1.selectbox("Dataset", [d.name for d in beir], key="retr_beir")
         info = next(d for d in beir if d.name == name)
         if info.licence:
-            c1.caption(f"Licence: {info.licence}")
+            c1.caption(f"Licence: {display_text(info.licence)}")
         splits = beir_splits(info.path) or ["test"]
         split = c2.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0,
                              key="retr_split")
@@ -221,17 +225,17 @@ elif source == "zip":
         splits = beir_splits(path)
         if not splits:
             summary = beir_summary(str(path), "test", path.stat().st_mtime)
-            st.error(f"{upload.name}: {summary.get('error') or 'no qrels/<split>.tsv in the ZIP'}")
+            st.error(display_text(f"{upload.name}: {summary.get('error') or 'no qrels/<split>.tsv in the ZIP'}"))
         else:
             split = st.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0,
                                  key="retr_zip_split")
             summary = beir_summary(str(path), split, path.stat().st_mtime)
             if "error" in summary:
-                st.error(f"{upload.name}: {summary['error']}")
+                st.error(display_text(f"{upload.name}: {summary['error']}"))
             else:
                 st.caption(f"{summary['n_docs']:,} documents · {summary['n_queries']:,} judged queries")
                 for w in summary["warnings"][:5]:
-                    st.warning(w)
+                    st.warning(display_text(w))
                 setup = {"source": "beir", "beir_dir": str(path), "split": split,
                          "dataset": dataset_label(upload.name)}
                 ready = True
@@ -279,12 +283,14 @@ names, method_params = method_picker()
 if source == "typed":
     if ready:
         needs_embeddings = any("embeddings" in method_info(n).needs for n in names)
-        if needs_embeddings and model in models and find_embedding(db, corpus.content_hash, model) is None:
+        if needs_embeddings and model in models and find_embedding(db, corpus.content_hash, model, corpus.id) is None:
             params = {"corpus_id": corpus.id, "model": model}
             if find_active_job(db, "embed", params):
-                st.info(f"Embedding {corpus.name!r} with {model} (see the progress below).")
+                st.info(f"Embedding {display_text(repr(corpus.name))} with {display_text(model)} (see the progress "
+                        "below).")
             else:
-                st.info(f"{corpus.name!r} is not embedded with {model} yet: dense methods embed it on the first "
+                st.info(f"{display_text(repr(corpus.name))} is not embedded with {display_text(model)} yet: dense "
+                        "methods embed it on the first "
                         "search, which takes a while for large corpora.")
                 if st.button("Embed in the background", key="retr_embed"):
                     submit_job(db_path(), "embed", params, session_id=session_id)
@@ -298,7 +304,7 @@ if source == "typed":
                 with st.spinner("Building the indexes (kept for the next queries)…"):
                     results = rank_typed_query(db, corpus.id, model, query, names, k=10, params=method_params)
             except UserError as exc:
-                st.error(str(exc))
+                st.error(display_text(exc))
             else:
                 idxs = sorted({idx for hits in results.values() for idx, _, _ in hits})
                 docs = {d["idx"]: d for d in load_documents(db, corpus.id, idxs)}
@@ -318,17 +324,17 @@ else:
             job_params = validate_params({**setup, "session_id": session_id, "model": model, "methods": names,
                                           "params": method_params, "baseline": baseline})
         except UserError as exc:
-            st.error(str(exc))
+            st.error(display_text(exc))
         else:
             submit_job(db_path(), "retrieval", job_params, session_id=session_id)
             st.rerun()
 
 st.divider()
-st.subheader(f"Runs of session “{session_name}”")
+st.subheader(f"Runs of session “{display_text(session_name)}”")
 active_jobs_panel(session_id, kinds=("retrieval", "embed"), key="retrieval-jobs")
 last_job = next(iter(list_jobs(db, session_id=session_id, kind="retrieval", limit=1)), None)
 if last_job is not None and last_job.status in ("failed", "cancelled"):
-    st.error(f"Run job #{last_job.id} {last_job.status}: {last_job.message}")
+    st.error(f"Run job #{last_job.id} {last_job.status}: {display_text(last_job.message)}")
 picked = run_history(session_id, kind="retrieval", key="retrieval-runs")
 if picked is None:
     runs = list_runs(db, session_id, "retrieval")

@@ -16,6 +16,7 @@ from components.session_picker import select_session
 from components.share_link import ShareState, share_link_box
 from components.state import db_path, get_db
 from embedlab.errors import UserError
+from embedlab.text_display import display_text
 from storage.export_options import OMITTABLE, RECOMPUTE_NOTE, export_contents, human_bytes
 from storage.sessions import (
     delete_session,
@@ -46,19 +47,62 @@ def import_upload(db, upload) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.sqlite"
         path.write_bytes(upload.getvalue())
+        notes: list[str] = []
         try:
-            name = import_session(db, path)
+            name = import_session(db, path, notes=notes)
         except UserError as exc:
-            st.error(f"{upload.name}: {exc}")
+            st.error(display_text(f"{upload.name}: {exc}"))
             return
         numbers = imported_run_numbers(db, path, name)
-    text = f"Imported {upload.name} as session {name!r}"
+    text = f"Imported {display_text(upload.name)} as session {display_text(repr(name))}"
     text += f" with {len(numbers)} runs." if numbers else "."
     moved = describe_run_numbers(numbers)
     text += f" {moved}" if moved else (" Run numbers are as in the file." if numbers else "")
+    if notes:
+        text += " Kept for this session only (imported, not verified): " + "; ".join(display_text(n) for n in notes)
     flash("success", text)
     select_session(name)
     st.rerun()
+
+
+EVICT_KEY = "sessions_evict_pending"   # the matrix id whose Evict button asks for confirmation
+
+
+def cached_matrices_box(db, session: str) -> None:
+    """"Cached matrices": what this session's corpora use, one row each with an Evict button (confirmed)."""
+    from storage.cache_admin import cached_matrices, evict_matrix
+
+    with st.expander("Cached matrices"):
+        found = cached_matrices(db, session)
+        if not found:
+            st.caption("No cached matrices: embed a corpus to store one.")
+            return
+        st.caption("Embeddings, token embeddings and maps this session's corpora use. Evicting one removes it for "
+                   "every corpus that uses it (an embedding with its maps); it is recomputed when next needed.")
+        pending = st.session_state.get(EVICT_KEY)
+        for c in found:
+            text, button = st.columns([5, 2], vertical_alignment="center")
+            text.markdown(display_text(f"{c.what} · {c.meta.model or '-'} · {c.meta.rows} × {c.meta.cols} · "
+                                       f"{c.status} · used by {', '.join(c.users) or 'no corpus'}"))
+            if pending != c.meta.id:
+                if button.button("Evict", key=f"evict-{c.meta.id}"):
+                    st.session_state[EVICT_KEY] = c.meta.id
+                    st.rerun()
+                continue
+            yes, no = button.columns(2)
+            if yes.button("Confirm", key=f"evict-yes-{c.meta.id}", type="primary"):
+                st.session_state.pop(EVICT_KEY, None)
+                try:
+                    removed = evict_matrix(db, c.meta.id)
+                except UserError as exc:
+                    flash("error", display_text(exc))
+                else:
+                    flash("success", display_text("Evicted: " + "; ".join(f"{r.what} of {r.meta.model or '-'}"
+                                                                           for r in removed)))
+                st.rerun()
+            if no.button("Cancel", key=f"evict-no-{c.meta.id}"):
+                st.session_state.pop(EVICT_KEY, None)
+                st.rerun()
 
 
 st.title("Sessions")
@@ -84,7 +128,7 @@ current = st.session_state.get("session_name")
 if not current or get_session_id(db, current) is None:
     st.stop()
 sid = get_session_id(db, current)
-st.subheader(f"“{current}”")
+st.subheader(f"“{display_text(current)}”")
 st.caption("Share link to this session (the sidebar's “Share link” also keeps the page and view on screen):")
 share_link_box(ShareState(session=current))
 
@@ -96,7 +140,7 @@ with col1:
             try:
                 rename_session(db, current, new_name)
             except UserError as exc:
-                st.error(str(exc))
+                st.error(display_text(exc))
             else:
                 from storage.sessions import clean_name
 
@@ -105,7 +149,7 @@ with col1:
 with col2:
     if st.button("Duplicate", width="stretch"):
         copy = duplicate_session(db, current)
-        flash("success", f"Duplicated as {copy!r} (pick it in the sidebar).")
+        flash("success", f"Duplicated as {display_text(repr(copy))} (pick it in the sidebar).")
         st.rerun()
 with col3:
     confirm = st.text_input("Type the session name to delete it", key="delete-confirm")
@@ -155,19 +199,21 @@ with right:
                        help="One self-contained HTML file: each corpus's map, bookmarks with their neighbours, "
                             "every run's tables and plots. Opens offline.")
 
+cached_matrices_box(db, current)
+
 st.markdown("#### Notes")
 notes = get_notes(db, current)
-edited = st.text_area("Markdown", value=notes, height=150, label_visibility="collapsed")
+edited = st.text_area("Notes", value=notes, height=150, label_visibility="collapsed")
 if edited != notes and st.button("Save notes"):
     set_notes(db, current, edited)
     st.rerun()
 if notes:
-    st.markdown(notes)  # Streamlit escapes raw HTML: notes render as Markdown only
+    st.markdown(display_text(notes, keep_lines=True))  # shown as written: notes also come from imported files
 
 st.markdown("#### Run history")
 run = run_history(sid, key="sessions-runs")
 if run:
-    st.caption(f"Run {run['id']} · {run['kind']} · {run['created_at']}")
+    st.caption(f"Run {run['id']} · {display_text(run['kind'])} · {display_text(run['created_at'])}")
     st.dataframe(metrics_frame(run["metrics"]), hide_index=True, width="stretch")
     with st.expander("Parameters"):
         st.json(run["params"])

@@ -16,7 +16,7 @@ from embedlab.map_figure import Highlight, build_map_figure, focus_window, map_p
 from embedlab.map_quality import quality_verdict
 from embedlab.nearest_documents import neighbour_rows
 from embedlab.selection import interpret_selection, selection_indices
-from embedlab.text_display import escape_markdown, hover_texts, marked_to_markdown, marked_to_plain, snippet
+from embedlab.text_display import display_text, hover_texts, marked_to_markdown, marked_to_plain, snippet
 from tests.builders import open_page, stored_corpus, use_copy_of
 
 XSS = ["<script>alert(1)</script> hello", "<img src=x onerror=alert(2)> world", "plain & simple"]
@@ -86,7 +86,7 @@ def test_hover_text_and_legend_never_carry_raw_html():
 
 def test_markdown_escaping_neutralises_links_images_html_and_latex():
     text = "![x](http://evil/p.png) [a](javascript:1) <b>hi</b> $x^2$ :red[alarm] *b*"
-    out = escape_markdown(text)
+    out = display_text(text)
     for ch in "![]()<>$:*":
         assert all(out[i - 1] == "\\" for i, c in enumerate(out) if c == ch)
     marked = marked_to_markdown("the \x02oil\x03 price [link](http://x)\nnext")

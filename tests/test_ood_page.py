@@ -13,6 +13,7 @@ from embedlab.jobs import run_job
 from embedlab.ood.label_rules import disabled_methods
 from embedlab.ood.run_reading import confusion_at, id_quantile_threshold, review_lists
 from embedlab.ood.split import split_corpus
+from embedlab.text_display import display_text
 from storage.corpora import save_corpus
 from storage.sessions import ensure_session, list_runs, load_run
 
@@ -356,8 +357,8 @@ def test_page_runs_the_corpora_test_source(app_env):
     assert any(i.value.startswith("Nothing is marked OOD yet") for i in at.info)
     ood_pick.set_value("outliers").run()
     assert not at.exception and not at.error
-    assert any(c.value.startswith("Training: 90 documents · ID test: 20 (every document of “id-test”) · "
-                                  "OOD test: 30") for c in at.caption)
+    assert any(c.value.startswith(f"Training: 90 documents · ID test: 20 (every document of "
+                                  f"“{display_text('id-test')}”) · OOD test: 30") for c in at.caption)
     for name in ("mahalanobis", "rmd", "energy", "mcm", "vim", "lof", "iforest", "prototypes"):
         at.checkbox(key=f"ood_use_{name}_True").uncheck()
     at.run()

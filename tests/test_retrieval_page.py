@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from embedlab.text_display import display_text
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 TOPICS = ["apple banana fruit orchard", "car engine wheel garage", "ocean wave beach surf", "guitar music song chord",
@@ -394,7 +396,7 @@ def test_zip_upload_is_stored_checked_and_explained(app_env, tmp_path):
     at.radio(key="retr_source").set_value("zip").run()
     assert at.button(key="retr_run").disabled
     at.file_uploader[0].upload("not-a-zip.zip", b"hello", "application/zip").run()
-    assert not at.exception and any("not-a-zip.zip" in e.value and "ZIP" in e.value for e in at.error)
+    assert not at.exception and any(display_text("not-a-zip.zip") in e.value and "ZIP" in e.value for e in at.error)
     at.file_uploader[0].upload("my beir.zip", buf.getvalue(), "application/zip").run()
     assert not at.exception, at.exception
     assert not at.error and any("30 documents · 5 judged queries" in c.value for c in at.caption)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from embedlab.text_display import display_text
 from storage.sessions import ensure_session, save_run
 from tests.builders import ROOT, open_page, stored_corpus
 
@@ -76,8 +77,8 @@ def test_import_refreshes_table_and_picker_at_once_and_names_renumbered_runs(app
     table = at.dataframe[0].value
     assert list(table["session"]) == ["demo", "demo (2)"]
     (message,) = [s.value for s in at.success]
-    assert "as session 'demo (2)'" in message and "#2 → #4, #3 → #5" in message
-    assert any("“demo (2)”" in h.value for h in at.subheader)
+    assert display_text("as session 'demo (2)'") in message and "#2 → #4, #3 → #5" in message
+    assert any(display_text("“demo (2)”") in h.value for h in at.subheader)
 
 
 def test_export_section_says_what_is_inside(app_env, db):
@@ -228,3 +229,13 @@ def test_a_link_to_a_missing_session_says_so_and_shows_another(app_env, db):
     assert not at.exception
     assert picker(at).value == "alpha"
     assert any("No session named 'nope'" in t.value for t in at.toast)
+
+
+@pytest.mark.parametrize("name", ["x" * 3000, "   ", "a" * 501])
+def test_a_link_to_a_session_name_that_cannot_exist_says_so(app_env, db, name):
+    """A 3,000-character (or blank) session name in a share link: a message, never a silent switch."""
+    ensure_session(db, "alpha")
+    at = open_page(session=name)
+    assert not at.exception
+    assert picker(at).value == "alpha"
+    assert any("cannot exist" in t.value or "No session named" in t.value for t in at.toast)
