@@ -5,6 +5,7 @@ import numpy as np
 
 from embedlab.errors import InputError
 from embedlab.neighbours import l2_normalise
+from embedlab.projection import distinct_rows, one_point
 
 CLUSTER_METHODS = ("hdbscan", "kmeans")
 # k-means switches to MiniBatchKMeans above this many documents.
@@ -106,8 +107,13 @@ def assign_noise(points: np.ndarray, ids: np.ndarray, *, reach: float = 3.0) -> 
 
 
 def _kmeans(X: np.ndarray, *, n_clusters: int, seed: int) -> np.ndarray:
+    """k-means with k capped by the number of distinct points (identical documents are one point): asking for
+    more clusters than points would leave clusters empty. All documents the same point: one cluster."""
     n = X.shape[0]
     k = int(max(1, min(n_clusters, n)))
+    if k > 1 and one_point(X):
+        k = 1
+    k = max(1, min(k, distinct_rows(X, at_most=k)))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
     if n > MINIBATCH_ROWS:

@@ -34,6 +34,11 @@ Conventions
   ``MAX_ZIP_MEMBERS`` ZIP entries; ``max_bytes`` bounds the file and every decoded form of it
   (gzip output, the real bytes of ZIP members whatever their headers say, Parquet's decoded
   columns); only regular files are opened (a FIFO, a device or a folder is refused unopened).
+  One stored value (a document's text, a label, an id, a metadata value) is at most ``MAX_DOC_BYTES``
+  (10 MB of UTF-8; SQLite's own limit is 1e9 bytes), whatever ``max_bytes`` allows: a TXT line over it is
+  found by a scan in steps before the file is read whole, a CSV/TSV field where the csv module meets it, a
+  JSON value as its record is read, a ZIP member as it is inflated; the refusal names the file, the row
+  and the limit.
 * **Texts** are kept literally (no normalisation, no HTML stripping); TXT lines lose only their
   line break, ZIP members one trailing line break. Missing, empty and whitespace-only texts are
   skipped and reported in ``Corpus.skipped``.
@@ -56,6 +61,7 @@ import sys
 import unicodedata
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -67,14 +73,20 @@ from embedlab.corpus import Corpus, Skip
 from embedlab.errors import InputError
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+# One stored value at most (a document's text, a label, an id, a metadata value), as UTF-8: a book is 1-3 MB, and
+# SQLite refuses values over 1e9 bytes. A TXT line over it is refused while the file is scanned, before it is read.
+MAX_DOC_BYTES = 10 * 1024 * 1024
 MAX_COLUMNS = 1_000            # columns of a table, distinct keys of JSON records
 MAX_META_COLS = 50             # metadata columns kept per document
 MAX_ZIP_MEMBERS = 500_000      # entries of a ZIP archive
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "txt", "zip")
+_SCAN_BYTES = 16 * 1024 * 1024   # step of the line-length scan of TXT files
 
 _ALIASES = {"ndjson": "jsonl", "tab": "tsv", "pq": "parquet", "text": "txt"}
 _LABEL_NAMES = ("label", "labels", "class", "category", "intent", "target", "topic")
 _ID_NAMES = ("id", "_id", "doc_id")
+# A column named like this that is empty in every row is refused, never silently replaced by another column.
+_TEXT_NAMES = ("text", "texts", "document", "content", "body", "sentence")
 _INT = r"0|-?[1-9][0-9]{0,14}"
 _FLOAT = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"   # "03" stays text
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -96,63 +108,100 @@ class _Table:
 # --------------------------------------------------------------------------- public API
 
 def read_table(data: bytes, filename: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-               encoding: str | None = None) -> pd.DataFrame:
+               encoding: str | None = None, max_doc_bytes: int | None = None) -> pd.DataFrame:
     """Parse any supported format into a DataFrame (all rows) for previews and column pickers.
 
     CSV/TSV columns whose every value is a number become numeric; other strings stay ``str``;
     empty CSV cells are missing. ``df.attrs`` holds ``format``, ``encoding`` and ``header``.
-    Raises InputError.
+    Raises InputError (a TXT line over ``max_doc_bytes``, default MAX_DOC_BYTES, included).
     """
-    table = _parse(data, _basename(filename), max_bytes, encoding)
+    table = _parse(data, _basename(filename), max_bytes, encoding, _doc_limit(max_doc_bytes))
     df = _infer_numbers(table.frame) if table.raw_strings else table.frame
+    df.columns = [str(c) for c in df.columns]
     df.attrs.update(format=table.fmt, encoding=table.encoding, header=table.header)
     return df
 
 
-def detect_text_column(df: pd.DataFrame) -> str:
-    """The string column with the longest mean length (InputError "no text column" if none).
+@dataclass(frozen=True)
+class ColumnGuess:
+    """Where a table's documents are read from: the text column, and the label and id columns (None: none)."""
+    text: str
+    label: str | None
+    id: str | None
 
-    Columns holding only numbers are not text; columns named like an id or a label, and
-    columns whose values mostly lack whitespace (URLs, hashes), are chosen only when nothing
-    else is left.
+
+def guess_columns(df: pd.DataFrame, *, file: str | None = None, header: bool | None = None,
+                  text_col: str | None = None, label_col: str | None = None,
+                  id_col: str | None = None) -> ColumnGuess:
+    """The text, label and id columns of a table: those named, the others guessed. The one guess that the CLI's
+    ingest and the Corpora page share.
+
+    Named columns must exist (``""`` names no label or id column). A label is a column named like
+    label/class/category/intent/target/topic (spaces and case ignored; that list's order breaks ties), else, in a
+    header-less file (``header`` False, default ``df.attrs["header"]``), the first column of 2..100 short values
+    each seen twice on average (AG News' class index). An id is a column named id/_id/doc_id. The text is the
+    string column with the longest mean length, preferring wordy columns over URLs or hashes; a column named like a
+    label or an id is never taken as the text, nor a column empty in every row: then InputError names the column
+    (a column named like text, e.g. ``text`` or ``body``, that is empty in every row is refused even when another
+    column holds strings, rather than silently replaced).
     """
-    return _detect_text_column(df, None)
+    if header is None:
+        header = df.attrs.get("header")
+    text = _pick(df, text_col, "text", file) if text_col else None
+    taken = {text} - {None}
+    label = _pick(df, label_col, "label", file) if label_col else \
+        None if label_col == "" else _by_name(df, _LABEL_NAMES, taken)
+    taken.add(label)
+    id_ = _pick(df, id_col, "id", file) if id_col else None if id_col == "" else _by_name(df, _ID_NAMES, taken)
+    if text is None:
+        not_text = {c for c in df.columns if _name_key(c) in _LABEL_NAMES + _ID_NAMES} | {label, id_}
+        text = _guess_text_column(df, file, not_text - {None})
+    if label is None and label_col is None and header is False:
+        label = _class_like(df, {text, id_})
+    return ColumnGuess(text=text, label=label, id=id_)
 
 
 def load_corpus_bytes(data: bytes, filename: str, *, name: str | None = None,
                       text_col: str | None = None, label_col: str | None = None,
                       id_col: str | None = None, meta_cols: list[str] | None = None,
-                      max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None) -> Corpus:
+                      max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None,
+                      max_doc_bytes: int | None = None) -> Corpus:
     """Read a file's bytes into a validated Corpus (see the module docstring for conventions).
 
     ``text_col`` None: detected. ``label_col``/``id_col`` None: a column named like
     label/class/category/intent/target/topic (resp. id/_id/doc_id) if there is one; ``""``
     means none. ``meta_cols`` None: every other column (scalars kept, others as JSON text).
     Labels and ids become stripped strings (3 and 3.0 -> "3"; a missing label -> None).
+    A text, label, id or metadata value over ``max_doc_bytes`` (default MAX_DOC_BYTES) of UTF-8 is refused.
     """
     file = _basename(filename)
-    table = _parse(data, file, max_bytes, encoding)
+    limit = _doc_limit(max_doc_bytes)
+    table = _parse(data, file, max_bytes, encoding, limit)
     return _build_corpus(table, file, name=name if name else _stem(file), text_col=text_col,
-                         label_col=label_col, id_col=id_col, meta_cols=meta_cols)
+                         label_col=label_col, id_col=id_col, meta_cols=meta_cols, max_doc_bytes=limit)
 
 
 def load_corpus(path: str | os.PathLike, *, name: str | None = None, text_col: str | None = None,
                 label_col: str | None = None, id_col: str | None = None,
                 meta_cols: list[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                encoding: str | None = None) -> Corpus:
-    """Read a file into a Corpus; its kind and size are checked before it is read."""
+                encoding: str | None = None, max_doc_bytes: int | None = None) -> Corpus:
+    """Read a file into a Corpus; its kind and size (and a TXT file's lines) are checked before it is read."""
     p = Path(path)
-    data = read_file(p, max_bytes)
+    data = read_file(p, max_bytes, max_doc_bytes=max_doc_bytes, encoding=encoding)
     return load_corpus_bytes(data, p.name, name=name, text_col=text_col, label_col=label_col,
                              id_col=id_col, meta_cols=meta_cols, max_bytes=max_bytes,
-                             encoding=encoding)
+                             encoding=encoding, max_doc_bytes=max_doc_bytes)
 
 
-def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, *,
+              max_doc_bytes: int | None = None, encoding: str | None = None) -> bytes:
     """The bytes of a regular file of at most ``max_bytes``: a folder, FIFO, socket or device is
     refused before it is opened (opening a FIFO would wait for a writer forever), and the opened
-    descriptor is checked again (the path may have been swapped in between)."""
+    descriptor is checked again (the path may have been swapped in between). A TXT file (one document a
+    line) is first scanned in steps for a line over ``max_doc_bytes`` (default MAX_DOC_BYTES): a 1 GB
+    single-line file is refused after reading its first 10 MB, not loaded."""
     max_bytes = check_max_bytes(max_bytes)
+    limit = _doc_limit(max_doc_bytes)
     shown = str(path)
     try:
         st = os.stat(path)
@@ -163,6 +212,11 @@ def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> by
             st = os.fstat(fh.fileno())
             _check_regular(st.st_mode, shown)
             _check_size(st.st_size, Path(path).name, max_bytes)
+            if st.st_size > limit and _is_txt_name(Path(path).name):
+                head = fh.read(4)
+                fh.seek(0)
+                _check_txt_lines(head, iter(lambda: fh.read(_SCAN_BYTES), b""), Path(path).name, limit, encoding)
+                fh.seek(0)
             return fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError("no such file", file=shown) from None
@@ -195,8 +249,10 @@ def check_max_bytes(max_bytes: Any) -> int:
 
 # --------------------------------------------------------------------------- format dispatch
 
-def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None) -> _Table:
+def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None,
+           max_doc_bytes: int | None = None) -> _Table:
     max_bytes = check_max_bytes(max_bytes)
+    max_doc_bytes = _doc_limit(max_doc_bytes)
     encoding = _check_encoding_name(encoding, file)
     _check_size(len(data), file, max_bytes)
     if not data:
@@ -212,13 +268,17 @@ def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None) 
     if fmt == "parquet":
         return _read_parquet(data, file, max_bytes)
     if fmt == "zip":
-        return _read_zip(data, file, max_bytes, encoding)
+        return _read_zip(data, file, max_bytes, encoding, max_doc_bytes)
+    if fmt == "txt" and len(data) > max_doc_bytes:
+        view = memoryview(data)
+        _check_txt_lines(data[:4], (view[i:i + _SCAN_BYTES] for i in range(0, len(view), _SCAN_BYTES)), file,
+                         max_doc_bytes, encoding)
     text, encoding = _decode(data, file, encoding)
     if not text.strip():
         raise InputError("the file is empty", file=file)
     reader = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl, "json": _read_json,
               "txt": _read_txt}[fmt]
-    table = reader(text, file)
+    table = reader(text, file, max_doc_bytes) if fmt != "txt" else reader(text, file)
     table.encoding = encoding
     return table
 
@@ -266,6 +326,79 @@ def _check_size(size: int, file: str, max_bytes: int) -> None:
                          "(set --max-mb to raise it)", file=file)
 
 
+def _doc_limit(max_doc_bytes: int | None) -> int:
+    """The limit for one stored value: MAX_DOC_BYTES unless given (read when called, so it can be lowered)."""
+    return check_max_bytes(MAX_DOC_BYTES if max_doc_bytes is None else max_doc_bytes)
+
+
+def _is_txt_name(file: str) -> bool:
+    ext = file.lower().rsplit(".", 1)[-1] if "." in file else ""
+    return _ALIASES.get(ext, ext) == "txt"
+
+
+def _too_long_line(limit: int) -> str:
+    return (f"the line is over the {_human(limit)} limit for one document (in a .txt file each line is a "
+            "document: split the text over several lines)")
+
+
+def _wide_encoding(encoding: str | None) -> bool:
+    """UTF-16/32: a text's bytes in the file may outnumber its UTF-8 bytes."""
+    return bool(encoding) and codecs.lookup(str(encoding)).name.startswith(("utf-16", "utf-32"))
+
+
+def _line_breaks(arr: np.ndarray, after_cr: bool) -> int:
+    """Line breaks (CRLF, CR or LF) in a byte array; `after_cr`: the bytes before it ended with CR."""
+    lf, cr = arr == 10, arr == 13
+    crlf = int(np.count_nonzero(cr[:-1] & lf[1:]))
+    joined = 1 if after_cr and arr.size and arr[0] == 10 else 0
+    return int(np.count_nonzero(lf)) + int(np.count_nonzero(cr)) - crlf - joined
+
+
+def _check_txt_lines(head: bytes, chunks: Iterable[bytes | memoryview], file: str, limit: int,
+                     encoding: str | None = None) -> None:
+    """InputError naming the row when a line of a TXT file (one document) is over `limit` bytes, found in one
+    pass over the chunks (the file's bytes, which start with `head`), stopping at the first such line. In UTF-8
+    and the legacy encodings a line's bytes are at most its UTF-8 bytes, so nothing under the limit is refused; a
+    gzip/ZIP/Parquet file, or text in UTF-16/32 (a BOM, or the named encoding), is left to the exact check of each
+    text."""
+    head = bytes(head[:4])
+    if _wide_encoding(encoding) or head.startswith(_WIDE_BOMS) or head[:2] == b"\x1f\x8b" or \
+            head in (b"PK\x03\x04", b"PK\x05\x06", b"PAR1"):
+        return
+    run = -len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0   # a BOM is not text
+    row, after_cr = 1, False                          # the open line: its bytes so far (run) and its row
+    for chunk in chunks:
+        arr = np.frombuffer(chunk, dtype=np.uint8)
+        if not arr.size:
+            continue
+        breaks = np.flatnonzero((arr == 10) | (arr == 13))
+        starts = np.r_[0, breaks + 1]
+        lengths = np.append(breaks, arr.size) - starts      # the pieces of lines in this chunk
+        lengths[0] += run
+        over = np.flatnonzero(lengths > limit)
+        if over.size:
+            piece = int(over[0])
+            at = row if piece == 0 else row + _line_breaks(arr[:starts[piece]], after_cr)
+            raise InputError(_too_long_line(limit), file=file, row=at)
+        run = int(lengths[-1])
+        row += _line_breaks(arr, after_cr)
+        after_cr = bool(arr[-1] == 13)
+
+
+def _over_limit(value: Any, limit: int) -> bool:
+    """Whether a string is over `limit` bytes as UTF-8 (encoded only when its length leaves a doubt)."""
+    if not isinstance(value, str) or len(value) * 4 <= limit:
+        return False
+    return len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit
+
+
+def _check_value_size(value: Any, limit: int, what: str, file: str, row: int, column: str | None) -> None:
+    if _over_limit(value, limit):
+        unit = "one document (split it into several documents)" if what == "text" else "one stored value"
+        raise InputError(f"the {what} is over the {_human(limit)} limit for {unit}", file=file, row=row,
+                         column=column)
+
+
 def _human(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
@@ -275,6 +408,7 @@ def _human(n: int) -> str:
 
 # --------------------------------------------------------------------------- decoding
 
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
@@ -488,27 +622,35 @@ def _line_of(data: bytes, pos: int) -> int:
 
 # --------------------------------------------------------------------------- readers
 
-def _read_csv(text: str, file: str) -> _Table:
+def _read_csv(text: str, file: str, max_field: int) -> _Table:
     first = _NEWLINE_RE.split(text, maxsplit=1)[0]      # CRLF, CR (old Mac Excel) or LF
     delimiter = ","
     if "," not in first:
         delimiter = ";" if ";" in first else "\t" if "\t" in first else ","
-    return _read_delimited(text, file, delimiter, csv.QUOTE_MINIMAL, "csv")
+    return _read_delimited(text, file, delimiter, csv.QUOTE_MINIMAL, "csv", max_field)
 
 
-def _read_tsv(text: str, file: str) -> _Table:
+def _read_tsv(text: str, file: str, max_field: int) -> _Table:
     """TSV with CSV-style quoting; if the quoting is broken, read it as plain tab-separated text."""
     try:
-        return _read_delimited(text, file, "\t", csv.QUOTE_MINIMAL, "tsv")
+        return _read_delimited(text, file, "\t", csv.QUOTE_MINIMAL, "tsv", max_field)
     except _QuoteError:
-        return _read_delimited(text, file, "\t", csv.QUOTE_NONE, "tsv")
+        return _read_delimited(text, file, "\t", csv.QUOTE_NONE, "tsv", max_field)
 
 
-def _read_delimited(text: str, file: str, delimiter: str, quoting: int, fmt: str) -> _Table:
-    if csv.field_size_limit() < 2**31 - 1:
-        csv.field_size_limit(2**31 - 1)    # one document may be large; the byte limit bounds it
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
-                        strict=True)
+# A line with its break (CRLF, CR or LF), as io.StringIO(newline="") yields them: csv reads the text line by line
+# without a copy of the whole text (a StringIO holds 4 bytes a character).
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _read_delimited(text: str, file: str, delimiter: str, quoting: int, fmt: str,
+                    max_field: int) -> _Table:
+    """Records of a CSV/TSV text. A field over `max_field` characters (so over that many bytes of UTF-8) is
+    refused where the csv module meets it, before the rest is read."""
+    if csv.field_size_limit() != max_field:
+        csv.field_size_limit(max_field)
+    reader = csv.reader(map(re.Match.group, _LINE_RE.finditer(text)), delimiter=delimiter,
+                        quoting=quoting, strict=True)
     names: list[str] | None = None
     header: bool | None = None
     rows: list[list[str | None]] = []
@@ -519,7 +661,12 @@ def _read_delimited(text: str, file: str, delimiter: str, quoting: int, fmt: str
         except StopIteration:
             break
         except csv.Error as e:
-            raise _csv_error(e, file, len(rows) + 1 if names is not None else None, start) from None
+            row = len(rows) + 1 if names is not None else None
+            if "field larger than field limit" in str(e):
+                raise InputError(f"a field of the record starting on line {start} is over the "
+                                 f"{_human(max_field)} limit for one document or value", file=file,
+                                 row=row) from None
+            raise _csv_error(e, file, row, start) from None
         if not fields:
             continue                        # a blank line is not a record
         if names is None:
@@ -669,7 +816,13 @@ def _json_failure(exc: BaseException, file: str, row: int | None, line: int | No
     return InputError(f"{at}is not valid JSON: {exc}".strip(), file=file, row=row)
 
 
-def _read_jsonl(text: str, file: str) -> _Table:
+def _check_record_strings(record: dict, limit: int, file: str, row: int) -> None:
+    """A JSON record's string values within the limit for one value (refused while reading, before any table)."""
+    for key, value in record.items():
+        _check_value_size(value, limit, "text" if key == "text" else "value", file, row, key)
+
+
+def _read_jsonl(text: str, file: str, max_doc_bytes: int) -> _Table:
     records: list[Any] = []
     keys: dict[str, None] = {}
     may_have_surrogates = _SURROGATE_ESCAPE_RE.search(text) is not None
@@ -691,6 +844,8 @@ def _read_jsonl(text: str, file: str) -> _Table:
                                  "(a \\ud800-\\udfff escape without its pair): not valid Unicode",
                                  file=file, row=row)
         _add_keys(keys, record, file, row)
+        if len(line) > max_doc_bytes:
+            _check_record_strings(record, max_doc_bytes, file, row)
         records.append(record)
     return _Table(_records_frame(records, file, keys), "jsonl")
 
@@ -704,12 +859,12 @@ def _add_keys(keys: dict[str, None], record: dict, file: str, row: int) -> None:
                                  f"at most {MAX_COLUMNS:,} are read", file=file, row=row)
 
 
-def _read_json(text: str, file: str) -> _Table:
+def _read_json(text: str, file: str, max_doc_bytes: int) -> _Table:
     try:
         obj = _json_loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":          # one object a line: really JSON Lines
-            return _read_jsonl(text, file)
+            return _read_jsonl(text, file, max_doc_bytes)
         raise InputError(f"not valid JSON: {e.msg} (line {e.lineno}, character {e.colno})",
                          file=file) from None
     except (ValueError, RecursionError) as e:
@@ -741,6 +896,8 @@ def _read_json(text: str, file: str) -> _Table:
                 raise InputError(f"the value at {where} holds a lone surrogate (a \\ud800-\\udfff "
                                  "escape without its pair): not valid Unicode", file=file, row=i)
         _add_keys(keys, rec, file, i)
+        if len(text) > max_doc_bytes:
+            _check_record_strings(rec, max_doc_bytes, file, i)
     return _Table(_records_frame(obj, file, keys), "json")
 
 
@@ -837,10 +994,13 @@ def _zip_entry_count(data: bytes) -> int | None:
     return None if not end else int(end[4])
 
 
-def _read_zip(data: bytes, file: str, max_bytes: int, encoding: str | None = None) -> _Table:
+def _read_zip(data: bytes, file: str, max_bytes: int, encoding: str | None = None,
+              max_doc_bytes: int | None = None) -> _Table:
     """One document per .txt member (sorted by path); folders, __MACOSX/ and dot files skipped.
     Members are inflated in 1 MB steps and their real bytes counted: headers that understate a
-    member's size cannot make it use more memory than ``max_bytes``."""
+    member's size cannot make it use more memory than ``max_bytes``, and a member over
+    ``max_doc_bytes`` (one document; not UTF-16/32) is refused as soon as it is."""
+    doc_limit = _doc_limit(max_doc_bytes)
     damaged = "the ZIP archive is damaged or truncated"
     declared = _zip_entry_count(data)
     if declared is not None and declared > MAX_ZIP_MEMBERS:
@@ -871,11 +1031,12 @@ def _read_zip(data: bytes, file: str, max_bytes: int, encoding: str | None = Non
         texts_.sort(key=lambda m: m.filename)
         paths, folders, texts = [], [], []
         unpacked = 0
-        for m in texts_:
+        for row, m in enumerate(texts_, 1):
             where = f"{file}:{m.filename}"
             if m.flag_bits & 0x1:
                 raise InputError("the ZIP member is encrypted", file=where)
             parts = []
+            size, wide = 0, _wide_encoding(encoding)
             try:
                 with archive.open(m) as fh:
                     while True:
@@ -885,6 +1046,11 @@ def _read_zip(data: bytes, file: str, max_bytes: int, encoding: str | None = Non
                         unpacked += len(piece)
                         if unpacked > max_bytes:
                             raise InputError(over, file=file)
+                        wide = wide or (not size and piece.startswith(_WIDE_BOMS))
+                        size += len(piece)
+                        if size > doc_limit + 3 and not wide:       # (+3: a UTF-8 BOM is not text)
+                            raise InputError(f"the file is over the {_human(doc_limit)} limit for one document "
+                                             "(split it into several files)", file=where, row=row)
                         parts.append(piece)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
                     RuntimeError, ValueError, struct.error):
@@ -925,9 +1091,9 @@ def _infer_numbers(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _text_stats(s: pd.Series) -> tuple[bool, bool, bool, float] | None:
-    """Ranking key of a text column (any non-blank text, not named like an id or label, mostly
-    words, mean length); None if the column is not text."""
+def _text_stats(s: pd.Series) -> tuple[bool, bool, float] | None:
+    """Ranking key of a candidate text column (holds non-blank text, mostly words, mean length); None if the column
+    holds no strings."""
     values = s.dropna()
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if values.empty or kind not in ("string", "mixed", "mixed-integer"):
@@ -944,22 +1110,54 @@ def _text_stats(s: pd.Series) -> tuple[bool, bool, bool, float] | None:
         return None
     sample = nonblank.head(1000)
     wordy = bool(sample.str.contains(r"\s", regex=True).mean() >= 0.5)
-    plain_name = str(s.name).strip().lower() not in _LABEL_NAMES + _ID_NAMES
     mean_len = float(strings.str.len().sum()) / len(s)
-    return not nonblank.empty, plain_name, wordy, mean_len
+    return not nonblank.empty, wordy, mean_len
 
 
-def _detect_text_column(df: pd.DataFrame, file: str | None) -> str:
+def _name_key(column: Any) -> str:
+    """A column name as the guesses compare it: " Label " and "LABEL" are "label"."""
+    return str(column).strip().lower()
+
+
+def _empty_in_every_row(s: pd.Series) -> bool:
+    """Every value missing, empty or whitespace-only."""
+    return all(_missing(v) or (isinstance(v, str) and not v.strip()) for v in s.tolist())
+
+
+def _guess_text_column(df: pd.DataFrame, file: str | None, not_text: set[str]) -> str:
+    """The best text column outside `not_text` (label- and id-like columns); InputError naming the column when
+    the only candidates, or a column named like text, are empty in every row."""
+    candidates = [c for c in df.columns if c not in not_text]
+    for col in candidates:
+        if _name_key(col) in _TEXT_NAMES and _empty_in_every_row(df[col]):
+            raise InputError(_empty_text_message(df, not_text), file=file, column=col)
     best, best_key = None, None
-    for col in df.columns:
+    for col in candidates:
         stats = _text_stats(df[col])
         if stats is not None and (best_key is None or stats > best_key):
             best, best_key = col, stats
-    if best is None:
-        cols = ", ".join(map(str, df.columns)) or "(none)"
-        raise InputError(f"no text column: none of the columns ({cols}) holds strings; "
-                         "name one with --text-col", file=file)
-    return str(best)
+    if best is not None and best_key[0]:
+        return str(best)
+    empty = next((c for c in candidates if _empty_in_every_row(df[c])), None)
+    if empty is not None:
+        raise InputError(_empty_text_message(df, not_text), file=file, column=empty)
+    cols = ", ".join(map(str, df.columns)) or "(none)"
+    raise InputError(f"no text column: none of the columns ({cols}) holds text{_not_text_note(df, not_text)}; "
+                     "name the text column (--text-col)", file=file)
+
+
+def _empty_text_message(df: pd.DataFrame, not_text: set[str]) -> str:
+    return (f"empty in every row, so it cannot be the text{_not_text_note(df, not_text)}; name the text column "
+            "(--text-col)")
+
+
+def _not_text_note(df: pd.DataFrame, not_text: set[str]) -> str:
+    """Which columns were passed over as label or id columns (only those holding strings matter)."""
+    passed = [c for c in df.columns if c in not_text and _text_stats(df[c]) is not None]
+    if not passed:
+        return ""
+    return f" ({', '.join(map(repr, passed))} {'is' if len(passed) == 1 else 'are'} named like a label or an id, " \
+           "never taken as the text)"
 
 
 def _pick(df: pd.DataFrame, wanted: str | None, role: str, file: str) -> str | None:
@@ -974,7 +1172,7 @@ def _pick(df: pd.DataFrame, wanted: str | None, role: str, file: str) -> str | N
 
 
 def _by_name(df: pd.DataFrame, names: tuple[str, ...], exclude: set[str]) -> str | None:
-    lowered = {str(c).strip().lower(): str(c) for c in reversed(df.columns) if c not in exclude}
+    lowered = {_name_key(c): str(c) for c in reversed(df.columns) if c not in exclude}
     return next((lowered[n] for n in names if n in lowered), None)
 
 
@@ -996,24 +1194,18 @@ def _class_like(df: pd.DataFrame, exclude: set[str]) -> str | None:
 
 def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
                   label_col: str | None, id_col: str | None,
-                  meta_cols: list[str] | None) -> Corpus:
+                  meta_cols: list[str] | None, max_doc_bytes: int | None = None) -> Corpus:
+    limit = _doc_limit(max_doc_bytes)
     df = table.frame
     df.columns = [str(c) for c in df.columns]
     n = len(df)
     if n == 0:
         what = "only a header row" if table.header else "no rows"
         raise InputError(f"no documents: the file has {what}", file=file)
-    text_col = _pick(df, text_col, "text", file) if text_col else _detect_text_column(df, file)
-    used = {text_col}
-    if label_col is None:
-        label_col = _by_name(df, _LABEL_NAMES, used)
-        if label_col is None and table.header is False:
-            label_col = _class_like(df, used)
-    else:
-        label_col = _pick(df, label_col, "label", file)
-    used.add(label_col)
-    id_col = _by_name(df, _ID_NAMES, used) if id_col is None else _pick(df, id_col, "id", file)
-    used.add(id_col)
+    guess = guess_columns(df, file=file, header=table.header, text_col=text_col, label_col=label_col,
+                          id_col=id_col)
+    text_col, label_col, id_col = guess.text, guess.label, guess.id
+    used = {text_col, label_col, id_col}
     if meta_cols is None:
         meta_cols = [c for c in df.columns if c not in used]
     else:
@@ -1046,10 +1238,12 @@ def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
         if not text.strip():
             skipped.append(Skip(row, "only whitespace"))
             continue
+        _check_value_size(text, limit, "text", file, row, text_col)
         if raw_ids is not None:
             doc_id = _id_str(raw_ids[i])
             if doc_id is None:
                 raise InputError("the id is empty", file=file, row=row, column=id_col)
+            _check_value_size(doc_id, limit, "id", file, row, id_col)
         else:
             doc_id = str(i)
         texts.append(text)
@@ -1057,13 +1251,16 @@ def _build_corpus(table: _Table, file: str, *, name: str, text_col: str | None,
         rows.append(row)
         if raw_labels is not None:
             labels.append(_scalar_str(raw_labels[i]))
+            _check_value_size(labels[-1], limit, "label", file, row, label_col)
         try:
             metas.append({c: _meta_value(vals[i]) for c, vals in zip(meta_cols, meta_values)})
         except (RecursionError, ValueError):
             raise InputError("a metadata value is nested too deeply to store", file=file,
                              row=row) from None
+        for c, v in metas[-1].items():
+            _check_value_size(v, limit, "value", file, row, c)
     if not texts:
-        raise InputError(f"no documents: all {n} rows are empty", file=file, column=text_col)
+        raise InputError(f"empty in every row ({n:,} rows): no documents to ingest", file=file, column=text_col)
     if raw_ids is not None:
         _check_unique_ids(doc_ids, rows, file, id_col)
     return Corpus(name=name, source=file, texts=texts, doc_ids=doc_ids,

@@ -8,7 +8,8 @@ import numpy as np
 def quality_verdict(trust: float, overlap: float, *, k: int = 10) -> str:
     """One line telling a user how far to trust distances on the map."""
     if not (np.isfinite(trust) and np.isfinite(overlap)):
-        return "Too few documents to judge the map."
+        return ("Too few distinct documents to judge the map: with fewer than 3 documents, or all of them the same "
+                "point, there are no neighbourhoods to keep.")
     share = f"{overlap:.0%} of each document's {k} true neighbours are among its {k} nearest on the map"
     if trust >= 0.95 and overlap >= 0.5:
         head = "Local neighbourhoods on this map are faithful"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -40,6 +41,8 @@ TSNE_ONE_THREAD_ROWS = 20_000
 # umap-learn computes exact distances below this many rows, and NN-descent above.
 UMAP_SMALL_DATA = 4096
 EXACT_KNN_ROWS = 50_000   # up to here UMAP's kNN graph is exact (blockwise products), NN-descent above
+# Rows closer than this (relative to the largest value) to the first row are the same point: identical documents.
+SAME_POINT_TOLERANCE = 1e-5
 
 Progress = Callable[[float, str], None]
 
@@ -99,8 +102,11 @@ def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed:
     UMAP (default), PCA or t-SNE. With a seed the result is identical from run to run (umap-learn then
     runs single-threaded); `seed=None` lets umap use all cores. `progress(fraction, message)` is called
     at stage boundaries and during the UMAP epochs; an exception it raises stops the projection.
-    `info`, when given a dict, receives the plan (see `projection_plan`) and seconds per stage.
-    Fewer than 3 rows are laid out on a line; tiny inputs get smaller n_neighbors and perplexity.
+    `info`, when given a dict, receives the plan (see `projection_plan`) and seconds per stage, and
+    `info["caveat"]`: a line for the user when the map of these rows says little (else None).
+    Fewer than 3 rows are laid out on a line; rows that are all the same point (identical documents, or
+    all zero) share the origin, where UMAP and t-SNE would scatter them at random (and t-SNE would crash on
+    all-zero rows); tiny inputs get smaller n_neighbors and perplexity.
     """
     X = _check_matrix(X)
     n, dim = X.shape
@@ -114,13 +120,19 @@ def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed:
         info.clear()
         info.update(plan)
         info["seconds"] = report.seconds
+        info["caveat"] = None
     if plan["trivial"]:
         Y = np.zeros((n, n_components), dtype=np.float32)
         Y[:, 0] = np.arange(n) - (n - 1) / 2.0
-        report.done()
+        report.done(_note(info, f"{'1 document: nothing' if n == 1 else f'{n} documents: nothing'} to map; "
+                                f"{'it is' if n == 1 else 'they are'} placed on a line"))
         return Y
     if plan["normalise"]:
         X = l2_normalise(X)
+    if one_point(X):
+        report.done(_note(info, f"all {n:,} documents have the same embedding (identical texts, or texts the "
+                                "model cannot tell apart): they share one point, and the map has no structure to show"))
+        return np.zeros((n, n_components), dtype=np.float32)
     if method == "pca":
         report.stage("PCA")
         Y = _pca(X, n_components)
@@ -140,15 +152,16 @@ def trustworthiness_score(X: np.ndarray, Y: np.ndarray, *, n_neighbors: int = 10
                           seed: int = 0) -> float:
     """sklearn's trustworthiness of the map Y of X (cosine in X, euclidean in Y) on a random sample of rows.
 
-    1 means that the map invents no neighbours; neighbours are taken within the sample.
+    1 means that the map invents no neighbours; neighbours are taken within the sample. NaN when there is
+    nothing to judge (fewer than 3 rows, or every row the same point).
     """
     from sklearn.manifold import trustworthiness
 
     X, Y = np.asarray(X), np.asarray(Y)
     rows = _sample_rows(X.shape[0], sample, seed)
     k = min(int(n_neighbors), (len(rows) - 1) // 2)
-    if k < 1:
-        return float("nan")
+    if k < 1 or one_point(l2_normalise(X[rows])):
+        return float("nan")   # no neighbourhoods to keep: every document is the same point
     return float(trustworthiness(X[rows], Y[rows], n_neighbors=k, metric="cosine"))
 
 
@@ -156,17 +169,17 @@ def knn_overlap(X: np.ndarray, Y: np.ndarray, *, k: int = 10, sample: int | None
     """Mean share of a document's k nearest neighbours (cosine in X) that are also its k nearest on the map Y.
 
     Averaged over a random sample of documents; neighbours are searched in the full sets, self excluded.
-    A map with no neighbourhood structure scores about k / (n - 1).
+    A map with no neighbourhood structure scores about k / (n - 1). NaN when every row is the same point.
     """
     from scipy.spatial import cKDTree
 
-    X, Y = _check_matrix(X), np.asarray(Y, dtype=np.float64)
+    X, Y = l2_normalise(_check_matrix(X)), np.asarray(Y, dtype=np.float64)
     n = X.shape[0]
     k = int(min(k, n - 1))
-    if k < 1:
-        return float("nan")
+    if k < 1 or one_point(X):
+        return float("nan")   # no neighbourhoods to keep: every document is the same point
     rows = _sample_rows(n, sample, seed)
-    idx_x, _ = top_k(l2_normalise(X), rows, k=k)
+    idx_x, _ = top_k(X, rows, k=k)
     _, idx_y = cKDTree(Y).query(Y[rows], k=k + 1)
     idx_y = _drop_self(np.asarray(idx_y).reshape(len(rows), k + 1), rows)
     hits = [len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(idx_x, idx_y)]
@@ -178,6 +191,7 @@ def knn_overlap(X: np.ndarray, Y: np.ndarray, *, k: int = 10, sample: int | None
 
 def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages") -> np.ndarray:
     import numba
+    from numba.core.errors import NumbaWarning
 
     from embedlab.numba_cache import import_umap
 
@@ -189,22 +203,29 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
     kwargs = dict(n_components=plan["n_components"], n_neighbors=n_neighbors, min_dist=float(min_dist),
                   metric=plan["metric"], n_epochs=plan["n_epochs"], random_state=seed,
                   n_jobs=1 if seed is not None else -1, tqdm_kwds=report.epoch_tqdm_kwds())
-    if n < 10:
-        # The spectral start needs a graph with more nodes than dimensions + 1; tiny data start at random.
+    if distinct_rows(X, at_most=10) < 10:
+        # The spectral start needs a graph with more nodes than dimensions + 1, and fails on a few distinct points
+        # repeated (identical documents): tiny data start at random.
         kwargs["init"] = "random"
     threads = numba.get_num_threads()
     try:
-        if UMAP_SMALL_DATA < n <= EXACT_KNN_ROWS and plan["metric"] == "euclidean":
-            report.stage("kNN graph")
-            kwargs["precomputed_knn"] = exact_euclidean_knn(X, n_neighbors)
-        elif n > UMAP_SMALL_DATA:
-            report.stage("kNN graph")
-            random_state = np.random.RandomState(seed) if seed is not None else None
-            kwargs["precomputed_knn"] = nearest_neighbors(
-                X, n_neighbors, plan["metric"], {}, False, random_state, low_memory=True, use_pynndescent=True,
-                n_jobs=kwargs["n_jobs"], verbose=False)  # (indices, distances, NN-descent index)
-        report.stage("fuzzy graph and spectral start")
-        Y = umap.UMAP(**kwargs).fit_transform(X)
+        with warnings.catch_warnings():
+            # import_umap compiles NN-descent's kernels with numba's disk cache on; those that use dynamic globals
+            # cannot be cached and say so once per process: compiled all the same, nothing for a user to do.
+            warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+            # umap falls back to a random start by itself when its spectral start fails (a too small eigengap)
+            warnings.filterwarnings("ignore", message="Spectral initialisation failed", category=UserWarning)
+            if UMAP_SMALL_DATA < n <= EXACT_KNN_ROWS and plan["metric"] == "euclidean":
+                report.stage("kNN graph")
+                kwargs["precomputed_knn"] = exact_euclidean_knn(X, n_neighbors)
+            elif n > UMAP_SMALL_DATA:
+                report.stage("kNN graph")
+                random_state = np.random.RandomState(seed) if seed is not None else None
+                kwargs["precomputed_knn"] = nearest_neighbors(
+                    X, n_neighbors, plan["metric"], {}, False, random_state, low_memory=True,
+                    use_pynndescent=True, n_jobs=kwargs["n_jobs"], verbose=False)  # (indices, distances, index)
+            report.stage("fuzzy graph and spectral start")
+            Y = umap.UMAP(**kwargs).fit_transform(X)
     finally:
         numba.set_num_threads(threads)
     report.raise_deferred()
@@ -296,9 +317,10 @@ class _Stages:
         start = self.starts["epochs"]
         self._emit(start + (0.99 - start) * done / max(total, 1), f"layout: epoch {done}/{total}")
 
-    def done(self) -> None:
+    def done(self, caveat: str | None = None) -> None:
+        """The last progress call: "done", with the map's caveat when there is one (the CLI prints it)."""
         self._close()
-        self._emit(1.0, "done")
+        self._emit(1.0, f"done: {caveat}" if caveat else "done")
 
     def epoch_tqdm_kwds(self) -> dict:
         self._stream = _EpochStream(self.epochs)
@@ -353,6 +375,36 @@ class _EpochStream:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def one_point(X: np.ndarray, *, block: int = 4096) -> bool:
+    """Whether every row of X is the same point (to SAME_POINT_TOLERANCE of its largest value); blockwise, and a
+    typical matrix is told apart by its first block."""
+    X = np.asarray(X)
+    if X.size == 0:
+        return len(X) > 0
+    scale = max(float(X.max()), -float(X.min()))
+    if scale == 0.0:
+        return True
+    limit = SAME_POINT_TOLERANCE * scale
+    return all(np.abs(X[start:start + block] - X[0]).max() <= limit for start in range(0, len(X), block))
+
+
+def distinct_rows(X: np.ndarray, *, at_most: int) -> int:
+    """How many distinct rows X has, counted up to `at_most` (a typical matrix stops after `at_most` rows)."""
+    seen: set[bytes] = set()
+    for row in np.ascontiguousarray(X):
+        seen.add(row.tobytes())
+        if len(seen) >= at_most:
+            break
+    return len(seen)
+
+
+def _note(info: dict | None, caveat: str) -> str:
+    """Record a caveat in `info` (when given) and return it."""
+    if info is not None:
+        info["caveat"] = caveat
+    return caveat
 
 
 def _check_method(method: str) -> str:

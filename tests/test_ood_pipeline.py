@@ -113,6 +113,7 @@ def _sklearn_fit_then_transform(train_texts: list[str], other_texts: list[str]) 
     vec = TfidfVectorizer(max_features=50_000, sublinear_tf=True, stop_words="english", min_df=1)
     n_terms = len(vec.fit(train_texts).vocabulary_)
     k = max(1, min(256, len(train_texts) - 1, n_terms - 1))
+    k = min(k, int(np.linalg.matrix_rank(vec.transform(train_texts).toarray())))   # no direction beyond the rank
     pipe = make_pipeline(vec, TruncatedSVD(n_components=k, random_state=0)).fit(train_texts)
 
     def unit(x):

@@ -304,12 +304,19 @@ def load_sentence_transformer(path: str, device: str = "cpu"):
                          ) from exc
 
 
+TFIDF_FIT_VERSION = 2      # 2: the SVD keeps no more dimensions than the TF-IDF matrix's rank (one term: no SVD)
+RANK_TOLERANCE = 1e-6      # singular values under this share of the largest are rounding, not directions
+
+
 class TfidfSvdEmbedder:
     """TF-IDF + truncated SVD (LSA), fitted on the corpus it embeds: a baseline that needs no weights.
 
     `fit(corpus)` learns the vocabulary and the SVD (deterministic); `encode` then transforms any text with that
     fit. Encoding before fitting is a programming error: fitting on whatever list is encoded would put queries and
-    documents in different spaces.
+    documents in different spaces. The SVD keeps at most `n_components` dimensions, and no more than the TF-IDF
+    matrix's rank (one document, identical documents, a tiny vocabulary): a dimension beyond the rank would be an
+    arbitrary direction that queries are projected on. With one usable term the TF-IDF weight is the vector.
+    `caveat` says, after `fit`, why there are fewer dimensions than asked and which documents are zero vectors.
     """
 
     name = TFIDF_MODEL
@@ -318,48 +325,65 @@ class TfidfSvdEmbedder:
 
     def __init__(self, n_components: int = 256, max_features: int = 50_000) -> None:
         self.n_components, self.max_features = n_components, max_features
-        self._pipeline = None
+        self._steps: tuple | None = None    # (fitted TF-IDF vectoriser, fitted projection)
         self.fitted_on: str | None = None   # content hash of the corpus of the current fit
+        self.caveat: str | None = None
 
     def identity(self) -> dict:
-        return {"embedder": "tfidf-svd", "version": EMBEDDER_VERSION, "n_components": self.n_components,
-                "max_features": self.max_features, "normalize": True}
+        return {"embedder": "tfidf-svd", "version": EMBEDDER_VERSION, "fit": TFIDF_FIT_VERSION,
+                "n_components": self.n_components, "max_features": self.max_features, "normalize": True}
 
     def fit(self, corpus: Sequence[str]) -> "TfidfSvdEmbedder":
         """Learn TF-IDF and the SVD from `corpus` (a second call with the same texts does nothing)."""
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import make_pipeline
 
         from embedlab.corpus import content_hash
 
         corpus = list(corpus)
         digest = content_hash(corpus)
-        if self._pipeline is not None and self.fitted_on == digest:
+        if self._steps is not None and self.fitted_on == digest:
             return self
+        if not corpus:
+            raise ModelError("tfidf-svd cannot be fitted on an empty corpus")
         vec = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True, stop_words="english",
                               min_df=1)
         try:
-            n_terms = len(vec.fit(corpus).vocabulary_) if corpus else 0
-        except ValueError as exc:  # e.g. "empty vocabulary; perhaps the documents only contain stop words"
-            raise ModelError(f"tfidf-svd cannot be fitted on this corpus: {exc}") from exc
-        k = max(1, min(self.n_components, len(corpus) - 1, n_terms - 1))
-        self._pipeline = make_pipeline(vec, TruncatedSVD(n_components=k, random_state=0))
-        self._pipeline.fit(corpus)
+            weights = vec.fit_transform(corpus)
+        except ValueError:  # "empty vocabulary; perhaps the documents only contain stop words"
+            raise ModelError("tfidf-svd cannot be fitted on this corpus: empty vocabulary (no document holds a word of "
+                             "two letters or more that is not an English stop word); use a sentence-transformers "
+                             "model") from None
+        n_docs, n_terms = weights.shape
+        wanted = max(1, min(self.n_components, n_docs - 1, n_terms - 1))
+        if n_terms < 2:
+            axes: object = _TermWeights(n_terms)
+        else:
+            # np.errstate: sklearn's explained-variance ratio divides by a zero variance when every document is
+            # the same (it is not used here); thread-safe, unlike a warnings filter.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                axes = TruncatedSVD(n_components=wanted, random_state=0).fit(weights)
+                rank = _numerical_rank(axes.singular_values_)
+                if rank < wanted:
+                    axes = TruncatedSVD(n_components=rank, random_state=0).fit(weights)
+        self._steps = (vec, axes)
+        self.caveat = _tfidf_caveat(self.n_components, int(axes.n_components), n_docs, n_terms,
+                                    int((weights.getnnz(axis=1) == 0).sum()))
         self.fitted_on = digest
         return self
 
     def dimension(self) -> int:
-        if self._pipeline is None:
+        if self._steps is None:
             raise RuntimeError("fit the TF-IDF baseline on a corpus first")
-        return int(self._pipeline[-1].n_components)
+        return int(self._steps[1].n_components)
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
                progress: Progress | None = None) -> np.ndarray:
         texts = list(texts)
-        if self._pipeline is None:
+        if self._steps is None:
             raise RuntimeError("fit the TF-IDF baseline on its corpus before encoding (see EmbeddingSpace)")
-        out = l2_normalise(np.asarray(self._pipeline.transform(texts), dtype=np.float32))
+        vec, axes = self._steps
+        out = l2_normalise(np.asarray(axes.transform(vec.transform(texts)), dtype=np.float32))
         if progress:
             progress(1.0, f"embedded {len(texts)}/{len(texts)}")
         return out
@@ -367,6 +391,39 @@ class TfidfSvdEmbedder:
     def encode_with_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
                            progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
         raise ModelError("tfidf-svd has no token embeddings: pick a sentence-transformers model")
+
+
+class _TermWeights:
+    """The projection step of a one-term vocabulary: the TF-IDF weight itself (an SVD needs two terms)."""
+
+    def __init__(self, n_terms: int) -> None:
+        self.n_components = n_terms
+
+    def transform(self, X) -> np.ndarray:
+        return np.asarray(X.todense(), dtype=np.float64)
+
+
+def _numerical_rank(singular_values: np.ndarray) -> int:
+    """How many singular values are real directions (at least 1)."""
+    sv = np.asarray(singular_values, dtype=np.float64)
+    top = float(sv.max()) if sv.size else 0.0
+    return max(1, int((sv > top * RANK_TOLERANCE).sum())) if top > 0 else 1
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _tfidf_caveat(asked: int, kept: int, n_docs: int, n_terms: int, empty_docs: int) -> str | None:
+    """One line on what limits a TF-IDF + SVD fit, or None when it has the dimensions asked for."""
+    parts = []
+    if kept < asked:
+        docs, terms = _plural(n_docs, "document"), _plural(n_terms, "distinct term")
+        parts.append(f"{_plural(kept, 'dimension')} instead of {asked}: {docs} with {terms} allow no more")
+    if empty_docs:
+        parts.append(f"{_plural(empty_docs, 'document')} with no term of the vocabulary (only stop words, numbers "
+                     "or punctuation): zero vectors, similar to nothing")
+    return "tfidf-svd: " + "; ".join(parts) if parts else None
 
 
 def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:
