@@ -5,7 +5,7 @@ import numpy as np
 
 from embedlab.errors import InputError
 from embedlab.neighbours import l2_normalise
-from embedlab.projection import distinct_rows, one_point
+from embedlab.projection import _pca, distinct_rows, one_point
 
 CLUSTER_METHODS = ("hdbscan", "kmeans")
 # k-means switches to MiniBatchKMeans above this many documents.
@@ -77,8 +77,6 @@ def cluster(X: np.ndarray, *, method: str = "hdbscan", n_clusters: int = 10, min
     if coords is not None:
         points = np.asarray(coords, dtype=np.float64)
     else:
-        from embedlab.projection import _pca
-
         points = _pca(l2_normalise(X), min(HDBSCAN_DIMS, X.shape[1])).astype(np.float64)
     return _hdbscan(points, min_cluster_size=min_cluster_size, selection=selection)
 

@@ -1,9 +1,12 @@
 """The validated in-memory corpus that ingestion produces and storage keeps."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from storage.content import content_hash
+
+__all__ = ["Corpus", "Skip", "content_hash"]
 
 
 @dataclass
@@ -40,11 +43,3 @@ class Corpus:
         """sha256 over the texts in order: what an embedding depends on."""
         return content_hash(self.texts)
 
-
-def content_hash(texts: list[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        b = t.encode("utf-8")
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
-    return h.hexdigest()

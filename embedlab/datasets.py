@@ -7,6 +7,15 @@ from pathlib import Path
 
 import sqlite_utils
 
+from embedlab.embedding.embedders import DEFAULT_MODEL
+from embedlab.errors import InputError
+from embedlab.ingest import load_corpus
+from embedlab.jobs import submit_job
+from embedlab.tasks import find_projection, map_params
+from storage.corpora import CorpusInfo, list_corpora, save_corpus
+from storage.db import connect
+from storage.sessions import ensure_session
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT / "data" / "samples"
 DEMO_SESSION = "demo"
@@ -68,19 +77,14 @@ def _licence_line(folder: Path) -> str:
 
 
 def get_dataset(name: str) -> DatasetInfo:
-    from embedlab.errors import InputError
-
     for d in list_datasets():
         if d.name == name:
             return d
     raise InputError(f"unknown dataset {name!r}; known: {', '.join(d.name for d in list_datasets())}")
 
 
-def load_sample(db: sqlite_utils.Database, session_id: int, name: str):
+def load_sample(db: sqlite_utils.Database, session_id: int, name: str) -> CorpusInfo:
     """Ingest a bundled sample into a session (a second call returns the corpus already there)."""
-    from embedlab.ingest import load_corpus
-    from storage.corpora import list_corpora, save_corpus
-
     info = SAMPLES[name]
     for existing in list_corpora(db, session_id):
         if existing.name == name:
@@ -94,12 +98,6 @@ def ensure_demo(db_path: str | os.PathLike, *, compute: bool = True) -> list[int
 
     Idempotent: a restarted app resubmits only what is missing (stored chunks are reused).
     """
-    from embedlab.embedding.embedders import DEFAULT_MODEL
-    from embedlab.jobs import submit_job
-    from embedlab.tasks import find_projection, map_params
-    from storage import connect
-    from storage.sessions import ensure_session
-
     db = connect(db_path)
     try:
         sid = ensure_session(db, DEMO_SESSION)

@@ -1,34 +1,9 @@
-"""Errors a user can cause; the CLI and the UI turn them into one clear line."""
+"""Errors a user can cause; the CLI and the UI turn them into one clear line.
+
+The hierarchy lives on the ground floor (`storage.errors`, which storage raises too); the engine's modules and its
+callers import it from here."""
 from __future__ import annotations
 
+from storage.errors import Cancelled, EmbedLabError, InputError, UserError
 
-class UserError(Exception):
-    """The root of every error a user can cause or act on: boundaries (CLI, jobs, pages) catch this one class and
-    show its message as one line (the CLI exits 2). Anything else is a bug."""
-
-
-class EmbedLabError(UserError):
-    """A user-facing error of the engine (bad parameters, a model that cannot load, a refused operation)."""
-
-
-class Cancelled(UserError):
-    """The caller asked the computation to stop; what was stored stays stored."""
-
-
-class InputError(EmbedLabError):
-    """Bad input data, located by file, row and column where known (rows count from 1, as a person reads)."""
-
-    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 column: str | None = None) -> None:
-        self.detail, self.file, self.row, self.column = message, file, row, column
-        super().__init__(self.line())
-
-    def line(self) -> str:
-        where = []
-        if self.file:
-            where.append(self.file)
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column is not None:
-            where.append(f"column {self.column!r}")
-        return (": ".join([", ".join(where), self.detail]) if where else self.detail).replace("\n", " ")
+__all__ = ["Cancelled", "EmbedLabError", "InputError", "UserError"]

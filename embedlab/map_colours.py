@@ -8,11 +8,12 @@ whatever names the user gives the labels."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from storage.label_names import natural_key  # the label order (re-exported: pages sort by it)
 
 MAX_CATEGORIES = 30
 OTHER = "other"
@@ -98,12 +99,6 @@ class ColourSpec:
 def categorical_colour(name: str, values: Iterable[Any], *, max_categories: int = MAX_CATEGORIES) -> ColourSpec:
     folded, categories = fold_categories(values, max_categories=max_categories)
     return ColourSpec(name, "categorical", folded, categories)
-
-
-def natural_key(value: str) -> tuple:
-    """Sort key that orders "2" before "10" and "label 9" before "label 10" (case-insensitive)."""
-    parts = re.split(r"(\d+)", str(value))
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts if p != ""), str(value)
 
 
 def label_palette(labels: Iterable[Any], *, max_categories: int = MAX_CATEGORIES) -> dict[str, str]:

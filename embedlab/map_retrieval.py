@@ -14,6 +14,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from embedlab.neighbours import l2_normalise, top_k
+from embedlab.retrieval.run_details import disagreements
+from embedlab.runs import RetrievalRun, RunHeader
+
 MIN_FOUND = 0.9               # share of a run's document ids a corpus must hold for the run to fit it
 PLACEMENT_K = 10              # a BEIR query sits at the mean map position of its this many nearest documents
 ORDERS = ("methods disagree most", "worst first", "run order")
@@ -28,12 +32,10 @@ def has_details(details: Mapping[str, Any] | None) -> bool:
                                  for k in ("per_query", "rankings", "queries"))
 
 
-def run_title(run: Mapping[str, Any]) -> str:
+def run_title(run: RunHeader) -> str:
     """"#id · dataset · methods" for a run picker."""
-    params, details = run.get("params") or {}, run.get("details") or {}
-    dataset = params.get("dataset") or details.get("dataset") or params.get("source") or "?"
-    methods = params.get("methods") or list(run.get("metrics") or {})
-    return f"#{run.get('id')} · {dataset} · {', '.join(map(str, methods))}"
+    methods = run.params.get("methods") or run.methods
+    return f"#{run.id} · {run.dataset or run.source or '?'} · {', '.join(map(str, methods))}"
 
 
 def corpus_keys(doc_ids: Sequence[str], *, source: str) -> dict[str, int]:
@@ -80,27 +82,26 @@ class RunFit:
         return self.found / self.total if self.total else 0.0
 
 
-def fit_run(run: Mapping[str, Any], *, corpus_id: int, corpus_name: str, doc_ids: Sequence[str],
+def fit_run(run: RetrievalRun, *, corpus_id: int, corpus_name: str, doc_ids: Sequence[str],
             min_found: float = MIN_FOUND) -> RunFit:
     """Whether `run` (a stored run with its details) can be drawn on this corpus's map.
 
     A labels run fits the corpus it was made on (its corpus id, or its name in a copied or imported session) when
     the corpus holds at least `min_found` of its document and query ids; a BEIR run fits when the corpus holds at
     least `min_found` of its ranked and judged document ids."""
-    params, details = run.get("params") or {}, run.get("details") or {}
-    source = params.get("source") or "beir"
+    params, details, source = run.params, run.details, run.source
     title = run_title(run)
     if not has_details(details):
-        return RunFit(int(run["id"]), title, source, False, 0, 0, "no per-query details")
+        return RunFit(int(run.id), title, source, False, 0, 0, "no per-query details")
     labels = source == "labels"
-    if labels and params.get("corpus_id") != corpus_id and params.get("dataset") != corpus_name:
-        return RunFit(int(run["id"]), title, source, False, 0, 0, "queries from the labels of another corpus")
+    if labels and params.get("corpus_id") != corpus_id and run.dataset != corpus_name:
+        return RunFit(int(run.id), title, source, False, 0, 0, "queries from the labels of another corpus")
     keys = corpus_keys(doc_ids, source=source)
     wanted = run_doc_ids(details, with_queries=labels)
     rows = {d: keys[d] for d in wanted if d in keys}
     fits = bool(wanted) and len(rows) >= min_found * len(wanted)
     reason = "" if fits else f"the corpus holds {len(rows):,} of its {len(wanted):,} document ids"
-    return RunFit(int(run["id"]), title, source, fits, len(rows), len(wanted), reason, rows)
+    return RunFit(int(run.id), title, source, fits, len(rows), len(wanted), reason, rows)
 
 
 # --- one query on the map ---------------------------------------------------------------------------------------
@@ -133,8 +134,6 @@ def query_order(details: Mapping[str, Any], methods: Sequence[str], order: str) 
     if order == "methods disagree most":
         if len(methods) < 2:
             raise ValueError("the disagreement order needs two methods")
-        from embedlab.retrieval.run_details import disagreements
-
         return disagreements(details, methods[0], methods[1])
     means = [(q, float(np.mean([ndcg_of(details, m, q) for m in methods])) if methods else 0.0) for q in qids]
     if order == "worst first":
@@ -184,12 +183,8 @@ def ranked_rows(details: Mapping[str, Any], method: str, qid: str, rows: Mapping
 
 def nearest_rows(query: np.ndarray, X: np.ndarray, k: int = PLACEMENT_K) -> np.ndarray:
     """Rows of the `k` documents most cosine-similar to `query` (rows of X L2-normalised), best first."""
-    q = np.asarray(query, dtype=np.float32).ravel()
-    q = q / max(float(np.linalg.norm(q)), 1e-12)
-    scores = np.asarray(X, dtype=np.float32) @ q
-    k = min(k, scores.shape[0])
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+    rows, _ = top_k(np.asarray(X, dtype=np.float32), l2_normalise(np.ravel(query)), k=k, exclude_self=False)
+    return rows
 
 
 def place_query(query: np.ndarray, X: np.ndarray, coords: np.ndarray,

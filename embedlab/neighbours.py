@@ -10,14 +10,17 @@ import numpy as np
 
 # Largest score tile (queries x documents) held at once: 2^24 float32 values = 64 MiB.
 TILE_ELEMENTS = 1 << 24
+# A row shorter than this is zero or numerical noise: `l2_normalise` leaves it short instead of blowing it up to a
+# unit vector of arbitrary direction (an imported embedding's empty document is recognised by it: storage.transfer).
+TINY_NORM = 1e-12
 
 
 def l2_normalise(X: np.ndarray, *, dtype=np.float32) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), so that a dot product is a cosine."""
+    """Rows scaled to unit length, x / max(|x|, TINY_NORM), so that a dot product is a cosine; zero rows stay zero
+    (and rows of numerical noise stay shorter than 1). Stored embeddings are normalised by this very function."""
     X = np.asarray(X, dtype=dtype)
     norms = np.linalg.norm(X, axis=-1, keepdims=True)
-    norms[norms == 0] = 1
-    return X / norms
+    return X / np.maximum(norms, TINY_NORM)
 
 
 def top_k(X: np.ndarray, query, *, k: int = 10, exclude_self: bool = True,

@@ -30,7 +30,8 @@ from typing import Callable
 import numpy as np
 
 from embedlab.errors import InputError
-from embedlab.neighbours import l2_normalise, top_k
+from embedlab.neighbours import l2_normalise, top_k, top_k_of_scores
+from embedlab.numba_cache import import_umap
 
 PROJECTION_VERSION = 2  # 2: an exact kNN graph up to EXACT_KNN_ROWS (was NN-descent above 4096 rows)
 METHODS = ("umap", "pca", "tsne")
@@ -193,8 +194,6 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
     import numba
     from numba.core.errors import NumbaWarning
 
-    from embedlab.numba_cache import import_umap
-
     umap = import_umap()
     from umap.umap_ import nearest_neighbors
 
@@ -247,10 +246,8 @@ def exact_euclidean_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(start, min(n, start + step))
         d2 = sq[rows, None] + sq[None, :] - 2.0 * (X[rows] @ X.T)
         d2[np.arange(len(rows)), rows] = -1.0                      # itself first, whatever the rounding
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(d2, part, axis=1), axis=1, kind="stable")
-        idx[rows] = np.take_along_axis(part, order, axis=1)
-        dist[rows] = np.sqrt(np.maximum(np.take_along_axis(d2, idx[rows], axis=1), 0.0))
+        idx[rows], nearness = top_k_of_scores(-d2, k)               # nearest first, ties to the lower row
+        dist[rows] = np.sqrt(np.maximum(-nearness, 0.0))
     return idx, dist
 
 

@@ -8,6 +8,11 @@ that order; every other entry follows by name.
 
 Each registered class declares its parameters as a tuple of `Param`; `resolve_params` turns what a caller gave
 (typed values, or strings from the CLI and forms) into checked values, or raises InputError naming the parameter.
+
+The front end every family shares is the registry's own: `names()`, `resolve(name)` (an entry, or a family whose
+`pattern` a concrete name like `matryoshka-128` matches), `parse("a,b")` (names as a user gives them, checked) and
+`create(name, **params)` (a checked instance). The families (`embedlab.retrieval.registry`, `embedlab.ood`) expose
+these under their own names and add only what is theirs.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import importlib
 import math
 import numbers
 import pkgutil
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -189,6 +195,67 @@ class Registry(Mapping[str, type]):
 
     def __repr__(self) -> str:
         return f"Registry({self.what!r}, {self.package!r})"
+
+    # --- the front end: names as a user gives them, checked --------------------------------------------------------
+
+    def resolve(self, name: str) -> tuple[type, dict[str, Any]]:
+        """(the entry, the parameters the name carries) for a concrete name: an entry's own name, or a name that a
+        family's `pattern` matches (its `params_from_name`, checked: `matryoshka-0` is refused). InputError lists the
+        valid names."""
+        name = (name or "").strip()
+        names = self.names()
+        if name in names and getattr(self[name], "pattern", None) is None:
+            return self[name], {}
+        for family in names:
+            cls = self[family]
+            pattern = getattr(cls, "pattern", None)
+            match = re.fullmatch(pattern, name) if pattern else None
+            if match:
+                from_name = cls.params_from_name(match)
+                resolve_params(cls.param_specs, from_name, f"{self.what} {name!r}")
+                return cls, from_name
+        raise InputError(f"unknown {self.what} {name!r}; {self._valid()}")
+
+    def parse(self, spec: str | Sequence[str] | None, *, default: Sequence[str] | None = None) -> list[str]:
+        """'a,b' or a list -> checked concrete names, duplicates dropped, order kept; None -> `default` (every name
+        when no default is given). Unknown names raise one InputError naming them all."""
+        if spec is None:
+            return list(default) if default is not None else self.names()
+        items = spec.split(",") if isinstance(spec, str) else list(spec)
+        names = list(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+        if not names:
+            raise InputError(f"no {self.what} given; {self._valid()}")
+        unknown = []
+        for name in names:
+            try:
+                self.resolve(name)
+            except InputError:
+                if not self._known_family(name):
+                    unknown.append(name)
+                    continue
+                raise                      # a family's name with a bad number (matryoshka-0): its own message
+        if unknown:
+            listed = ", ".join(map(repr, unknown))
+            raise InputError(f"unknown {self.what}{'s' if len(unknown) > 1 else ''} {listed}; {self._valid()}")
+        return names
+
+    def create(self, name: str, **params: Any) -> Any:
+        """A new instance for a concrete name, its parameters (typed, or strings to cast) over its defaults and the
+        name's own, checked (InputError names the entry and the parameter)."""
+        cls, from_name = self.resolve(name)
+        try:
+            entry = cls(**{**from_name, **params})
+        except ValueError as exc:
+            raise InputError(f"{name}: {exc}") from exc
+        if getattr(cls, "pattern", None):
+            entry.name = name  # the instance's name is the concrete one, e.g. matryoshka-128
+        return entry
+
+    def _known_family(self, name: str) -> bool:
+        return any(getattr(self[f], "pattern", None) and re.fullmatch(self[f].pattern, name) for f in self.names())
+
+    def _valid(self) -> str:
+        return f"valid {self.what.split()[-1]}s: {', '.join(self.names())}"
 
 
 def _where(cls: type) -> str:

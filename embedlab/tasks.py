@@ -1,16 +1,18 @@
-"""The kinds of background job: embedding a stored corpus (sentence or token embeddings), and mapping it ("Embed and map": embedding first when
-needed, then the projection). Results are stored matrices."""
+"""The kinds of background job: embedding a stored corpus (sentence or token embeddings), and mapping it ("Embed and
+map": embedding first when needed, then the projection). Results are stored matrices."""
 from __future__ import annotations
 
 import sqlite_utils
 
+from embedlab.embedding.cache import cache_key
 from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
-from embedlab.embedding.cache import cache_key, embed_corpus
-from embedlab.embedding.space import EmbeddingSpace
+from embedlab.embedding.space import EmbeddingSpace, embed_corpus
 from embedlab.jobs import JobContext, job_kind
 from embedlab.progress import StageProgress
+from embedlab.projection import project, projection_params
+from storage.cache_keys import corpus_key, projection_cache_key
 from storage.corpora import get_corpus
-from storage.matrices import MatrixMeta, corpus_key, find_matrix, projection_cache_key, save_matrix
+from storage.matrices import MatrixMeta, find_matrix, save_matrix
 
 EMBED_SHARE = 0.8   # of the progress bar, when "Embed and map" must embed first
 
@@ -48,16 +50,12 @@ def map_params(corpus_id: int, model: str) -> dict:
 
 
 def find_projection(db: sqlite_utils.Database, corpus_id: int, model: str, **kwargs) -> MatrixMeta | None:
-    from embedlab.projection import projection_params
-
     return find_matrix(db, projection_key(db, corpus_id, model, projection_params(**kwargs)))
 
 
 @job_kind("project")
 def project_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str:
     """params: corpus_id, model, and the keyword arguments of `embedlab.projection.projection_params`."""
-    from embedlab.projection import project, projection_params
-
     corpus_id, model = int(params["corpus_id"]), params.get("model") or DEFAULT_MODEL
     options = {k: v for k, v in params.items() if k not in ("corpus_id", "model")}
     pparams = projection_params(**options)

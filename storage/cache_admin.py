@@ -8,18 +8,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from storage.cache_keys import is_private, offsets_key, projection_cache_key, shared_key_of
 from storage.corpora import find_corpus
 from storage.db import StorageError, transaction
-from storage.matrices import (
-    MatrixMeta,
-    get_matrix,
-    is_private,
-    list_matrices,
-    matrices_where,
-    projection_cache_key,
-    shared_key_of,
-    status_label,
-)
+from storage.matrices import MatrixMeta, get_matrix, list_matrices, matrices_where, status_label
 from storage.sessions import require_session
 
 KINDS = ("embedding", "tokens", "projection")
@@ -104,11 +96,12 @@ def _remove(db: sqlite_utils.Database, chosen: list[MatrixMeta]) -> list[CachedM
 def _derived(db: sqlite_utils.Database, m: MatrixMeta) -> list[MatrixMeta]:
     """An embedding's projections (their keys derive from its key, private with it), a token matrix's offsets."""
     if m.kind == "tokens":
-        return matrices_where(db, "cache_key = ?", [m.cache_key + ":offsets"])
+        return matrices_where(db, "cache_key = ?", [offsets_key(m.cache_key)])
     if m.kind != "embedding":
         return []
     shared = shared_key_of(m.cache_key)
-    return [p for p in matrices_where(db, "content_hash = ? AND kind = 'projection'", [m.content_hash]) if is_private(p.cache_key) == is_private(m.cache_key)
+    return [p for p in matrices_where(db, "content_hash = ? AND kind = 'projection'", [m.content_hash])
+            if is_private(p.cache_key) == is_private(m.cache_key)
             and (not is_private(m.cache_key) or p.corpus_id == m.corpus_id)
             and shared_key_of(p.cache_key) == projection_cache_key(shared, p.params)]
 

@@ -7,7 +7,9 @@ from typing import Any, Protocol, Sequence
 
 import sqlite_utils
 
+from storage.content import content_hash
 from storage.db import StorageError, now, transaction
+from storage.matrices import delete_orphan_matrices
 from storage.sessions import clean_name, ensure_session, with_free_suffix
 
 
@@ -90,8 +92,6 @@ def save_corpus_in_session(db: sqlite_utils.Database, session: str, corpus: Corp
 
 def _save_corpus(db: sqlite_utils.Database, session_id: int, corpus: CorpusLike, wanted: str,
                  replace: bool, metas: Sequence[dict[str, Any]]) -> CorpusInfo:
-    from embedlab.corpus import content_hash
-
     # The content hash is always computed here, from the very texts stored: a cache key derived from it can only
     # ever describe these texts, whatever the caller's object claims.
     digest = content_hash(list(corpus.texts))
@@ -135,8 +135,6 @@ def list_corpora(db: sqlite_utils.Database, session_id: int) -> list[CorpusInfo]
 
 
 def delete_corpus(db: sqlite_utils.Database, corpus_id: int) -> None:
-    from storage.matrices import delete_orphan_matrices
-
     with transaction(db) as conn:
         hashes = {r[0] for r in conn.execute("SELECT content_hash FROM corpora WHERE id = ?", [corpus_id])}
         conn.execute("DELETE FROM corpora WHERE id = ?", [corpus_id])

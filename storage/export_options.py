@@ -19,10 +19,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from storage.db import StorageError
+from storage.db import StorageError, connect
 from storage.matrices import session_matrices
 from storage.output_files import atomic_output, fsync_path
 from storage.sessions import require_session, session_fingerprint
+from storage.transfer import export_session, export_target
 
 # What `--without` may name -> the matrix kinds it leaves out. Both can be recomputed from the documents.
 OMITTABLE = {"tokens": ("tokens", "token_offsets"), "projections": ("projection",)}
@@ -99,8 +100,6 @@ def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: 
     """`transfer.export_session`, then leave out the matrix kinds named in `without` ("tokens", "projections")
     and keep the session's own run numbers in the file (an import then reports old -> new). Same guarantees:
     an existing file is kept unless `overwrite`, the file appears whole or not at all."""
-    from storage.transfer import export_session, export_target
-
     omit = parse_without(without)
     out, sid = export_target(db, name, out_path, overwrite=overwrite)
     run_ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE session_id = ? ORDER BY id", [sid])]
@@ -150,8 +149,6 @@ _LAST_LOCK = threading.Lock()
 def export_bytes(db_path: str | os.PathLike, name: str, *, without: Iterable[str] = ()) -> bytes:
     """The export file of session `name` as bytes, built now from `db_path` (own connection: callers may run in
     another thread). The previous result is reused only when the session's fingerprint is unchanged."""
-    from storage import connect
-
     omit = parse_without(without)
     db = connect(db_path)
     try:

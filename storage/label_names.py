@@ -1,20 +1,27 @@
 """Names for a corpus's label values (`label_names`: AG News' "1" -> "World"), shown wherever labels are.
 
 A label's colour belongs to its value, not its name (see `embedlab.map_colours.label_palette`): renaming a
-label never changes its colour."""
+label never changes its colour. Labels are listed in their natural order (`natural_key`: "2" before "10")."""
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Iterable, Mapping
 
 import sqlite_utils
 
-from embedlab.errors import InputError
-from storage.db import transaction
+from storage.errors import InputError
+from storage.locks import transaction
 
 MAX_NAME_CHARS = 100
 MAX_NAMES = 10_000
+
+
+def natural_key(value: str) -> tuple:
+    """Sort key that orders "2" before "10" and "label 9" before "label 10" (case-insensitive)."""
+    parts = re.split(r"(\d+)", str(value))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts if p != ""), str(value)
 
 
 def get_label_names(db: sqlite_utils.Database, corpus_id: int) -> dict[str, str]:
@@ -55,8 +62,6 @@ def parse_label_names(text: str, labels: Iterable[str]) -> dict[str, str]:
     field is not a label), or one name per line in label order — line i names the i-th label in natural
     sorted order, as AG News' classes.txt does for labels 1-4. Names for labels the corpus lacks are
     ignored; an unreadable file raises InputError."""
-    from embedlab.map_colours import natural_key
-
     known = sorted({str(v) for v in labels if v is not None and str(v) != ""}, key=natural_key)
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:

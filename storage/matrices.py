@@ -1,14 +1,11 @@
 """Matrices as chunked little-endian BLOBs: embeddings, token embeddings, projections.
 
-Cache keys. A matrix computed here is stored under its shared key (model identity + content: `cache_key`), found by
-every corpus of the same texts. A matrix imported from a file that did not verify (`storage.transfer`) is private to
-the corpus it came with: stored under `private_key(shared key, corpus id)`, a key no other corpus's lookup computes,
-and labelled "imported, not verified". `corpus_key` is the one place that says which key a corpus's matrix lives
-under; `list_matrices(..., corpus_id=)` lists what one corpus sees.
+Cache keys (shared, private, per corpus) are computed in `storage.cache_keys`. A private matrix (imported, not
+verified) is labelled "imported, not verified" (`status_label`); `list_matrices(..., corpus_id=)` lists what one
+corpus sees.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +14,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from storage.cache_keys import PRIVATE_PREFIX, is_private, private_key, shared_key_of
 from storage.db import now, transaction
 
 DTYPES: dict[str, np.dtype] = {
@@ -95,62 +93,16 @@ def find_matrix(db: sqlite_utils.Database, cache_key: str, *, complete_only: boo
     return meta if (meta.complete or not complete_only) else None
 
 
-# --- shared and private keys --------------------------------------------------------------------------------------
+# --- shared and private matrices ---------------------------------------------------------------------------------
 
-PRIVATE_PREFIX = "private:"
 IMPORTED_LABEL = "imported, not verified"
 SHARED_LABEL = "shared"
 DERIVED_KINDS = ("projection", "tokens", "token_offsets")   # follow their embedding into privacy
 
 
-def private_key(shared_key: str, corpus_id: int) -> str:
-    """The key of corpus `corpus_id`'s private copy of the matrix whose shared key is `shared_key`."""
-    return f"{PRIVATE_PREFIX}{int(corpus_id)}:{shared_key}"
-
-
-def is_private(key: str) -> bool:
-    return key.startswith(PRIVATE_PREFIX)
-
-
-def shared_key_of(key: str) -> str:
-    """The shared key a (private or shared) key stands for."""
-    if not is_private(key):
-        return key
-    return key[len(PRIVATE_PREFIX):].split(":", 1)[1]
-
-
 def status_label(key: str) -> str:
     """"shared", or "imported, not verified" for a private matrix."""
     return IMPORTED_LABEL if is_private(key) else SHARED_LABEL
-
-
-def projection_cache_key(embedding_key: str, params: dict) -> str:
-    """The shared key of a projection (`params`) of the embedding whose shared key is `embedding_key`."""
-    payload = json.dumps({"embedding": embedding_key, "projection": params}, sort_keys=True)
-    return "projection:" + hashlib.sha256(payload.encode()).hexdigest()
-
-
-def corpus_key(db: sqlite_utils.Database, shared_key: str, corpus_id: int | None, *,
-               derived_from: str | None = None) -> str:
-    """The key under which corpus `corpus_id` finds (and stores) the matrix whose shared key is `shared_key`: its
-    private key when the corpus holds a private copy of that matrix, or of the embedding it is derived from
-    (`derived_from`: the embedding's shared key, for a projection or token matrix); else the shared key. Without a
-    corpus (texts that are no stored corpus) always the shared key."""
-    if corpus_id is None:
-        return shared_key
-    own = private_key(shared_key, corpus_id)
-    keys = [own] + ([private_key(derived_from, corpus_id)] if derived_from else [])
-    hit = db.execute(f"SELECT 1 FROM matrices WHERE corpus_id = ? AND cache_key IN ({', '.join('?' * len(keys))}) "
-                     "LIMIT 1", [corpus_id, *keys]).fetchone()
-    return own if hit else shared_key
-
-
-def sharing_scope(db: sqlite_utils.Database, corpus_id: int, content_hash: str) -> str:
-    """What an in-process cache of a corpus's derived data (a search index) may be keyed by: its content hash, shared
-    with every corpus of the same texts; or, for a corpus holding private matrices, a scope of its own."""
-    own = db.execute("SELECT 1 FROM matrices WHERE corpus_id = ? AND cache_key LIKE ? LIMIT 1",
-                     [corpus_id, private_key("", corpus_id) + "%"]).fetchone()
-    return private_key(content_hash, corpus_id) if own else content_hash
 
 
 def list_matrices(db: sqlite_utils.Database, content_hash: str, kind: str | None = None, *,

@@ -1,9 +1,12 @@
 """The schema (DESIGN §2) and its migrations, keyed on `PRAGMA user_version`."""
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
 
-from storage.db import StorageError, transaction
+from storage.errors import StorageError
+from storage.locks import transaction
 
 # Each entry moves the database from version i to i + 1. Never edit a released step: append one.
 MIGRATIONS: list[str] = [
@@ -183,6 +186,4 @@ def _split_statements(script: str) -> list[str]:
 
 
 def _complete(sql: str) -> bool:
-    import sqlite3
-
     return sqlite3.complete_statement(sql)

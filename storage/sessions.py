@@ -1,6 +1,7 @@
 """Sessions: named workspaces holding corpora, runs and bookmarks."""
 from __future__ import annotations
 
+import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from storage.db import StorageError, now, transaction
+from storage.matrices import delete_orphan_matrices
 
 MAX_NAME_LEN = 200
 
@@ -137,8 +139,6 @@ def get_notes(db: sqlite_utils.Database, name: str) -> str:
 
 def delete_session(db: sqlite_utils.Database, name: str) -> None:
     """Delete a session with its corpora, runs and bookmarks; matrices no other corpus uses go too."""
-    from storage.matrices import delete_orphan_matrices
-
     with transaction(db) as conn:
         sid = require_session(db, name)
         hashes = {r[0] for r in conn.execute("SELECT content_hash FROM corpora WHERE session_id = ?", [sid])}
@@ -208,8 +208,6 @@ def load_run(db: sqlite_utils.Database, run_id: int) -> dict:
 def session_fingerprint(db: sqlite_utils.Database, name: str) -> str:
     """A short hash of everything an export of session `name` holds (its row, corpora, runs, bookmarks and the
     complete matrices of its corpora' content): equal fingerprints, equal exports. Cheap: ids and counts only."""
-    import hashlib
-
     sid = require_session(db, name)
     parts = [
         db.execute("SELECT name, updated_at, length(notes), notes FROM sessions WHERE id = ?", [sid]).fetchall(),

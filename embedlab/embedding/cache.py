@@ -1,29 +1,30 @@
 """Embeddings stored in SQLite under a content cache key: the same texts and model are never embedded twice,
 in any session. Dense embeddings are written chunk by chunk, so an interrupted run resumes where it stopped.
 
-A stored corpus may hold a private copy (imported, not verified: see `storage.matrices.corpus_key`); every lookup
-that knows its corpus passes `corpus_id`, and then finds that copy, and no other corpus ever does."""
+Keys are computed by `storage.cache_keys`. A stored corpus may hold a private copy (imported, not verified: see
+`storage.cache_keys.corpus_key`); every lookup that knows its corpus passes `corpus_id`, and then finds that copy,
+and no other corpus ever does. `EmbeddingSpace` (and its `embed_texts`, `embed_corpus`) is the front end."""
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Callable, Sequence
 
 import numpy as np
 import sqlite_utils
 
-from embedlab.corpus import content_hash as hash_texts
+from embedlab.embedding.embedders import DEFAULT_MODEL, Embedder, Progress, get_embedder
 from embedlab.errors import Cancelled, EmbedLabError
-from embedlab.embedding.embedders import Embedder, Progress, get_embedder
+from storage.cache_keys import corpus_key, identity_cache_key, offsets_key
+from storage.content import content_hash as hash_texts
+from storage.db import transaction
 from storage.leases import Lease, computation
-from storage.matrices import (MatrixMeta, corpus_key, create_matrix, find_matrix, load_matrix, mark_complete,
-                              save_matrix, stored_chunks, write_chunk)
+from storage.matrices import (MatrixMeta, create_matrix, find_matrix, load_matrix, mark_complete, save_matrix,
+                              stored_chunks, write_chunk)
 
 
 def cache_key(embedder: Embedder, content_hash: str, kind: str = "embedding") -> str:
-    """Hash of (model identity incl. weights' hash, normalisation, max length, backend, corpus content)."""
-    payload = json.dumps({"identity": embedder.identity(), "content": content_hash, "kind": kind}, sort_keys=True)
-    return f"{kind}:{hashlib.sha256(payload.encode()).hexdigest()}"
+    """The shared key of this embedder's `kind` matrix of this content (`storage.cache_keys.identity_cache_key` of
+    its identity: model, weights' hash, normalisation, max length, backend)."""
+    return identity_cache_key(embedder.identity(), content_hash, kind)
 
 
 def _as_embedder(model: str | Embedder) -> Embedder:
@@ -39,7 +40,7 @@ def embedding_key(db: sqlite_utils.Database, embedder: Embedder, content_hash: s
 def tokens_key(db: sqlite_utils.Database | None, embedder: Embedder, content_hash: str,
                corpus_id: int | None = None) -> str:
     """The key of the token embeddings corpus `corpus_id` uses (private with a private copy of them or of the
-    embedding); the offsets live under this key + ":offsets"."""
+    embedding); the offsets live under `offsets_key` of this key."""
     shared = cache_key(embedder, content_hash, kind="tokens")
     if db is None:
         return shared
@@ -57,7 +58,7 @@ def find_tokens(db: sqlite_utils.Database, content_hash: str, model: str | Embed
                 corpus_id: int | None = None) -> tuple[MatrixMeta, MatrixMeta] | None:
     """(token matrix, offsets) of this content with this model as corpus `corpus_id` uses them, if both stored."""
     key = tokens_key(db, _as_embedder(model), content_hash, corpus_id)
-    meta, offsets = find_matrix(db, key), find_matrix(db, key + ":offsets")
+    meta, offsets = find_matrix(db, key), find_matrix(db, offsets_key(key))
     return None if meta is None or offsets is None else (meta, offsets)
 
 
@@ -135,27 +136,8 @@ def _compute(db: sqlite_utils.Database, texts: list[str], embedder: Embedder, ke
     return find_matrix(db, key)
 
 
-def embed_texts(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = "all-MiniLM-L6-v2",
-                *, progress: Progress | None = None) -> np.ndarray:
-    """L2-normalised float32 embeddings of `texts` taken as a corpus of their own, cached in `db` when given.
-
-    Only for texts that are the corpus: queries and test sets must be encoded in the corpus's space
-    (`EmbeddingSpace.encode`), or a corpus-fitted embedder would put them in a space of their own."""
-    from embedlab.embedding.space import EmbeddingSpace
-
-    return EmbeddingSpace(db, texts, model).documents(progress=progress)
-
-
-def embed_corpus(db: sqlite_utils.Database, corpus_id: int, model: str | Embedder = "all-MiniLM-L6-v2", *,
-                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> MatrixMeta:
-    """Embed a stored corpus (cached by its content hash)."""
-    from embedlab.embedding.space import EmbeddingSpace
-
-    return EmbeddingSpace.for_corpus(db, corpus_id, model).ensure(progress=progress, should_stop=should_stop)
-
-
 def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str] | Callable[[], Sequence[str]],
-                 model: str | Embedder = "all-MiniLM-L6-v2", *, progress: Progress | None = None,
+                 model: str | Embedder = DEFAULT_MODEL, *, progress: Progress | None = None,
                  content_hash: str | None = None, corpus_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Token embeddings of `texts`: (all tokens stacked, float32; offsets of shape (n + 1,)).
 
@@ -170,7 +152,7 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str] | Callab
     key = tokens_key(db, embedder, h, corpus_id)
     if db is not None:
         meta = find_matrix(db, key)
-        off_meta = find_matrix(db, key + ":offsets")
+        off_meta = find_matrix(db, offsets_key(key))
         if meta is not None and off_meta is not None:
             if progress:
                 progress(1.0, "cached: token embeddings already stored")
@@ -185,12 +167,10 @@ def embed_tokens(db: sqlite_utils.Database | None, texts: Sequence[str] | Callab
     dim = per_doc[0].shape[1] if per_doc else 0
     tokens = np.concatenate(per_doc) if per_doc else np.zeros((0, dim), np.float32)
     if db is not None:
-        from storage.db import transaction
-
         with transaction(db):
             save_matrix(db, tokens, cache_key=key, kind="tokens", dtype="float16", model=embedder.name,
                         params=embedder.identity(), corpus_id=corpus_id, content_hash=h)
-            save_matrix(db, offsets.reshape(-1, 1), cache_key=key + ":offsets", kind="token_offsets",
+            save_matrix(db, offsets.reshape(-1, 1), cache_key=offsets_key(key), kind="token_offsets",
                         dtype="int64", model=embedder.name, params=embedder.identity(), corpus_id=corpus_id,
                         content_hash=h)
         tokens = tokens.astype(np.float16).astype(np.float32)

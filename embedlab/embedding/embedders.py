@@ -15,10 +15,12 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from embedlab.embedding import DEFAULT_MODEL
 from embedlab.errors import EmbedLabError
+from embedlab.neighbours import l2_normalise
+from storage.content import content_hash
 
 Progress = Callable[[float, str], None]
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TFIDF_MODEL = "tfidf-svd"
 EMBEDDER_VERSION = 1
 _ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
@@ -338,8 +340,6 @@ class TfidfSvdEmbedder:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        from embedlab.corpus import content_hash
-
         corpus = list(corpus)
         digest = content_hash(corpus)
         if self._steps is not None and self.fitted_on == digest:
@@ -433,13 +433,6 @@ def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:
     if model == TFIDF_MODEL:
         return TfidfSvdEmbedder(**kwargs)
     return SentenceTransformerEmbedder(model, **kwargs)
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def embedding_dimension(model) -> int:

@@ -12,10 +12,11 @@ from typing import Callable, Sequence
 import numpy as np
 import sqlite_utils
 
-from embedlab.corpus import content_hash as hash_texts
 from embedlab.embedding.cache import cache_key, compute_embedding, embed_tokens, embedding_key
 from embedlab.embedding.embedders import DEFAULT_MODEL, Embedder, Progress, get_embedder
 from embedlab.errors import EmbedLabError
+from storage.content import content_hash as hash_texts
+from storage.corpora import get_corpus, load_texts
 from storage.matrices import MatrixMeta, find_matrix, load_matrix
 
 # Pretrained encodings of at least this many texts (a test set, a query split) are kept in the cache; a typed
@@ -46,8 +47,6 @@ class EmbeddingSpace:
     def for_corpus(cls, db: sqlite_utils.Database, corpus_id: int, model: str | Embedder = DEFAULT_MODEL
                    ) -> "EmbeddingSpace":
         """The space of a stored corpus (its texts are read only when something must be computed)."""
-        from storage.corpora import get_corpus, load_texts
-
         info = get_corpus(db, corpus_id)
         return cls(db, lambda: load_texts(db, info.id), model, content_hash=info.content_hash, corpus_id=info.id)
 
@@ -157,3 +156,18 @@ class EmbeddingSpace:
 
     def __repr__(self) -> str:
         return f"EmbeddingSpace(model={self.model!r}, corpus_id={self.corpus_id})"
+
+
+def embed_texts(db: sqlite_utils.Database | None, texts: Sequence[str], model: str | Embedder = DEFAULT_MODEL, *,
+                progress: Progress | None = None) -> np.ndarray:
+    """L2-normalised float32 embeddings of `texts` taken as a corpus of their own, cached in `db` when given.
+
+    Only for texts that are the corpus: queries and test sets must be encoded in the corpus's space
+    (`EmbeddingSpace.encode`), or a corpus-fitted embedder would put them in a space of their own."""
+    return EmbeddingSpace(db, texts, model).documents(progress=progress)
+
+
+def embed_corpus(db: sqlite_utils.Database, corpus_id: int, model: str | Embedder = DEFAULT_MODEL, *,
+                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> MatrixMeta:
+    """Embed a stored corpus (cached by its content hash)."""
+    return EmbeddingSpace.for_corpus(db, corpus_id, model).ensure(progress=progress, should_stop=should_stop)

@@ -1,6 +1,7 @@
 """Does an imported matrix hold what its claimed model gives for its texts? Re-encode a sample of the documents with
 the embedder the matrix's identity names and compare row by row (cosine). Only a verified matrix may enter the
-shared cache (`storage.transfer`); anything that cannot be checked here counts as not verified.
+shared cache (`storage.transfer`, which samples the rows and calls this module's `verify_embedding` and
+`verify_tokens`: the module is its `MatrixVerifier`); anything that cannot be checked here counts as not verified.
 
 The claimed embedder is rebuilt only from what this machine has: the TF-IDF baseline (fitted on the corpus's texts,
 through `EmbeddingSpace`, as the cache computes it) and sentence-transformers models in a local folder (the bundled
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,30 +24,16 @@ from embedlab.embedding.embedders import (
     resolve_model_path,
 )
 from embedlab.embedding.space import EmbeddingSpace
+from storage.transfer import Verdict
 
-SAMPLE_SIZE = 16
 MIN_COSINE = 0.999      # fp32 and bf16 encodings of MiniLM agree to ~0.9999, per document and per token
 BACKENDS = ("fp32", "bf16")
 MAX_TFIDF_PARAM = 10_000_000
 EMPTY = 1e-3            # a stored row shorter than this is an empty document's (see storage.transfer)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Whether the stored rows are what the model gives, and if not, why (one line)."""
-    verified: bool
-    reason: str = ""
-
-
 class NotVerifiable(Exception):
     """The claimed embedder cannot be rebuilt here (internal: becomes a Verdict)."""
-
-
-def sample_rows(n: int, rng: np.random.Generator, size: int = SAMPLE_SIZE) -> np.ndarray:
-    """`size` distinct row numbers of `n` (all of them when fewer), ascending."""
-    if n <= size:
-        return np.arange(n)
-    return np.sort(rng.choice(n, size=size, replace=False))
 
 
 def claimed_embedder(identity: dict) -> Embedder:
