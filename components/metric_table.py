@@ -1,5 +1,6 @@
-"""A comparison table of methods × metrics that marks each column's best value (★, bold) and the significance of
-each method against a baseline (▲/▼ better/worse, † p < 0.05); and trade-off scatter plots of the same metrics."""
+"""A retrieval run's comparison table (the cells are `embedlab.run_tables.retrieval_table`'s, as in the report: the
+best of each ranked column bold and ★, significance against the baseline ▲/▼ and †), and trade-off scatter plots
+of the same metrics."""
 from __future__ import annotations
 
 import math
@@ -9,119 +10,43 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from embedlab.formatting import as_number
+from embedlab.metric_directions import RETRIEVAL
+from embedlab.run_tables import MetricTable, legend
+from embedlab.run_tables import metric_table as table_of
 from embedlab.text_display import display_text, html_text
 
-BEST = "★"
-SIGNIFICANT = "†"
-ALPHA = 0.05
 
-RETRIEVAL_COLUMNS = {          # metric -> higher is better
-    "ndcg@10": True, "recall@10": True, "recall@100": True, "mrr@10": True, "map@100": True,
-    "ms_per_query": False, "index_bytes": False, "build_s": False,
-}
+def table_frame(table: MetricTable) -> pd.DataFrame:
+    """An engine table as a DataFrame (one row per method)."""
+    return pd.DataFrame(table.rows, columns=table.columns)
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+def bold_best(table: MetricTable):
+    """A pandas Styler function making the starred cells of `table` bold."""
+    def style(frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        for r, c in table.best:
+            out.iloc[r, c] = "font-weight: bold"
+        return out
+    return style
 
 
-def best_marks(metrics: Mapping[str, Mapping[str, float]], higher_is_better: Mapping[str, bool]) -> dict[str, set[str]]:
-    """{column: methods holding the best value of that column} (ties: all of them; columns with fewer than two
-    numbers get no mark, since there is nothing to be best against)."""
-    marks: dict[str, set[str]] = {}
-    for col, higher in higher_is_better.items():
-        values = {m: _number(vals.get(col)) for m, vals in metrics.items()}
-        values = {m: v for m, v in values.items() if v is not None}
-        if len(values) < 2:
-            continue
-        best = max(values.values()) if higher else min(values.values())
-        marks[col] = {m for m, v in values.items() if math.isclose(v, best, rel_tol=1e-9, abs_tol=1e-12)}
-    return marks
-
-
-def format_bytes(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GB"
-
-
-def _format(col: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    if col == "index_bytes":
-        return format_bytes(value)
-    if col == "ms_per_query":
-        return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
-    if col == "build_s":
-        return f"{value:.2f}"
-    return f"{value:.4f}"
-
-
-def significance_mark(value: float | None, base: float | None, p_value: float | None, higher: bool) -> str:
-    """▲ or ▼ for better or worse than the baseline, with † when p < ALPHA; '' when there is no test."""
-    if value is None or base is None or p_value is None:
-        return ""
-    if math.isclose(value, base, rel_tol=1e-12, abs_tol=1e-12):
-        return "="
-    better = (value > base) == higher
-    return ("▲" if better else "▼") + (SIGNIFICANT if p_value < ALPHA else "")
-
-
-def metric_cells(metrics: Mapping[str, Mapping[str, float]], *, higher_is_better: Mapping[str, bool],
+def metric_cells(metrics: Mapping[str, Mapping[str, float]], *,
+                 higher_is_better: Mapping[str, bool | None] = RETRIEVAL,
                  significance: Mapping[str, Mapping[str, float | None]] | None = None,
                  baseline: str | None = None) -> pd.DataFrame:
-    """The table as text, one row per method: values formatted, the best of each column suffixed with ★, tested
-    metrics with ▲/▼(†) against the baseline; the baseline's row is labelled."""
-    marks = best_marks(metrics, higher_is_better)
-    columns = [c for c in higher_is_better if any(c in vals for vals in metrics.values())]
-    base_vals = metrics.get(baseline, {}) if baseline else {}
-    rows = []
-    for method, vals in metrics.items():
-        row = {"method": f"{method} (baseline)" if method == baseline else method}
-        for col in columns:
-            value = _number(vals.get(col))
-            cell = _format(col, value)
-            if significance and method != baseline:
-                p = (significance.get(method) or {}).get(col)
-                if col in (significance.get(method) or {}):
-                    sig = significance_mark(value, _number(base_vals.get(col)), p, higher_is_better[col])
-                    cell += f" {sig}" if sig else ""
-            if method in marks.get(col, set()):
-                cell += f" {BEST}"
-            row[col] = cell
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["method", *columns])
+    """The table as text, one row per method (see `embedlab.run_tables.metric_table`)."""
+    return table_frame(table_of(metrics, higher_is_better, significance=significance, baseline=baseline))
 
 
-def metric_table(metrics: dict, *, higher_is_better: dict[str, bool] | None = None,
+def metric_table(metrics: dict, *, higher_is_better: Mapping[str, bool | None] = RETRIEVAL,
                  significance: dict | None = None, baseline: str | None = None, key: str | None = None) -> None:
     """Render the comparison table (best values bold and ★) with a legend line."""
-    higher_is_better = higher_is_better or RETRIEVAL_COLUMNS
-    cells = metric_cells(metrics, higher_is_better=higher_is_better, significance=significance, baseline=baseline)
-    marks = best_marks(metrics, higher_is_better)
-    methods = list(metrics)
-
-    def bold(frame: pd.DataFrame) -> pd.DataFrame:
-        style = pd.DataFrame("", index=frame.index, columns=frame.columns)
-        for col, best in marks.items():
-            if col in style.columns:
-                for i, m in enumerate(methods):
-                    if m in best:
-                        style.iloc[i, style.columns.get_loc(col)] = "font-weight: bold"
-        return style
-
-    st.dataframe(cells.style.apply(bold, axis=None), hide_index=True, width="stretch", key=key)
-    legend = f"{BEST} best in its column (bold)"
-    if significance:
-        legend += (f" · ▲/▼ better/worse than the baseline {display_text(repr(baseline))}, {SIGNIFICANT} "
-                   f"p < {ALPHA} (paired two-sided t-test over queries, ranx)")
-    st.caption(legend + " · ms/query: median of single-query searches · index size as held in memory")
+    table = table_of(metrics, higher_is_better, significance=significance, baseline=baseline)
+    st.dataframe(table_frame(table).style.apply(bold_best(table), axis=None), hide_index=True, width="stretch",
+                 key=key)
+    st.caption(display_text(legend(significance=bool(significance), baseline=baseline)))
 
 
 # one colour per method, by its position in the run (the same in both trade-off plots and the router panel)
@@ -146,7 +71,7 @@ def tradeoff_figure(metrics: Mapping[str, Mapping[str, float]], *, x: str, y: st
     named by a label placed where it overlaps no other label or point (`place_labels`), joined to its point by a
     thin line when it had to move away; methods on (nearly) the same spot share one label."""
     colours = method_colours(metrics)
-    points = [(m, _number(v.get(x)), _number(v.get(y))) for m, v in metrics.items()]
+    points = [(m, as_number(v.get(x)), as_number(v.get(y))) for m, v in metrics.items()]
     points = [(m, xv, yv) for m, xv, yv in points if xv is not None and yv is not None]
     if log_x:
         positive = [xv for _, xv, _ in points if xv > 0]

@@ -9,43 +9,31 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-from components.metric_table import BEST, metric_cells
+from components.metric_table import bold_best, table_frame
+from embedlab.ood.run_reading import confusion_at, id_quantile_threshold
+from embedlab.run_tables import BEST, ood_table
 from embedlab.text_display import display_text, html_text
 
-# metric key -> (column title, higher is better)
-METRIC_COLUMNS = {"auroc": ("AUROC", True), "fpr95": ("FPR95", False), "fpr95_openood": ("FPR95 OpenOOD", False),
-                  "aupr_in": ("AUPR-In", True), "aupr_out": ("AUPR-Out", True)}
-CI_COLUMN = "AUROC 95 % CI"
 ID_COLOUR, OOD_COLOUR = "#4E79A7", "#E15759"
 SNIPPET_CHARS = 140
 
 
 def results_frame(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row per method, by AUROC: the five metrics as text with the best of each column starred (the shared
-    metric table's cells), and AUROC's bootstrap interval."""
-    ordered = dict(sorted(metrics.items(), key=lambda kv: -(kv[1].get("auroc") or 0)))
-    cells = metric_cells(ordered, higher_is_better={k: higher for k, (_, higher) in METRIC_COLUMNS.items()})
-    if cells.empty:
-        return cells
-    cis = [m.get("auroc_ci") for m in ordered.values()]
-    cells.insert(cells.columns.get_loc("auroc") + 1 if "auroc" in cells else 1, CI_COLUMN,
-                 [f"{c[0]:.3f}–{c[1]:.3f}" if isinstance(c, list) and len(c) == 2 else "—" for c in cis])
-    return cells.rename(columns={k: f"{title} {'↑' if higher else '↓'}"
-                                 for k, (title, higher) in METRIC_COLUMNS.items()})
+    """One row per method, by AUROC: the five metrics as text with the best of each column starred, and AUROC's
+    bootstrap interval (`embedlab.run_tables.ood_table`, as in the report)."""
+    return table_frame(ood_table(metrics))
 
 
 def results_table(metrics: dict[str, dict[str, Any]], *, key: str | None = None) -> None:
     """The metrics of a run, the best value per column starred and bold, AUROC with its 95 % bootstrap interval."""
-    frame = results_frame(metrics)
-    if frame.empty:
+    table = ood_table(metrics)
+    if not table.rows:
         st.caption("This run has no metrics.")
         return
-
-    def bold(column: pd.Series) -> list[str]:
-        return ["font-weight: bold" if str(v).endswith(BEST) else "" for v in column]
-
-    st.dataframe(frame.style.apply(bold, axis=0), hide_index=True, width="stretch", key=key)
+    st.dataframe(table_frame(table).style.apply(bold_best(table), axis=None), hide_index=True, width="stretch",
+                 key=key)
     st.caption(f"{BEST} best in its column. FPR95: OOD accepted when 95 % of ID is accepted (Hendrycks, KNN); "
                "FPR95 OpenOOD: ID flagged when 95 % of OOD is caught. The AUROC interval is a stratified "
                "bootstrap over the test set.")
@@ -102,8 +90,6 @@ def score_histogram(scores: Sequence[float], is_ood: Sequence[bool], *, threshol
 
 def histogram_grid(scores: dict[str, Sequence[float]], is_ood: Sequence[bool], *, columns: int = 3) -> go.Figure:
     """One small ID-vs-OOD histogram per method."""
-    from plotly.subplots import make_subplots
-
     names = list(scores)
     rows = max(1, math.ceil(len(names) / columns))
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[html_text(n) for n in names],
@@ -242,8 +228,6 @@ def score_layer_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Seq
 def threshold_control(scores: np.ndarray, is_ood: np.ndarray, method: str, *, key: str) -> tuple[float, dict]:
     """The threshold slider (starting at the FPR95 point) and the confusion counts at it, as six metrics;
     returns (threshold, counts)."""
-    from embedlab.ood.run_reading import confusion_at, id_quantile_threshold
-
     lo, hi = float(scores.min()), float(scores.max())
     default = min(max(id_quantile_threshold(scores, is_ood), lo), hi)
     if hi > lo:

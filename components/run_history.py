@@ -1,33 +1,45 @@
-"""Stored Retrieval and OOD runs: a list to pick from and the chosen run's metrics table."""
+"""Stored Retrieval and OOD runs: a table of the session's runs to pick one from, and a run's metric table as the
+Retrieval and OOD pages show it."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from components.state import get_db
-from storage.sessions import list_runs, load_run
+from components.metric_table import metric_table
+from components.ood_plots import results_table
+from components.state import get_workspace
+from embedlab.runs import OODRun, RetrievalRun, Run, RunHeader
+
+MAX_METHODS_SHOWN = 6
 
 
-def metrics_frame(metrics: dict) -> pd.DataFrame:
-    """{method: {metric: value}} as a table, one row per method."""
-    rows = [{"method": m, **{k: v for k, v in vals.items() if not isinstance(v, (list, dict))}}
-            for m, vals in metrics.items() if isinstance(vals, dict)]
-    return pd.DataFrame(rows)
+def history_frame(runs: list[RunHeader]) -> pd.DataFrame:
+    """One row per run: its number, kind, time, methods and dataset."""
+    return pd.DataFrame([{"run": r.id, "kind": r.kind, "when": r.created_at,
+                          "methods": ", ".join(r.methods[:MAX_METHODS_SHOWN])
+                          + (" …" if len(r.methods) > MAX_METHODS_SHOWN else ""),
+                          "dataset": r.dataset} for r in runs])
 
 
-def run_history(session_id: int, *, kind: str | None = None, key: str = "runs") -> dict | None:
-    """A table of the session's runs; returns the picked run (with its details) or None."""
-    runs = list_runs(get_db(), session_id, kind)
+def run_history(session_id: int, *, kind: str | None = None, key: str = "runs") -> Run | None:
+    """A table of the session's runs (of one kind); returns the picked run (with its details) or None."""
+    ws = get_workspace()
+    runs = ws.runs(session_id, kind)
     if not runs:
         st.caption("No runs yet.")
         return None
-    table = pd.DataFrame([{"run": r["id"], "kind": r["kind"], "when": r["created_at"],
-                           "methods": ", ".join(list(r["metrics"])[:6]) + (" …" if len(r["metrics"]) > 6 else ""),
-                           "dataset": r["params"].get("beir") or r["params"].get("clinc") or
-                           r["params"].get("dataset") or r["params"].get("corpus", "")} for r in runs])
+    table = history_frame(runs)
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key=f"{key}-table")
     rows = event.selection.rows if event is not None else []
     if not rows:
         return None
-    return load_run(get_db(), int(table.iloc[rows[0]]["run"]))
+    return ws.run(int(table.iloc[rows[0]]["run"]))
+
+
+def run_metrics(run: Run, *, key: str) -> None:
+    """A run's metric table, as its lab page shows it."""
+    if isinstance(run, RetrievalRun):
+        metric_table(run.metrics, significance=run.significance, baseline=run.baseline, key=key)
+    elif isinstance(run, OODRun):
+        results_table(run.metrics, key=key)

@@ -1,6 +1,8 @@
 """One self-contained HTML report of a session, to hand out: it opens from disk with no network.
 
-Plotly's JavaScript is inlined once, before the first figure; every later figure reuses it. Each corpus's map
+Each corpus's 2-D map is drawn by the app's own WebGL map (regl-scatterplot and the map's code inlined once at the
+end of the page, the points and colours as base64 payloads), so a 100k-point corpus stays usable; Plotly's
+JavaScript is inlined once, before the first Plotly figure (3-D maps, ROC curves, histograms). Each corpus's map
 (the latest stored projection of each of its embeddings, hover text and label colours as on the Atlas),
 bookmarked documents with their nearest neighbours (cosine, in the embedding space), and every retrieval and OOD
 run with its metric table and plots. All text from the session, in the page and in the figures (Plotly renders
@@ -9,7 +11,7 @@ HTML tags and entities in its text), goes through `embedlab.text_display.html_te
 """
 from __future__ import annotations
 
-import math
+import base64
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,19 +22,29 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from embedlab.embedding.embedders import DEFAULT_MODEL
 from embedlab.errors import UserError
-from embedlab.text_display import html_text
+from embedlab.formatting import as_number
+from embedlab.map_colours import document_lengths, label_colour, numeric_colour
+from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, build_map_figure
+from embedlab.neighbours import l2_normalise, top_k
+from embedlab.run_tables import BEST, MetricTable, build_time_note, legend, ood_table, retrieval_table
+from embedlab.runs import OODRun, RetrievalRun, Run, list_runs, load_run
+from embedlab.scatter_layer import ScatterLayer, layer_of
+from embedlab.scatter_payload import (LEGEND_CSS, LEGEND_HTML, MAP_CSS, MAP_HTML, layer_js, pack_layer, pack_points,
+                                      points_js)
+from embedlab.text_display import hover_texts, html_text
+from storage.bookmarks import list_bookmarks
+from storage.corpora import list_corpora, load_documents
+from storage.label_names import get_label_names
+from storage.matrices import list_matrices, load_matrix
 from storage.output_files import atomic_output, check_output_path
+from storage.sessions import get_session_id
 
 NEIGHBOURS = 5
 BOOKMARK_TEXT_CHARS = 1_000
 NEIGHBOUR_TEXT_CHARS = 300
 MAP_HEIGHT = 560
-# Metric -> higher is better, for the ★ on the best value of a column.
-HIGHER_IS_BETTER = {"ndcg@10": True, "mrr@10": True, "map": True, "map@100": True, "auroc": True, "aupr_in": True,
-                    "aupr_out": True, "fpr95": False, "fpr95_openood": False, "ms_per_query": False,
-                    "index_bytes": False}
-BEST = "★"
 
 
 class ReportError(UserError):
@@ -46,6 +58,7 @@ class _Doc:
     toc: list[tuple[str, str, int]] = field(default_factory=list)
     plotly_included: bool = False
     figures: int = 0
+    maps: int = 0
 
     def add(self, text: str) -> None:
         self.parts.append(text)
@@ -54,6 +67,17 @@ class _Doc:
         anchor = f"s{len(self.toc) + 1}"
         self.toc.append((anchor, text, level))
         self.add(f'<h{level} id="{anchor}">{html_text(text)}</h{level}>')
+
+    def scatter(self, coords: np.ndarray, layer: ScatterLayer, texts: Sequence[str] | None, key: str) -> None:
+        """A 2-D map drawn by the app's WebGL map (regl-scatterplot, inlined once by `_page`): its two payloads as
+        base64 in the page, read by the same JavaScript as the app's."""
+        points = pack_points(coords, key=key, height=MAP_HEIGHT, hover=texts)
+        layer_bytes = pack_layer(layer, key=key, n=len(coords), coords=coords)
+        self.add(f'<div class="embedlab-map-host">{MAP_HTML}{LEGEND_HTML}'
+                 f'<script type="application/octet-stream" class="points">{base64.b64encode(points).decode()}</script>'
+                 f'<script type="application/octet-stream" class="layer">{base64.b64encode(layer_bytes).decode()}'
+                 '</script></div>')
+        self.maps += 1
 
     def figure(self, fig) -> None:
         import plotly.io
@@ -68,16 +92,13 @@ class _Doc:
 
 def build_report(db: sqlite_utils.Database, session: str, *, neighbours: int = NEIGHBOURS) -> str:
     """The report of session `session` as one HTML document (a string)."""
-    from storage.corpora import list_corpora
-    from storage.sessions import get_session_id, list_runs, load_run
-
     sid = get_session_id(db, session)
     if sid is None:
         raise ReportError(f"no session named {session!r}")
     row = db.execute("SELECT name, created_at, updated_at, notes FROM sessions WHERE id = ?", [sid]).fetchone()
     doc = _Doc()
     corpora = list_corpora(db, sid)
-    runs = sorted(list_runs(db, sid), key=lambda r: r["id"])
+    runs = sorted(list_runs(db, sid), key=lambda r: r.id)
 
     doc.add(f"<p class='meta'>Session created {html_text(row[1])} · last changed {html_text(row[2])} · "
             f"{len(corpora)} corpora · {len(runs)} runs · report written "
@@ -103,7 +124,7 @@ def build_report(db: sqlite_utils.Database, session: str, *, neighbours: int = N
     if not runs:
         doc.add("<p>No retrieval or OOD run.</p>")
     for r in runs:
-        _run_section(doc, load_run(db, r["id"]))
+        _run_section(doc, load_run(db, r.id))
     return _page(row[0], doc)
 
 
@@ -131,8 +152,6 @@ def write_report(db: sqlite_utils.Database, session: str, out_path: str | os.Pat
 # ------------------------------------------------------------------------------------------------ maps
 
 def _embedded_models(db, content_hash: str, corpus_id: int) -> list[str]:
-    from storage.matrices import list_matrices
-
     models: list[str] = []
     for m in list_matrices(db, content_hash, kind="embedding", corpus_id=corpus_id):
         if m.model not in models:
@@ -141,8 +160,6 @@ def _embedded_models(db, content_hash: str, corpus_id: int) -> list[str]:
 
 
 def _latest_embedding(db, content_hash: str, model: str, corpus_id: int):
-    from storage.matrices import list_matrices
-
     found = [m for m in list_matrices(db, content_hash, kind="embedding", corpus_id=corpus_id) if m.model == model]
     return found[-1] if found else None
 
@@ -155,12 +172,6 @@ def _describe_projection(params: Mapping[str, Any]) -> str:
 
 
 def _corpus_maps(doc: _Doc, db, corpus) -> None:
-    from embedlab.map_colours import document_lengths, label_colour, numeric_colour
-    from embedlab.map_figure import build_map_figure
-    from embedlab.text_display import hover_texts
-    from storage.corpora import load_documents
-    from storage.matrices import list_matrices, load_matrix
-
     doc.heading(3, f"Corpus “{corpus.name}”")
     doc.add(f"<p class='meta'>{corpus.n_docs:,} documents · label column "
             f"{html_text(corpus.label_col or '—')} · source {html_text(corpus.source or '—')}</p>")
@@ -188,33 +199,27 @@ def _corpus_maps(doc: _Doc, db, corpus) -> None:
         # as on the Atlas: one stable colour per label value, labels shown by the names given to them
         colour = label_colour(labels, names=_label_names(db, corpus.id)) if has_labels else \
             numeric_colour("length (characters)", document_lengths(texts))
+        doc.add(f"<p class='meta'>Map of {html_text(model)} ({html_text(_describe_projection(proj.params))}), "
+                f"{len(coords):,} points, coloured by {'label' if has_labels else 'length'}. Hover a point for its "
+                "text; scroll to zoom, drag to pan.</p>")
+        if coords.shape[1] == 2:
+            hover = texts if len(texts) <= HOVER_TEXT_MAX_POINTS else None   # the file stays small; "#i · label"
+            doc.scatter(coords, layer_of(colour), hover, key=f"report-{corpus.id}-{model}")
+            continue
         fig = build_map_figure(coords, colour, hover=hover_texts(texts), height=MAP_HEIGHT,
                                uirevision=f"report-{corpus.id}-{model}")
         fig.update_layout(title=dict(text=html_text(f"{corpus.name} · {model} · "
                                                       f"{_describe_projection(proj.params)}"), font=dict(size=14)))
-        doc.add(f"<p class='meta'>Map of {html_text(model)} ({html_text(_describe_projection(proj.params))}), "
-                f"{len(coords):,} points, coloured by {'label' if has_labels else 'length'}. Hover a point for its "
-                "text; drag to zoom, double-click to reset.</p>")
         doc.figure(fig)
 
 
 def _label_names(db, corpus_id: int) -> dict[str, str]:
-    try:
-        from storage.label_names import get_label_names
-    except ImportError:  # an EmbedLab without label names
-        return {}
     return get_label_names(db, corpus_id)
 
 
 # ------------------------------------------------------------------------------------------------ bookmarks
 
 def _bookmarks(doc: _Doc, db, session_id: int, corpus, *, k: int) -> bool:
-    from embedlab.embedding.embedders import DEFAULT_MODEL
-    from embedlab.neighbours import l2_normalise, top_k
-    from storage.bookmarks import list_bookmarks
-    from storage.corpora import load_documents
-    from storage.matrices import load_matrix
-
     marks = list_bookmarks(db, session_id, corpus.id)
     if not marks:
         return False
@@ -258,68 +263,50 @@ def _bookmarks(doc: _Doc, db, session_id: int, corpus, *, k: int) -> bool:
 
 # ------------------------------------------------------------------------------------------------ runs
 
-def _run_section(doc: _Doc, run: dict) -> None:
-    kind = run["kind"]
-    doc.heading(3, f"Run #{run['id']} · {kind} · {run['created_at']}")
-    params = {k: v for k, v in run["params"].items() if k not in ("session_id",) and not isinstance(v, (dict, list))}
+def _run_section(doc: _Doc, run: Run) -> None:
+    doc.heading(3, f"Run #{run.id} · {run.kind} · {run.created_at}")
+    params = {k: v for k, v in run.params.items() if not isinstance(v, (dict, list))}
     if params:
         doc.add("<p class='meta'>" + " · ".join(f"{html_text(str(k))}: {html_text(_short(v))}"
                                                 for k, v in params.items()) + "</p>")
-    metrics = {m: v for m, v in run["metrics"].items() if isinstance(v, Mapping)}
+    metrics = run.metrics
     if not metrics:
         doc.add("<p>This run has no metrics.</p>")
         return
-    header, rows = metric_rows(metrics)
-    doc.add(_table(header, rows, cls="metrics"))
-    doc.add(f"<p class='meta'>{BEST} best in its column.</p>")
-    details = run.get("details") or {}
-    if kind == "retrieval":
+    if isinstance(run, RetrievalRun):
+        doc.add(_metric_table(retrieval_table(metrics, significance=run.significance, baseline=run.baseline)))
+        note = build_time_note(run.embed_s) if any("build_s" in v for v in metrics.values()) else ""
+        doc.add(f"<p class='meta'>{html_text(legend(significance=bool(run.significance), baseline=run.baseline))}. "
+                f"{html_text(note)}</p>")
         for x, title in (("ms_per_query", "ms per query"), ("index_bytes", "index size (bytes)")):
             fig = _tradeoff_figure(metrics, x=x, x_title=title)
             if fig is not None:
                 doc.figure(fig)
-    elif kind == "ood":
-        roc = details.get("roc") or {}
+    elif isinstance(run, OODRun):
+        doc.add(_metric_table(ood_table(metrics)))
+        doc.add(f"<p class='meta'>{BEST} best in its column.</p>")
+        roc = run.details.get("roc") or {}
         if roc:
             doc.figure(_roc_figure(roc, metrics))
-        scores, is_ood = details.get("scores") or {}, details.get("is_ood")
-        best = max(metrics, key=lambda m: metrics[m].get("auroc") or 0)
-        if best in scores and is_ood is not None and len(scores[best]) == len(is_ood):
+        scores, is_ood = run.scores, run.is_ood
+        best = max(metrics, key=lambda m: as_number(metrics[m].get("auroc")) or 0)
+        if best in scores and is_ood and len(scores[best]) == len(is_ood):
             doc.figure(_histogram_figure(best, scores[best], is_ood))
 
 
-def metric_rows(metrics: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """A metric table as text: header, then one row per method; the best value of a known column starred."""
-    columns: list[str] = []
-    for values in metrics.values():
-        for key, value in values.items():
-            if key not in columns and (_number(value) is not None or _interval(value)):
-                columns.append(key)
-    best: dict[str, float] = {}
-    for col in columns:
-        if col in HIGHER_IS_BETTER:
-            numbers = [_number(v.get(col)) for v in metrics.values()]
-            numbers = [n for n in numbers if n is not None]
-            if len(numbers) > 1:
-                best[col] = max(numbers) if HIGHER_IS_BETTER[col] else min(numbers)
-    rows = []
-    for method, values in metrics.items():
-        row = [str(method)]
-        for col in columns:
-            value = values.get(col)
-            number = _number(value)
-            if number is None:
-                row.append(_interval(value) or "—")
-            else:
-                row.append(_format(col, number) + (f" {BEST}" if best.get(col) == number else ""))
-        rows.append(row)
-    return ["method", *columns], rows
+def _metric_table(table: MetricTable) -> str:
+    """A run's metric table (the page's cells, `embedlab.run_tables`), its best cells bold."""
+    head = "".join(f"<th>{html_text(h)}</th>" for h in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{'<b>' if (r, c) in table.best else ''}{html_text(cell)}"
+                                    f"{'</b>' if (r, c) in table.best else ''}</td>" for c, cell in enumerate(row))
+                   + "</tr>" for r, row in enumerate(table.rows))
+    return f"<table class='metrics'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _tradeoff_figure(metrics, *, x: str, x_title: str, y: str = "ndcg@10"):
     import plotly.graph_objects as go
 
-    points = [(m, _number(v.get(x)), _number(v.get(y))) for m, v in metrics.items()]
+    points = [(m, as_number(v.get(x)), as_number(v.get(y))) for m, v in metrics.items()]
     points = [(m, a, b) for m, a, b in points if a is not None and b is not None and a > 0]
     if len(points) < 2:
         return None
@@ -340,7 +327,7 @@ def _roc_figure(roc: Mapping[str, Mapping[str, Sequence[float]]], metrics):
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#AAAAAA", width=1),
                                hoverinfo="skip", showlegend=False))
     for method, curve in roc.items():
-        auroc = _number((metrics.get(method) or {}).get("auroc"))
+        auroc = as_number((metrics.get(method) or {}).get("auroc"))
         name = html_text(method) + (f" ({auroc:.3f})" if auroc is not None else "")
         fig.add_trace(go.Scatter(x=list(curve.get("fpr", [])), y=list(curve.get("tpr", [])), mode="lines",
                                  name=name))
@@ -373,32 +360,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, cls: str) ->
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _interval(value: Any) -> str:
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_number(v) is not None for v in value):
-        return f"{value[0]:.3f}–{value[1]:.3f}"
-    return ""
-
-
-def _format(column: str, value: float) -> str:
-    if column == "index_bytes":
-        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-            if value >= scale:
-                return f"{value / scale:.1f} {unit}"
-        return f"{int(value)} B"
-    if column.startswith("ms") or column.endswith("_s"):
-        return f"{value:.3g}"
-    if float(value).is_integer() and abs(value) >= 10:
-        return f"{int(value):,}"
-    return f"{value:.4f}"
-
-
 def _short(value: Any, limit: int = 120) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
@@ -428,6 +389,20 @@ def _page(session_name: str, doc: _Doc) -> str:
     title = html_text(f"EmbedLab report · {session_name}")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{title}</title><style>{_CSS}</style></head><body><main>"
+            f"<title>{title}</title><style>{_CSS}{MAP_CSS}{LEGEND_CSS}</style></head><body><main>"
             f"<h1>Session “{html_text(session_name)}”</h1><nav><ul>{toc}</ul></nav>"
-            + "\n".join(doc.parts) + "</main></body></html>\n")
+            + "\n".join(doc.parts) + "</main>" + (_map_scripts() if doc.maps else "") + "</body></html>\n")
+
+
+def _map_scripts() -> str:
+    """The WebGL map's JavaScript (regl-scatterplot and the app's own map code, inlined), then one module that
+    mounts every map of the page from its base64 payloads. `</script` cannot occur in the inlined code."""
+    boot = """const MAPS = window.__embedlabMaps;
+const bytes = (text) => Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));
+for (const host of document.querySelectorAll('.embedlab-map-host')) {
+  MAPS.__mountPoints({data: bytes(host.querySelector('script.points').textContent), parentElement: host,
+                      setTriggerValue: () => {}});
+  MAPS.__mountLayer({data: bytes(host.querySelector('script.layer').textContent), parentElement: host});
+}"""
+    escaped = (code.replace("</script", "<\\/script") for code in (points_js(), layer_js(), boot))
+    return "".join(f'<script type="module">{code}</script>' for code in escaped)

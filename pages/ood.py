@@ -6,12 +6,12 @@ from components.page_setup import ensure_app_shell
 
 ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
 
-from collections import Counter
-
 import numpy as np
 import streamlit as st
 
+from components.data import label_counts_of, run_test_documents, shared_matrix
 from components.job_progress import active_jobs_panel
+from components.map_links import ood_on_atlas, open_on_atlas_button
 from components.ood_plots import (
     document_table,
     histogram_grid,
@@ -22,24 +22,19 @@ from components.ood_plots import (
     score_map_figure,
     threshold_control,
 )
-from components.map_links import corpus_with_most_ood, open_on_atlas_button
 from components.param_form import changed_params
 from components.run_history import run_history
 from components.share_link import shown_run_id
-from components.state import db_path, get_db, require_session, shared_matrix
+from components.state import get_workspace, require_session
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
-from embedlab.jobs import list_jobs, submit_job
-from embedlab.ood import describe_methods
-from embedlab.ood.label_rules import disabled_methods
-from embedlab.ood.run_reading import resolve_run_corpora, review_lists
+from embedlab.ood import describe_methods, disabled_methods
+from embedlab.ood.run_reading import document_rows, review_lists, setup_row
 from embedlab.ood.split import DEFAULT_FRACTION, split_corpus
-from embedlab.tasks import find_projection
+from embedlab.ood.suggestions import nothing_ood_guidance, ood_label_guess, starting_corpus
+from embedlab.runs import OODRun
 from embedlab.text_display import display_text, html_text
-from storage.corpora import list_corpora, load_documents, load_labels
-from storage.sessions import list_runs, load_run
 
-OOD_LABEL_GUESSES = ("oos", "ood", "out_of_scope", "out-of-scope")
 NONE = "(none)"
 ID_TEST_SOURCES = {"holdout": "a held-out share of it", "corpus": "another corpus"}
 LIST_LIMIT = 50
@@ -48,80 +43,10 @@ st.title("OOD")
 st.caption("Which documents does a model see as unlike the in-distribution set? Fit detectors on a corpus (or "
            "part of it), score in-distribution test documents (held out of it, or another corpus) and "
            "out-of-distribution ones, compare.")
-db = get_db()
+ws = get_workspace()
 session_id, _ = require_session()
-corpora = list_corpora(db, session_id)
-runs = list_runs(db, session_id, "ood")
-
-
-@st.cache_data(max_entries=16, show_spinner=False, ttl=300)
-def test_documents(path: str, run_id: int) -> dict[tuple[int, int], dict]:
-    """The stored documents of a run's test set, by (corpus id as in the run, idx); documents of a corpus that is
-    no longer stored are absent."""
-    from storage import connect
-
-    conn = connect(path)
-    try:
-        run = load_run(conn, run_id)
-        stored = resolve_run_corpora(conn, run)
-        wanted: dict[int, list[int]] = {}
-        for cid, idx in run["details"].get("test_idx") or []:
-            wanted.setdefault(int(cid), []).append(int(idx))
-        return {(cid, d["idx"]): d for cid, idxs in wanted.items() if stored.get(cid) is not None
-                for d in load_documents(conn, stored[cid].id, idxs)}
-    finally:
-        conn.close()
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def label_counts(path: str, corpus_id: int, content_hash: str) -> dict[str, int]:
-    """How many documents carry each label in a stored corpus (keyed by content too, so an edit is seen)."""
-    from storage import connect
-
-    conn = connect(path)
-    try:
-        return dict(Counter(str(v) for v in load_labels(conn, corpus_id) if v not in (None, "")))
-    finally:
-        conn.close()
-
-
-def ood_guess(counts: dict[str, int]) -> list[str]:
-    """The label that names out-of-scope documents, when a corpus has one (CLINC's “oos”)."""
-    return [v for v in OOD_LABEL_GUESSES if v in counts][:1]
-
-
-def default_corpus_index(names: list[str]) -> int:
-    """The corpus a new comparison starts from: one that can be tested as it opens (a label such as “oos” marks
-    its OOD documents), else one with labels (labels can be marked OOD or held out), else the first."""
-    infos = [next(c for c in corpora if c.name == n) for n in names]
-    labelled = [i for i, c in enumerate(infos) if c.label_col]
-    for i in labelled:
-        if ood_guess(label_counts(str(db_path()), infos[i].id, infos[i].content_hash)):
-            return i
-    return labelled[0] if labelled else 0
-
-
-def nothing_ood_guidance(corpus, options: list[str], ood_others: list[str]) -> str:
-    """What to pick when nothing is OOD yet (a state, not a mistake: shown as guidance, not as an error)."""
-    if options:
-        text = ("Nothing is marked OOD yet. Pick what the detectors should flag: mark labels as OOD (e.g. CLINC's "
-                "“oos”), hold out labels as near-OOD (classes never trained on)"
-                + (", or pick another corpus as OOD under **Test set**." if ood_others else "."))
-    elif ood_others:
-        text = (f"“{display_text(corpus.name)}” has no labels, so all its documents are in-distribution: pick "
-                "another corpus as "
-                "OOD under **Test set**.")
-    else:
-        text = (f"“{display_text(corpus.name)}” has no labels, so all its documents are in-distribution, and no "
-                "other corpus is "
-                "left to test as OOD: add one on the Corpora page (or a labelled one, e.g. the bundled CLINC "
-                "sample, whose “oos” label is OOD).")
-    testable = [c.name for c in corpora if c.id != corpus.id and c.label_col
-                and ood_guess(label_counts(str(db_path()), c.id, c.content_hash))]
-    if testable:
-        text += (f" Or pick “{display_text(testable[0])}” as the in-distribution corpus: its “oos”-like label is "
-                 "OOD at once.")
-    return text
+corpora = ws.corpora(session_id)
+runs = ws.runs(session_id, "ood")
 
 
 def comparison_setup() -> None:
@@ -131,15 +56,16 @@ def comparison_setup() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**In-distribution**")
-        corpus = by_name[st.selectbox("Corpus", names, index=default_corpus_index(names), key="ood_id_corpus",
+        corpus = by_name[st.selectbox("Corpus", names, index=starting_corpus(corpora, label_counts_of),
+                                      key="ood_id_corpus",
                                       help="Detectors are fitted on it (on part of it when the ID test set is "
                                            "held out of it).")]
         models = available_models()
         model = st.selectbox("Model", models, index=models.index(DEFAULT_MODEL) if DEFAULT_MODEL in models else 0,
                              key="ood_model", help="Embeddings are cached: a corpus already embedded is not "
                                                    "embedded again.")
-        labels = load_labels(db, corpus.id)
-        counts = Counter(v for v in labels if v not in (None, ""))
+        labels = ws.labels(corpus.id)
+        counts = label_counts_of(corpus)
         options = sorted(counts)
         if options:
             id_labels = st.multiselect(
@@ -171,7 +97,7 @@ def comparison_setup() -> None:
             fraction = st.slider("Held-out share of the in-distribution documents (ID test)", 0.1, 0.5,
                                  DEFAULT_FRACTION, 0.05, key="ood_fraction")
             seed = int(st.number_input("Seed of the hold-out", 0, 2**31 - 1, 0, step=1, key="ood_seed"))
-        guess = ood_guess(counts)
+        guess = ood_label_guess(counts)
         ood_labels = st.multiselect("Labels marked as OOD", options, default=guess, key=f"ood_labels_{corpus.id}",
                                     disabled=not options, help="Documents with these labels are never trained on; "
                                                                "they are the OOD test set (e.g. CLINC's “oos”).")
@@ -197,7 +123,8 @@ def comparison_setup() -> None:
                       else "")
                    + f" · OOD test: {n_ood:,}" + (f" · left out: {split.dropped:,}" if split.dropped else ""))
         if n_ood == 0:
-            guidance = nothing_ood_guidance(corpus, options, ood_others)
+            guidance = nothing_ood_guidance(corpus, corpora, label_counts_of, has_labels=bool(options),
+                                            other_corpus_can_be_ood=bool(ood_others))
     if problem:
         st.error(display_text(problem))
     elif guidance:
@@ -236,47 +163,40 @@ def comparison_setup() -> None:
         params["test_corpus_id"] = test_corpus.id
     if st.button("Run comparison", type="primary", key="ood_run",
                  disabled=bool(problem or guidance) or not chosen):
-        submit_job(db_path(), "ood", params, session_id=session_id)
+        ws.submit("ood", params, session_id=session_id)
         st.rerun()
 
 
-def run_summary(run: dict) -> None:
-    params, d = run["params"], run["details"]
-    parts = [f"run #{run['id']}", display_text(run["created_at"][:19].replace("T", " ")),
-             f"model {display_text(params.get('model', '?'))}",
+def run_summary(run: OODRun, job_id: int | None) -> None:
+    d = run.details
+    parts = [f"run #{run.id}", display_text(run.created_at[:19].replace("T", " ")),
+             f"model {display_text(run.model or '?')}",
              f"{d.get('n_train', 0):,} trained on", f"{d.get('n_id', 0):,} ID / {d.get('n_ood', 0):,} OOD tested"]
     if d.get("id_accuracy") is not None:
         parts.append(f"ID accuracy of the logistic head {d['id_accuracy']:.1%}")
+    if job_id is not None:
+        parts.append(f"stored by job #{job_id}")
     st.caption(" · ".join(parts))
-    setup = {"in-distribution": params.get("corpus", ""),
-             "ID labels": ", ".join(params.get("id_labels") or []) or "all not marked OOD",
-             "marked OOD": ", ".join(params.get("ood_labels") or []) or "—",
-             "near-OOD": ", ".join(params.get("near_ood_labels") or []) or "—",
-             "other corpus": params.get("test_corpus") or "—"}
-    if params.get("test") == "corpora":
-        setup["ID test"] = f"every document of {params.get('id_test_corpus') or '?'} (nothing held out)"
-    else:
-        setup["held out"] = f"{params.get('fraction', DEFAULT_FRACTION):.0%} (seed {params.get('seed', 0)})"
-    st.dataframe([setup], hide_index=True, width="stretch", key=f"ood_setup_{run['id']}")
-    for name, why in (d.get("disabled") or {}).items():
+    st.dataframe([setup_row(run)], hide_index=True, width="stretch", key=f"ood_setup_{run.id}")
+    for name, why in run.disabled.items():
         st.caption(f"⛔ {display_text(name)} did not run: {display_text(why)}")
 
 
-def score_map(run: dict, method: str, scores: np.ndarray, is_ood: np.ndarray, texts: dict, stored: dict) -> None:
+def score_map(run: OODRun, method: str, scores: np.ndarray, is_ood: np.ndarray, texts: dict, stored: dict) -> None:
     """The map of a test corpus coloured by the chosen detector's score, when the Atlas has computed it."""
-    pairs = run["details"]["test_idx"]
+    pairs = run.test_idx
     names = {cid: info.name for cid, info in stored.items() if info is not None}
     if not names:
         st.caption("The corpora of this run are no longer stored.")
         return
     cid = next(iter(names))
     if len(names) > 1:
-        picked = st.radio("Map of", list(names.values()), horizontal=True, key=f"ood_map_corpus_{run['id']}",
+        picked = st.radio("Map of", list(names.values()), horizontal=True, key=f"ood_map_corpus_{run.id}",
                           format_func=display_text)
         cid = next(c for c, n in names.items() if n == picked)
-    model = run["params"].get("model") or DEFAULT_MODEL
+    model = run.model or DEFAULT_MODEL
     try:
-        meta = find_projection(db, stored[cid].id, model, method="umap")
+        meta = ws.projection(stored[cid].id, model, method="umap")
     except UserError as exc:
         st.caption(f"No map: {display_text(exc)}")
         return
@@ -288,65 +208,53 @@ def score_map(run: dict, method: str, scores: np.ndarray, is_ood: np.ndarray, te
     rows = [int(pairs[i][1]) for i in on_map]
     hover = None
     if len(on_map) <= 20_000:
-        labels = run["details"].get("test_labels") or [None] * len(pairs)
+        labels = run.test_labels
         hover = [hover_text((texts.get((cid, rows[j])) or {}).get("text"), labels[i], float(scores[i]),
                             bool(is_ood[i])) for j, i in enumerate(on_map)]
     fig = score_map_figure(coords, rows, scores[on_map], is_ood[on_map], hover)
-    st.plotly_chart(fig, width="stretch", key=f"ood_map_{run['id']}_{method}_{cid}")
-
-
-def document_rows(positions: list[int], run: dict, scores: np.ndarray, is_ood: np.ndarray,
-                  texts: dict, corpus_names: dict) -> list[dict]:
-    pairs = run["details"]["test_idx"]
-    labels = run["details"].get("test_labels") or [None] * len(pairs)
-    out = []
-    for i in positions:
-        cid, idx = int(pairs[i][0]), int(pairs[i][1])
-        doc = texts.get((cid, idx)) or {}
-        out.append({"score": float(scores[i]), "truth": "OOD" if is_ood[i] else "ID", "label": labels[i],
-                    "corpus": corpus_names.get(cid, f"#{cid}"), "doc id": doc.get("doc_id"),
-                    "text": doc.get("text", "(no longer stored)")})
-    return out
+    st.plotly_chart(fig, width="stretch", key=f"ood_map_{run.id}_{method}_{cid}")
 
 
 @st.fragment
-def detector_view(run: dict) -> None:
+def detector_view(run: OODRun) -> None:
     """Everything that depends on one detector and its threshold (reruns alone when they change)."""
-    d, metrics = run["details"], run["metrics"]
-    all_scores = {m: np.asarray(v, dtype=float) for m, v in (d.get("scores") or {}).items()}
-    is_ood = np.asarray(d.get("is_ood") or [], dtype=bool)
+    metrics, rid = run.metrics, run.id
+    all_scores = {m: np.asarray(v, dtype=float) for m, v in run.scores.items()}
+    is_ood = np.asarray(run.is_ood, dtype=bool)
     if not all_scores or not len(is_ood):
         st.caption("This run has no per-document scores.")
         return
     methods = sorted(all_scores, key=lambda m: -(metrics.get(m, {}).get("auroc") or 0))
-    method = st.selectbox("Detector", methods, key=f"ood_detector_{run['id']}",
+    method = st.selectbox("Detector", methods, key=f"ood_detector_{rid}",
                           help="Ordered by AUROC; the histogram, threshold, map and lists below follow it.")
     scores = all_scores[method]
-    atlas_corpus = corpus_with_most_ood(get_db(), run)
-    if atlas_corpus is not None:
+    view = ood_on_atlas(run, detector=method)
+    if view is not None:
         open_on_atlas_button(
-            "🗺️ Why is a document OOD? Open this run on the Atlas", corpus=atlas_corpus, tab="🚨 Why OOD",
-            key=f"ood-atlas-{run['id']}",
-            state={"atlas_oodx_run": run["id"], f"atlas_oodx_detector_{run['id']}": method},
-            help=f"The {display_text(method)} score as a colour layer on the map of “{display_text(atlas_corpus)}”; "
-                 "click a document to see its "
-                 "nearest training documents, nearest class means and every detector's score.")
-    threshold, counts = threshold_control(scores, is_ood, method, key=f"ood_threshold_{run['id']}_{method}")
+            "🗺️ Why is a document OOD? Open this run on the Atlas", view, key=f"ood-atlas-{rid}",
+            help=f"The {display_text(method)} score as a colour layer on the map of “{display_text(view.corpus)}”; "
+                 "click a document to see its nearest training documents, nearest class means and every "
+                 "detector's score.")
+    threshold, counts = threshold_control(scores, is_ood, method, key=f"ood_threshold_{rid}_{method}")
 
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(roc_figure(d.get("roc") or {}, metrics, highlight=method,
+        st.plotly_chart(roc_figure(run.details.get("roc") or {}, metrics, highlight=method,
                                    point=(counts["fpr"], counts["tpr"])),
-                        width="stretch", key=f"ood_roc_{run['id']}")
+                        width="stretch", key=f"ood_roc_{rid}")
     with right:
         st.plotly_chart(score_histogram(scores, is_ood, threshold=threshold, title=f"{html_text(method)} scores"),
-                        width="stretch", key=f"ood_hist_{run['id']}")
+                        width="stretch", key=f"ood_hist_{rid}")
     with st.expander("Score histograms of every detector"):
         st.plotly_chart(histogram_grid({m: all_scores[m] for m in methods}, is_ood), width="stretch",
-                        key=f"ood_hist_grid_{run['id']}")
+                        key=f"ood_hist_grid_{rid}")
+    if not run.test_idx:
+        st.caption("This run's test texts came from files (`bench-ood`) and are not stored: no map and no "
+                   "document lists.")
+        return
 
-    texts = test_documents(db_path(), int(run["id"]))
-    stored = resolve_run_corpora(db, run)
+    texts = run_test_documents(run)
+    stored = ws.run_corpora(run)
     corpus_names = {cid: info.name for cid, info in stored.items() if info is not None}
 
     st.markdown(f"**Map coloured by {display_text(method)} score**")
@@ -355,16 +263,15 @@ def detector_view(run: dict) -> None:
     lists = review_lists(scores, is_ood, threshold, limit=LIST_LIMIT)
     tabs = st.tabs(["Most OOD", f"False alarms ({counts['fp']:,})", f"Missed OOD ({counts['fn']:,})"])
     with tabs[0]:
-        document_table(document_rows(lists["most_ood"], run, scores, is_ood, texts, corpus_names),
-                       key=f"ood_most_{run['id']}")
+        document_table(document_rows(run, lists["most_ood"], scores, texts, corpus_names), key=f"ood_most_{rid}")
     with tabs[1]:
         st.caption("In-distribution documents flagged at this threshold, highest score first.")
-        document_table(document_rows(lists["false_alarms"], run, scores, is_ood, texts, corpus_names),
-                       key=f"ood_fa_{run['id']}", empty="No in-distribution document is flagged at this threshold.")
+        document_table(document_rows(run, lists["false_alarms"], scores, texts, corpus_names),
+                       key=f"ood_fa_{rid}", empty="No in-distribution document is flagged at this threshold.")
     with tabs[2]:
         st.caption("OOD documents accepted at this threshold, lowest score first.")
-        document_table(document_rows(lists["missed"], run, scores, is_ood, texts, corpus_names),
-                       key=f"ood_missed_{run['id']}", empty="Every OOD document is caught at this threshold.")
+        document_table(document_rows(run, lists["missed"], scores, texts, corpus_names),
+                       key=f"ood_missed_{rid}", empty="Every OOD document is caught at this threshold.")
 
 
 with st.expander("New comparison", expanded=not runs):
@@ -373,9 +280,9 @@ with st.expander("New comparison", expanded=not runs):
     else:
         st.info("No corpus in this session yet: add one on the Corpora page.")
 active_jobs_panel(session_id, kinds=("ood",), key="ood-jobs")
-latest_job = next(iter(list_jobs(db, session_id=session_id, kind="ood", limit=1)), None)
+latest_job = next(iter(ws.jobs(session_id, kinds=("ood",))), None)
 if latest_job is not None and latest_job.status == "failed":
-    st.error(f"OOD run #{latest_job.id} failed: {display_text(latest_job.message)}")
+    st.error(f"OOD job #{latest_job.id} failed (no run stored): {display_text(latest_job.message)}")
 
 st.subheader("Results")
 if not runs:
@@ -384,7 +291,7 @@ if not runs:
 with st.expander(f"Run history ({len(runs)})", expanded=False):
     st.caption("Pick a run to reopen it; without a pick the latest is shown.")
     picked = run_history(session_id, kind="ood", key="ood-runs")
-run = picked or load_run(db, shown_run_id("ood", runs))
-run_summary(run)
-results_table(run["metrics"], key=f"ood_results_{run['id']}")
+run = picked or ws.run(shown_run_id("ood", runs))
+run_summary(run, ws.job_of_run(run))
+results_table(run.metrics, key=f"ood_results_{run.id}")
 detector_view(run)

@@ -12,46 +12,33 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from components.data import beir_summary_of
 from components.job_progress import active_jobs_panel
-from components.map_links import corpora_showing_run, open_on_atlas_button
-from components.metric_table import RETRIEVAL_COLUMNS, metric_table, tradeoff_figure
+from components.map_links import open_on_atlas_button, retrieval_on_atlas
+from components.metric_table import metric_table, tradeoff_figure
 from components.param_form import changed_params, param_widget
 from components.router_panel import router_panel
 from components.run_history import run_history
 from components.share_link import shown_run_id
-from components.state import db_path, get_db, require_session
+from components.state import get_workspace, require_session
 from embedlab.datasets import list_datasets
-from embedlab.embedding.cache import find_embedding
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
-from embedlab.jobs import find_active_job, list_jobs, submit_job
 from embedlab.retrieval import list_methods, method_info
 from embedlab.retrieval.beir import beir_splits, dataset_label, store_beir_upload
 from embedlab.retrieval.params import validate_params
-from embedlab.map_retrieval import ORDERS
-from embedlab.retrieval.run_details import disagreements, ranked_list_rows
+from embedlab.retrieval.run_details import disagreements, labels_note, ranked_list_rows
 from embedlab.retrieval.typed_query import rank_typed_query
+from embedlab.run_tables import build_time_note
+from embedlab.runs import RetrievalRun
 from embedlab.text_display import display_text
-from storage.corpora import list_corpora, load_documents
-from storage.sessions import list_runs, load_run
+from embedlab.workspace import embed_params
 
 SOURCES = {"beir": "BEIR dataset", "zip": "BEIR ZIP upload", "labels": "Labels of a corpus",
            "typed": "A typed query"}
 MATRYOSHKA = "matryoshka-N"
 DEFAULT_PICK = ["bm25", "dense"]
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
-
-
-@st.cache_data(max_entries=16, show_spinner="Reading the BEIR collection…")
-def beir_summary(path: str, split: str, mtime: float) -> dict:
-    """Counts and warnings of one split, or the loader's error (shown as one line)."""
-    from embedlab.retrieval.beir import load_beir
-
-    try:
-        ds = load_beir(path, split)
-    except UserError as exc:
-        return {"error": str(exc)}
-    return {"name": ds.name, "n_docs": ds.n_docs, "n_queries": ds.n_queries, "warnings": ds.warnings}
 
 
 def method_picker() -> tuple[list[str], dict[str, dict]]:
@@ -88,50 +75,18 @@ def show_ranked_lists(results: dict[str, list], docs: dict[int, dict]) -> None:
                           column_config={"text": TEXT_COLUMN})
 
 
-def labels_note(params: dict, details: dict) -> str | None:
-    """What the numbers of a run with queries from labels mean (None for other sources)."""
-    if params.get("source") != "labels":
-        return None
-    counts = [int(n) for n in (details.get("n_relevant") or {}).values() if isinstance(n, (int, float)) and n > 0]
-    cap = params.get("max_relevant")
-    mean = sum(counts) / len(counts) if counts else None
-    ceiling = sum(min(10, n) / n for n in counts) / len(counts) if counts else None
-    per_query = f"{mean:,.0f} per query on average here" if mean is not None else "their number varies"
-    if cap:
-        text = (f"**Queries from labels, capped.** Each query is a document of the corpus; its relevant set is a "
-                f"seeded sample of at most {cap:,} other documents of its label ({per_query}), and the rest of its "
-                "label is set aside (unjudged: left out of its ranking). Recall@10 is the share of those found "
-                "before the 10th document of another label; nDCG@10 and MRR@10 weigh them by rank. The scores ask "
-                "how far ahead of the other labels a method ranks the query's label as a whole, so they read lower "
-                "than uncapped ones, which only ask whether the top 10 share its label; 1 needs every document of "
-                "the label first.")
-    else:
-        text = (f"**Queries from labels.** Each query is a document of the corpus; its relevant documents are all "
-                f"the other documents of its label ({per_query}). ")
-        if ceiling is not None and ceiling < 0.995:
-            text += (f"Recall@10 can therefore reach only {ceiling:.3f} (10 of them), and recall@100 and MAP@100 "
-                     "stay small too: read nDCG@10 (1 when the top 10 are all of the query's label) and MRR@10 "
-                     "(1 when the first hit is). To judge against a fixed number of label-mates "
-                     "instead, set “Relevant per query” (e.g. 10) and run again.")
-        else:
-            text += "nDCG@10 is 1 when the top 10 are all of the query's label; MRR@10 when the first hit is."
-    return text
-
-
-def show_run(run: dict) -> None:
-    """Table, trade-off plots and the per-query drill-down of one stored run."""
-    metrics, details, params = run["metrics"], run.get("details") or {}, run["params"]
-    baseline = params.get("baseline") or details.get("baseline")
-    rid = run["id"]
-    st.markdown(f"#### Run #{rid} · {display_text(params.get('dataset', '?'))} · "
-                f"{display_text(params.get('model', '?'))}")
+def show_run(run: RetrievalRun, job_id: int | None) -> None:
+    """Table, trade-off plots and the per-query drill-down of one stored run (`job_id`: the job that stored it)."""
+    metrics, details, params, baseline, rid = run.metrics, run.details, run.params, run.baseline, run.id
+    st.markdown(f"#### Run #{rid} · {display_text(run.dataset or '?')} · {display_text(run.model or '?')}")
     st.caption(display_text(f"{details.get('n_docs', '?')} documents · {details.get('n_queries', '?')} queries · "
-                            f"queries from {params.get('source', '?')} · baseline {baseline} · "
-                            f"{run.get('created_at', '')}"))
+                            f"queries from {run.source} · baseline {baseline} · {run.created_at}"
+                            + (f" · stored by job #{job_id}" if job_id is not None else "")))
     for w in details.get("warnings", [])[:5]:
         st.warning(display_text(w))
-    metric_table(metrics, higher_is_better=RETRIEVAL_COLUMNS, significance=details.get("significance"),
-                 baseline=baseline, key=f"retr-table-{rid}")
+    metric_table(metrics, significance=run.significance, baseline=baseline, key=f"retr-table-{rid}")
+    if any("build_s" in v for v in metrics.values()):
+        st.caption(display_text(build_time_note(run.embed_s)))
     note = labels_note(params, details)
     if note:
         st.info(note, icon=":material/info:")
@@ -147,7 +102,7 @@ def show_run(run: dict) -> None:
 
     st.markdown("##### Per-query drill-down")
     methods = list(metrics)
-    if not details.get("rankings") or not details.get("queries"):
+    if not run.has_drilldown:
         st.caption("This run has no stored rankings.")
         return
     others = [m for m in methods if m != baseline] or methods
@@ -170,13 +125,11 @@ def show_run(run: dict) -> None:
                    "for the drill-down; the metrics cover all of them.")
     if qid is None:
         return
-    shown_on = corpora_showing_run(get_db(), db_path(), rid, str(run.get("created_at")), int(run["session_id"]))
-    if shown_on:
+    view = retrieval_on_atlas(run, methods=[a, b], query=qid)
+    if view is not None:
         open_on_atlas_button(
-            "🗺️ Show this query on the Atlas", corpus=shown_on[0], tab="🎯 Retrieval", key=f"retr-atlas-{rid}",
-            state={"atlas_rmap_run": rid, f"atlas_rmap_methods_{rid}": list(dict.fromkeys([a, b])),
-                   "atlas_rmap_order": ORDERS[0], f"atlas_rmap_query_{rid}": qid},
-            help=f"The query placed on the map of “{display_text(shown_on[0])}”, its relevant documents ringed, "
+            "🗺️ Show this query on the Atlas", view, key=f"retr-atlas-{rid}",
+            help=f"The query placed on the map of “{display_text(view.corpus)}”, its relevant documents ringed, "
                  "each method's hits and misses; the Failure regions tab aggregates the run by cluster.")
     st.text(texts.get(qid, ""))
     per_query = details.get("per_query", {})
@@ -192,12 +145,12 @@ def show_run(run: dict) -> None:
 # --- page -----------------------------------------------------------------------------------------------------------
 
 st.title("Retrieval")
-db = get_db()
+ws = get_workspace()
 session_id, session_name = require_session()
 
 source = st.radio("Queries from", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="retr_source")
 setup: dict = {}
-corpora = list_corpora(db, session_id)
+corpora = ws.corpora(session_id)
 ready = True
 
 if source == "beir":
@@ -221,15 +174,15 @@ elif source == "zip":
                               type=["zip"], key="retr_zip")
     ready = False
     if upload is not None:
-        path = store_beir_upload(upload.getvalue(), upload.name, uploads_dir=Path(db_path()).parent / "uploads")
+        path = store_beir_upload(upload.getvalue(), upload.name, uploads_dir=Path(ws.path).parent / "uploads")
         splits = beir_splits(path)
         if not splits:
-            summary = beir_summary(str(path), "test", path.stat().st_mtime)
+            summary = beir_summary_of(path, "test")
             st.error(display_text(f"{upload.name}: {summary.get('error') or 'no qrels/<split>.tsv in the ZIP'}"))
         else:
             split = st.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0,
                                  key="retr_zip_split")
-            summary = beir_summary(str(path), split, path.stat().st_mtime)
+            summary = beir_summary_of(path, split)
             if "error" in summary:
                 st.error(display_text(f"{upload.name}: {summary['error']}"))
             else:
@@ -283,9 +236,8 @@ names, method_params = method_picker()
 if source == "typed":
     if ready:
         needs_embeddings = any("embeddings" in method_info(n).needs for n in names)
-        if needs_embeddings and model in models and find_embedding(db, corpus.content_hash, model, corpus.id) is None:
-            params = {"corpus_id": corpus.id, "model": model}
-            if find_active_job(db, "embed", params):
+        if needs_embeddings and model in models and ws.embedding(corpus, model) is None:
+            if ws.active_job("embed", embed_params(corpus.id, model)):
                 st.info(f"Embedding {display_text(repr(corpus.name))} with {display_text(model)} (see the progress "
                         "below).")
             else:
@@ -293,7 +245,7 @@ if source == "typed":
                         "methods embed it on the first "
                         "search, which takes a while for large corpora.")
                 if st.button("Embed in the background", key="retr_embed"):
-                    submit_job(db_path(), "embed", params, session_id=session_id)
+                    ws.embed(corpus.id, model, session_id=session_id)
                     st.rerun()
         with st.form("retr_typed_form", border=False):
             query = st.text_input("Query", key="retr_query", max_chars=2000)
@@ -302,12 +254,12 @@ if source == "typed":
             st.session_state["retr_typed_on"] = True
             try:
                 with st.spinner("Building the indexes (kept for the next queries)…"):
-                    results = rank_typed_query(db, corpus.id, model, query, names, k=10, params=method_params)
+                    results = rank_typed_query(ws.db, corpus.id, model, query, names, k=10, params=method_params)
             except UserError as exc:
                 st.error(display_text(exc))
             else:
                 idxs = sorted({idx for hits in results.values() for idx, _, _ in hits})
-                docs = {d["idx"]: d for d in load_documents(db, corpus.id, idxs)}
+                docs = {d["idx"]: d for d in ws.documents(corpus.id, idxs)}
                 show_ranked_lists(results, docs)
 else:
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -326,20 +278,20 @@ else:
         except UserError as exc:
             st.error(display_text(exc))
         else:
-            submit_job(db_path(), "retrieval", job_params, session_id=session_id)
+            ws.submit("retrieval", job_params, session_id=session_id)
             st.rerun()
 
 st.divider()
 st.subheader(f"Runs of session “{display_text(session_name)}”")
 active_jobs_panel(session_id, kinds=("retrieval", "embed"), key="retrieval-jobs")
-last_job = next(iter(list_jobs(db, session_id=session_id, kind="retrieval", limit=1)), None)
+last_job = next(iter(ws.jobs(session_id, kinds=("retrieval",))), None)
 if last_job is not None and last_job.status in ("failed", "cancelled"):
-    st.error(f"Run job #{last_job.id} {last_job.status}: {display_text(last_job.message)}")
+    st.error(f"Retrieval job #{last_job.id} {last_job.status} (no run stored): {display_text(last_job.message)}")
 picked = run_history(session_id, kind="retrieval", key="retrieval-runs")
 if picked is None:
-    runs = list_runs(db, session_id, "retrieval")
+    runs = ws.runs(session_id, "retrieval")
     if not runs:
         st.stop()
-    picked = load_run(db, shown_run_id("retrieval", runs))
+    picked = ws.run(shown_run_id("retrieval", runs))
     st.caption("Showing the latest run; pick another in the table above.")
-show_run(picked)
+show_run(picked, ws.job_of_run(picked))

@@ -11,6 +11,7 @@ import pytest
 from embedlab.map_retrieval import (best_methods, cluster_scores, cluster_values, corpus_keys, fit_run, has_details,
                                     method_marks, nearest_rows, place_query, query_clusters, query_order,
                                     ranked_rows, relevant_rows, run_doc_ids, run_title, worst_clusters)
+from embedlab.runs import RetrievalRun, migrate
 
 # A tiny corpus: 9 documents d0…d8; clusters 0 (d0-d2), 1 (d3-d5), noise (d6), 2 (d7), 3 (d8: no query).
 DOC_IDS = [f"d{i}" for i in range(9)]
@@ -39,14 +40,14 @@ def details_labels() -> dict:
 
 
 def run(details: dict | None, *, source: str = "labels", corpus_id: int = 7, dataset: str = "news",
-        run_id: int = 1) -> dict:
+        run_id: int = 1) -> RetrievalRun:
     params = {"source": source, "dataset": dataset, "methods": ["bm25", "dense"], "baseline": "bm25"}
     if source == "labels":
         params["corpus_id"] = corpus_id
     else:
         params["beir_dir"] = "../shared/data/beir-x"
-    return {"id": run_id, "params": params, "metrics": {"bm25": {"ndcg@10": 0.48}, "dense": {"ndcg@10": 0.54}},
-            "details": details}
+    return RetrievalRun(id=run_id, session_id=1, kind="retrieval", created_at="then", params=params,
+                        metrics={"bm25": {"ndcg@10": 0.48}, "dense": {"ndcg@10": 0.54}}, details=details or {})
 
 
 ROWS = {d: i for i, d in enumerate(DOC_IDS)}
@@ -104,7 +105,10 @@ def test_runs_without_per_query_details_never_fit_and_say_why():
         fit = fit_run(run(details), corpus_id=7, corpus_name="news", doc_ids=DOC_IDS)
         assert not fit.fits and fit.reason == "no per-query details"
     assert has_details(details_labels())
-    assert run_title({"id": 4, "params": {}, "metrics": {"bm25": {}}, "details": cli_json}) == "#4 · scifact · bm25"
+    params, metrics, details, _ = migrate("retrieval", {}, {"bm25": {}}, cli_json)       # an old run, as read
+    old = RetrievalRun(id=4, session_id=1, kind="retrieval", created_at="then", params=params, metrics=metrics,
+                       details=details)
+    assert run_title(old) == "#4 · scifact · bm25"
 
 
 def test_run_doc_ids_lists_ranked_and_judged_ids_once():

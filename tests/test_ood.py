@@ -50,7 +50,7 @@ def test_registry_lists_the_ten_design_methods():
 
 
 def test_unknown_method_names_the_valid_ones():
-    with pytest.raises(InputError, match="unknown OOD method.*nope.*valid: knn, mahalanobis"):
+    with pytest.raises(InputError, match="unknown OOD method.*nope.*valid methods: knn, mahalanobis"):
         parse_methods("knn,nope")
     with pytest.raises(InputError, match="unknown OOD method"):
         get_detector("odin")

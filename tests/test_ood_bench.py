@@ -125,7 +125,7 @@ def test_bench_on_clinc_gives_the_design_json(clinc_file, fake_embedding):
 
 
 def test_bench_rejects_bad_requests_before_embedding(clinc_file, fake_embedding):
-    with pytest.raises(InputError, match="unknown OOD method.*valid: knn"):
+    with pytest.raises(InputError, match="unknown OOD method.*valid methods: knn"):
         run_ood_bench(clinc=clinc_file, methods=["knn", "nope"], model=fake_embedding)
     with pytest.raises(InputError, match="either"):
         run_ood_bench(clinc=clinc_file, train=clinc_file, model=fake_embedding)
@@ -182,7 +182,7 @@ def test_fake_embedder_through_the_real_cache(clinc_file, db):
 def test_real_clinc_subset(shared_data):
     """all-MiniLM-L6-v2 on stratified CLINC150: 10 train per intent, 300 test, 100 out-of-scope (1,900 texts to
     embed). The full bench gives 0.96-0.97 for these three methods."""
-    from embedlab.embedding.cache import embed_texts
+    from embedlab.embedding.space import embed_texts
     from embedlab.ood.clinc import load_clinc
 
     path = shared_data / "clinc150" / "data_full.json"

@@ -10,12 +10,13 @@ import pytest
 from embedlab.corpus import Corpus
 from embedlab.errors import InputError
 from embedlab.jobs import run_job
-from embedlab.ood.label_rules import disabled_methods
+from embedlab.ood import disabled_methods
 from embedlab.ood.run_reading import confusion_at, id_quantile_threshold, review_lists
 from embedlab.ood.split import split_corpus
+from embedlab.runs import list_runs, load_run
 from embedlab.text_display import display_text
 from storage.corpora import save_corpus
-from storage.sessions import ensure_session, list_runs, load_run
+from storage.sessions import ensure_session
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["knn", "msp", "mahalanobis", "lof"]
@@ -63,14 +64,14 @@ def test_job_stores_a_run_with_metrics_and_per_sample_scores(stored):
     ref = run_job(db, "ood", ood_params(sid, info.id), session_id=sid)
     assert ref.startswith("run:")
     run = load_run(db, int(ref.split(":")[1]))
-    assert run["kind"] == "ood" and run["params"]["corpus"] == "intents"
-    assert set(run["metrics"]) == set(METHODS)
-    for name, m in run["metrics"].items():
+    assert run.kind == "ood" and run.params["corpus"] == "intents"
+    assert set(run.metrics) == set(METHODS)
+    for name, m in run.metrics.items():
         for key in ("auroc", "fpr95", "fpr95_openood", "aupr_in", "aupr_out"):
             assert 0.0 <= m[key] <= 1.0, (name, key)
         lo, hi = m["auroc_ci"]
         assert 0.0 <= lo <= hi <= 1.0
-    d = run["details"]
+    d = run.details
     n_test = d["n_id"] + d["n_ood"]
     assert d["n_ood"] == 30 and d["n_id"] == 4 * 9  # round(0.3 · 30) held out per label
     assert len(d["test_idx"]) == len(d["is_ood"]) == len(d["test_labels"]) == n_test
@@ -80,9 +81,9 @@ def test_job_stores_a_run_with_metrics_and_per_sample_scores(stored):
     # the logistic head on four disjoint vocabularies, hold-out seeds 0-9 here: 1.000; chance: 0.25
     assert d["disabled"] == {} and d["id_accuracy"] > 0.8
     assert d["n_train"] == 4 * 21
-    json.dumps(run["details"])  # plain JSON
+    json.dumps(run.details)  # plain JSON
     # disjoint vocabularies, easy: each of the four methods, hold-out seeds 0-9 here: 1.000; random scores: 0.5
-    assert all(m["auroc"] > 0.8 for m in run["metrics"].values())
+    assert all(m["auroc"] > 0.8 for m in run.metrics.values())
 
 
 def test_job_on_another_corpus_and_held_out_labels(stored):
@@ -91,10 +92,10 @@ def test_job_on_another_corpus_and_held_out_labels(stored):
     params = ood_params(sid, info.id, test="corpus", test_corpus_id=other.id, ood_labels=[],
                         near_ood_labels=["travel"], id_labels=["weather", "music"], methods=["knn", "msp"])
     run = load_run(db, int(run_job(db, "ood", params).split(":")[1]))
-    d = run["details"]
+    d = run.details
     assert d["n_ood"] == 30 + 30 and d["n_id"] == 2 * 9 and d["n_left_out"] == 60  # banking and oos left out
     assert {tuple(x)[0] for x in d["test_idx"]} == {info.id, other.id}
-    assert run["params"]["test_corpus"] == "other"
+    assert run.params["test_corpus"] == "other"
 
 
 def test_no_labels_disables_label_methods_with_the_reason(db):
@@ -104,9 +105,9 @@ def test_no_labels_disables_label_methods_with_the_reason(db):
     params = {"session_id": sid, "model": "tfidf-svd", "id_corpus_id": plain.id, "test": "corpus",
               "test_corpus_id": outliers.id, "methods": ["knn", "msp", "mahalanobis", "mcm"]}
     run = load_run(db, int(run_job(db, "ood", params).split(":")[1]))
-    assert set(run["metrics"]) == {"knn"}
-    assert set(run["details"]["disabled"]) == {"msp", "mahalanobis", "mcm"}
-    assert all("needs labels" in why for why in run["details"]["disabled"].values())
+    assert set(run.metrics) == {"knn"}
+    assert set(run.details["disabled"]) == {"msp", "mahalanobis", "mcm"}
+    assert all("needs labels" in why for why in run.details["disabled"].values())
     with pytest.raises(InputError, match="none of the chosen methods can run"):
         run_job(db, "ood", {**params, "methods": ["msp"]})
 
@@ -131,7 +132,7 @@ def test_a_copied_run_reads_its_documents_from_its_own_session(stored):
     db, sid, info = stored
     run_job(db, "ood", ood_params(sid, info.id, methods=["knn"]))
     copy_id = get_session_id(db, duplicate_session(db, "s", "copy"))
-    copied = load_run(db, list_runs(db, copy_id, "ood")[0]["id"])
+    copied = load_run(db, list_runs(db, copy_id, "ood")[0].id)
     delete_session(db, "s")  # the original corpus id is gone; the copy holds the same documents under another id
     resolved = resolve_run_corpora(db, copied)
     assert list(resolved) == [info.id] and resolved[info.id].session_id == copy_id
@@ -198,7 +199,7 @@ def test_page_shows_a_stored_run(app_env):
     sid = ensure_session(db, "s")
     info = save_corpus(db, sid, labelled_corpus())
     ref = run_job(db, "ood", ood_params(sid, info.id), session_id=sid)
-    stored = load_run(db, int(ref.split(":")[1]))["metrics"]
+    stored = load_run(db, int(ref.split(":")[1])).metrics
     at = open_page()
     assert not at.exception, at.exception
     frames = [df.value for df in at.dataframe]
@@ -370,7 +371,7 @@ def test_page_runs_the_corpora_test_source(app_env):
     assert job.params["test_corpus_id"] == outliers.id and job.params["id_corpus_id"] == train.id
     at.run()
     assert not at.exception, at.exception
-    run = load_run(db, list_runs(db, sid, "ood")[0]["id"])
-    assert run["details"]["n_train"] == 90 and run["details"]["n_id"] == 20 and run["details"]["n_ood"] == 30
+    run = load_run(db, list_runs(db, sid, "ood")[0].id)
+    assert run.details["n_train"] == 90 and run.details["n_id"] == 20 and run.details["n_ood"] == 30
     setup = next(df.value for df in at.dataframe if "in-distribution" in df.value.columns)
     assert setup["ID test"].iloc[0].startswith("every document of id-test") and "held out" not in setup.columns

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from embedlab.errors import InputError
+from embedlab.ood import method_names
+from embedlab.runs import OODRun, list_runs, load_run
 
 METRICS = ("auroc", "fpr95", "fpr95_openood", "aupr_in", "aupr_out")
 INTENTS = ("book_flight", "play_music", "weather")
@@ -38,15 +40,22 @@ def clinc_csvs(shared_data, tmp_path) -> tuple[Path, Path, Path]:
     return paths[0], paths[1], paths[2]
 
 
-def run_cli(tmp_path: Path, files, model: str) -> dict:
+def run_cli(tmp_path: Path, files, model: str) -> tuple[dict, OODRun]:
+    """The CLI's JSON, and the run it kept in session "s"."""
     from embedlab.cli import main
+    from storage import connect
 
     out = tmp_path / f"cli-{model}.json"
     train, test, ood = files
     rc = main(["--db", str(tmp_path / "cli.sqlite"), "bench-ood", "--train", str(train), "--test", str(test),
-               "--ood", str(ood), "--model", model, "--json", str(out)])
+               "--ood", str(ood), "--model", model, "--json", str(out), "--session", "s"])
     assert rc == 0
-    return json.loads(out.read_text())
+    db = connect(tmp_path / "cli.sqlite")
+    try:
+        (header,) = list_runs(db, 1, "ood")
+        return json.loads(out.read_text()), load_run(db, header.id)
+    finally:
+        db.close()
 
 
 def stored_corpora(db, files) -> tuple[int, list[int]]:
@@ -63,10 +72,9 @@ def page_params(sid: int, ids: list[int], model: str, **extra) -> dict:
             "id_test_corpus_id": ids[1], "test_corpus_id": ids[2], **extra}
 
 
-def run_page(tmp_path: Path, files, model: str) -> dict:
+def run_page(tmp_path: Path, files, model: str) -> OODRun:
     from embedlab.jobs import run_job
     from storage import connect
-    from storage.sessions import load_run
 
     db = connect(tmp_path / "page.sqlite")   # another database: nothing the CLI stored is reused
     try:
@@ -78,17 +86,30 @@ def run_page(tmp_path: Path, files, model: str) -> dict:
 
 
 def assert_same_numbers(tmp_path: Path, files, model: str) -> dict:
-    cli = run_cli(tmp_path, files, model)
+    cli, cli_run = run_cli(tmp_path, files, model)
     run = run_page(tmp_path, files, model)
-    assert (cli["n_id"], cli["n_ood"]) == (run["details"]["n_id"], run["details"]["n_ood"]) == (18, 12)
-    assert cli["model"] == model and "skipped" not in cli and run["details"]["disabled"] == {}
-    assert list(cli["methods"]) == list(run["metrics"])  # every detector, in the same order
+    assert (cli["n_id"], cli["n_ood"]) == (run.details["n_id"], run.details["n_ood"]) == (18, 12)
+    assert cli["model"] == model and "skipped" not in cli and run.disabled == {}
+    assert list(cli["methods"]) == list(run.metrics)  # every detector, in the same order
     for name, metrics in cli["methods"].items():
         for key in METRICS:
-            assert metrics[key] == run["metrics"][name][key], (model, name, key)
-        assert metrics["auroc_ci"] == run["metrics"][name]["auroc_ci"], (model, name)
-    assert cli["id_accuracy"] == run["details"]["id_accuracy"]
-    assert run["params"]["id_test_corpus"] == "test" and run["params"]["test_corpus"] == "ood"
+            assert metrics[key] == run.metrics[name][key], (model, name, key)
+        assert metrics["auroc_ci"] == run.metrics[name]["auroc_ci"], (model, name)
+    assert cli["id_accuracy"] == run.details["id_accuracy"]
+    assert run.params["id_test_corpus"] == "test" and run.params["test_corpus"] == "ood"
+    # the stored runs: one writer, the same comparison (the CLI's files where the page has its corpora)
+    shared = ("model", "methods", "params", "dataset")
+    assert {k: cli_run.params[k] for k in shared} == {k: run.params[k] for k in shared} == \
+        {"model": model, "methods": method_names(), "params": {}, "dataset": "train"}
+    train, test, ood = files
+    assert cli_run.params == {"source": "files", "train": str(train), "test": str(test), "ood": str(ood),
+                              **{k: run.params[k] for k in shared}}
+    assert run.params["source"] == "session" and "session_id" not in run.params
+    assert cli_run.metrics == run.metrics and set(cli_run.details) == set(run.details)
+    for key in ("scores", "is_ood", "roc", "id_accuracy", "n_id", "n_ood", "n_train", "disabled"):
+        assert cli_run.details[key] == run.details[key], key
+    assert cli_run.test_labels[:18] == run.test_labels[:18]      # bench-ood ignores the OOD file's labels
+    assert cli_run.test_idx == [] and len(run.test_idx) == 30        # a CLI run's texts are not stored
     return cli
 
 
@@ -163,18 +184,17 @@ def test_corpora_source_checks_its_corpora(db, clinc_csvs):
     with pytest.raises(InputError, match="whole number"):
         run_job(db, "ood", {**page_params(sid, ids, "tfidf-svd"), "test": "holdout", "seed": "x"})
     # labels marked OOD in the in-distribution corpus join the OOD side; nothing is held out
-    from storage.sessions import load_run
-
     ref = run_job(db, "ood", {**page_params(sid, ids, "tfidf-svd"), "ood_labels": ["weather"],
                               "methods": ["knn", "msp"]})
-    d = load_run(db, int(ref.split(":")[1]))["details"]
+    d = load_run(db, int(ref.split(":")[1])).details
     assert (d["n_train"], d["n_id"], d["n_ood"]) == (40, 18, 20 + 12)
     assert [x[0] for x in d["test_idx"]] == [ids[1]] * 18 + [ids[0]] * 20 + [ids[2]] * 12
 
 
 def test_one_label_rule_for_every_caller():
+    from embedlab.ood import disabled_methods
     from embedlab.ood.comparison import run_ood_comparison
-    from embedlab.ood.label_rules import MISSING_LABEL, NO_LABELS, ONE_LABEL, checked_labels, disabled_methods
+    from embedlab.ood.label_rules import MISSING_LABEL, NO_LABELS, ONE_LABEL, checked_labels
 
     rng = np.random.default_rng(0)
     X_train, X_test = rng.normal(size=(40, 4)), rng.normal(size=(10, 4))

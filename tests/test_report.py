@@ -142,7 +142,7 @@ def _kinds(path: Path) -> list[str]:
 def test_cli_export_without_tokens_and_projections_is_smaller_and_imports(db_path, db, tmp_path, capsys):
     from storage import connect
     from storage.sessions import list_runs
-    from storage.transfer import import_session
+    from embedlab.session_files import import_session_file as import_session
 
     small_session(db)
     full, slim = tmp_path / "full.sqlite", tmp_path / "slim.sqlite"
@@ -171,7 +171,7 @@ def test_export_keeps_run_numbers_and_import_reports_the_new_ones(db, tmp_path):
     from storage import connect
     from storage.export_options import describe_run_numbers, export_session_with_options, imported_run_numbers
     from storage.sessions import ensure_session
-    from storage.transfer import import_session
+    from embedlab.session_files import import_session_file as import_session
 
     other = ensure_session(db, "other")
     save_run(db, other, "ood", {}, {})                 # run 1 belongs to another session
@@ -215,3 +215,58 @@ def test_export_bytes_is_rebuilt_after_a_change(db_path, db):
     set_label_names(db, corpus.id, {"topic-0": "Zero"})
     assert session_fingerprint(db, "s") != with_bookmark
     assert export_bytes(db_path, "s", without=["tokens"]) != export_bytes(db_path, "s")
+
+
+# --------------------------------------------------------------------------------------------- one table, page and report
+
+def _report_tables(text: str) -> list[list[list[str]]]:
+    """Every metric table of a report as rows of cell texts (header first), bold marks dropped."""
+    import html
+
+    tables = []
+    for body in re.findall(r"<table class='metrics'>(.*?)</table>", text, flags=re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+        tables.append([[html.unescape(re.sub(r"</?b>", "", c)) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", r)]
+                       for r in rows])
+    return tables
+
+
+def test_a_runs_table_in_the_report_is_the_pages_table(db):
+    """The report shows a run's table as its page does: the same columns in the same order, recall@k starred, sizes
+    at 1,000 bytes a kB (4,200,000 bytes read 4.2 MB on both, not 4.0 MB on one), build_s never starred and never
+    printed as 8e-06, the embedding time beside it."""
+    from components.metric_table import metric_cells
+    from components.ood_plots import results_frame
+    from embedlab.report import build_report
+    from embedlab.runs import save_run as store_run
+    from storage.sessions import ensure_session
+
+    sid = ensure_session(db, "s")
+    metrics = {"bm25": {"ndcg@10": 0.41, "recall@100": 0.7, "mrr@10": 0.4, "ms_per_query": 0.8,
+                        "index_bytes": 4_200_000, "recall@10": 0.5, "map@100": 0.3, "build_s": 8e-06},
+               "dense": {"ndcg@10": 0.52, "recall@100": 0.8, "mrr@10": 0.5, "ms_per_query": 12.5,
+                         "index_bytes": 2_560, "recall@10": 0.6, "map@100": 0.35, "build_s": 0.004}}
+    significance = {"dense": {"ndcg@10": 0.01, "recall@100": 0.2}}
+    store_run(db, sid, "retrieval", {"source": "beir", "dataset": "toy", "model": "m", "methods": ["bm25", "dense"],
+                                     "params": {}, "baseline": "bm25"},
+              metrics, {"significance": significance, "embed_s": 370.24})
+    ood = {"knn": {"auroc": 0.9, "auroc_ci": [0.85, 0.95], "fpr95": 0.3, "fpr95_openood": 0.2, "aupr_in": 0.8,
+                   "aupr_out": 0.7},
+           "msp": {"auroc": 0.95, "auroc_ci": [0.9, 0.97], "fpr95": 0.4, "fpr95_openood": 0.1, "aupr_in": 0.9,
+                   "aupr_out": 0.6}}
+    store_run(db, sid, "ood", {"source": "session", "model": "m", "methods": ["knn", "msp"], "params": {},
+                               "dataset": "c"}, ood, {})
+    text = build_report(db, "s")
+    retrieval, ood_table = _report_tables(text)
+    page = metric_cells(metrics, significance=significance, baseline="bm25")
+    assert retrieval == [list(page.columns), *page.values.tolist()]
+    assert retrieval[0] == ["method", "ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100", "ms_per_query",
+                            "index_bytes", "build_s"]
+    assert retrieval[1] == ["bm25 (baseline)", "0.4100", "0.5000", "0.7000", "0.4000", "0.3000", "0.800 ★",
+                            "4.2 MB", "<0.01"]
+    assert retrieval[2] == ["dense", "0.5200 ▲† ★", "0.6000 ★", "0.8000 ▲ ★", "0.5000 ★", "0.3500 ★", "12.5",
+                            "2.6 kB ★", "<0.01"]
+    frame = results_frame(ood)
+    assert ood_table == [list(frame.columns), *frame.values.tolist()]
+    assert ood_table[1][:3] == ["msp", "0.9500 ★", "0.900–0.970"]
+    assert "8e-06" not in text and "370.24" not in text and "took 370.2 s" in text

@@ -100,17 +100,6 @@ def test_labels_job_leaves_the_query_document_out(db, session):
     assert run["metrics"]["bm25"]["ndcg@10"] > 0.9
 
 
-def _cap_is_wired() -> bool:
-    """Whether the comparison passes the labels source's max_relevant on to queries_from_labels."""
-    import inspect
-
-    from embedlab.retrieval import comparison
-
-    return "max_relevant" in inspect.getsource(comparison)
-
-
-@pytest.mark.xfail(not _cap_is_wired(), reason="embedlab/retrieval/comparison.py does not pass max_relevant yet",
-                   strict=True)
 def test_labels_job_with_a_capped_relevant_set(db, session):
     corpus = labelled_corpus(db, session)
     base = {"session_id": session, "source": "labels", "corpus_id": corpus.id, "n_queries": 6, "seed": 1,
@@ -174,7 +163,9 @@ def test_typed_query_ranks_and_reuses_the_built_index(db, session):
 
 
 def test_metric_table_marks_the_best_of_each_column():
-    from components.metric_table import RETRIEVAL_COLUMNS, best_marks, metric_cells
+    from components.metric_table import metric_cells
+    from embedlab.metric_directions import RETRIEVAL as RETRIEVAL_COLUMNS
+    from embedlab.run_tables import best_marks
 
     metrics = {"bm25": {"ndcg@10": 0.6, "ms_per_query": 2.0, "index_bytes": 100},
                "dense": {"ndcg@10": 0.7, "ms_per_query": 1.0, "index_bytes": 100},

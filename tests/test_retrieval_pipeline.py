@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from builders import write_beir
 
+from embedlab.runs import RetrievalRun, load_run
+
 TOPICS = {
     "astronomy": "planet star orbit telescope galaxy comet nebula asteroid",
     "baking": "bread flour oven dough yeast crust pastry butter",
@@ -52,12 +54,12 @@ def cli_bench(beir: Path, db: Path, out: Path, model: str, methods: str) -> dict
     return json.loads(out.read_text())
 
 
-def page_job(beir: Path, db_path: Path, model: str, methods: list[str]) -> dict:
+def page_job(beir: Path, db_path: Path, model: str, methods: list[str]) -> RetrievalRun:
     """The page's `retrieval` job, run as the page submits it (validated params, source "beir")."""
     from embedlab.jobs import run_job
     from embedlab.retrieval.params import validate_params
     from storage import connect
-    from storage.sessions import ensure_session, load_run
+    from storage.sessions import ensure_session
 
     db = connect(db_path)
     try:
@@ -70,16 +72,16 @@ def page_job(beir: Path, db_path: Path, model: str, methods: list[str]) -> dict:
         db.close()
 
 
-def assert_same_metrics(cli: dict, run: dict, methods: list[str]) -> None:
-    assert list(cli["methods"]) == list(run["metrics"]) == methods
+def assert_same_metrics(cli: dict, run: RetrievalRun, methods: list[str]) -> None:
+    assert list(cli["methods"]) == list(run.metrics) == methods
     for m in methods:
-        a, b = cli["methods"][m], run["metrics"][m]
+        a, b = cli["methods"][m], run.metrics[m]
         assert set(a) == set(b), m
         for key in QUALITY:
             assert a[key] == b[key], (m, key, a[key], b[key])
-    d = run["details"]
+    d = run.details
     assert (cli["n_docs"], cli["n_queries"], cli["dataset"]) == (d["n_docs"], d["n_queries"], d["dataset"])
-    assert run["params"]["dataset"] == cli["dataset"] == "tiny"
+    assert run.dataset == cli["dataset"] == "tiny"
 
 
 @pytest.fixture
@@ -96,25 +98,41 @@ def test_cli_and_page_job_agree_tfidf(beir, tmp_path):
     assert cli["methods"]["dense"]["ndcg@10"] > 0.5       # the queries land in the documents' space
 
 
-def test_cli_run_kept_in_a_session_has_the_page_runs_details(beir, tmp_path):
-    """`bench-retrieval --session` keeps the drill-down details a page run keeps (per-query nDCG, rankings,
-    judgements), so the Retrieval page's drill-down and the Atlas's map views read a CLI run as they read a page's."""
+def test_cli_run_kept_in_a_session_is_the_page_run(beir, tmp_path):
+    """`bench-retrieval --session` and the page's job store a run through one writer: the same validated params
+    (the session is the run's, not a param), the same drill-down details (per-query nDCG, rankings, judgements), so
+    the Retrieval page's drill-down and the Atlas's map views read a CLI run as they read a page's. A CLI run stored
+    before issue 21 (raw argparse values) reads, migrated, with the same params."""
     from embedlab.cli import main
+    from embedlab.runs import list_runs, load_run
     from storage import connect
-    from storage.sessions import list_runs, load_run
 
     db_path = tmp_path / "both.sqlite"
     assert main(["--db", str(db_path), "bench-retrieval", "--beir", str(beir), "--model", "tfidf-svd",
                  "--methods", "bm25,dense", "--session", "s"]) == 0
     page = page_job(beir, db_path, "tfidf-svd", ["bm25", "dense"])
     db = connect(db_path)
-    cli_run = load_run(db, next(r["id"] for r in list_runs(db, page["session_id"], "retrieval")
-                                if r["id"] != page["id"]))
-    db.close()
+    cli_run = load_run(db, next(r.id for r in list_runs(db, page.session_id, "retrieval") if r.id != page.id))
+    assert cli_run.params == page.params and "session_id" not in page.params
+    assert page.params == {"source": "beir", "beir_dir": str(beir), "split": "test", "model": "tfidf-svd",
+                           "methods": ["bm25", "dense"], "params": {}, "baseline": "bm25", "max_docs": None,
+                           "max_queries": None, "dataset": "tiny"}
     for key in ("per_query", "rankings", "qrels", "n_relevant", "queries", "significance", "baseline"):
-        assert cli_run["details"][key] == page["details"][key], key
-    assert cli_run["details"]["methods"] == cli_run["metrics"]            # the CLI's JSON is kept beside them
-    assert set(cli_run["details"]["per_query"]["dense"]) == {f"q-{t}" for t in TOPICS}
+        assert cli_run.details[key] == page.details[key], key
+    assert set(cli_run.details) == set(page.details) and cli_run.schema == page.schema == 2
+    assert set(cli_run.details["per_query"]["dense"]) == {f"q-{t}" for t in TOPICS}
+    # the CLI's run as the code before issue 21 stored it (its argparse values and its JSON beside the details)
+    old_params = {"command": "bench-retrieval", "beir": str(beir), "split": "test", "model": "tfidf-svd",
+                  "methods": "bm25,dense", "session": "s"}
+    old_details = {k: v for k, v in cli_run.details.items() if k not in ("embed_s", "schema")}
+    old_details.update(split="test", model="tfidf-svd", methods=cli_run.metrics)
+    db.execute("INSERT INTO runs (session_id, kind, params_json, metrics_json, details_json, created_at) "
+               "VALUES (?, 'retrieval', ?, ?, ?, 'then')",
+               [page.session_id, json.dumps(old_params), json.dumps(cli_run.metrics), json.dumps(old_details)])
+    db.conn.commit()
+    old = load_run(db, max(r.id for r in list_runs(db, page.session_id)))
+    db.close()
+    assert old.schema == 1 and old.params == page.params and set(old.details) == set(page.details) - {"embed_s"}
 
 
 @pytest.mark.slow
@@ -160,7 +178,7 @@ def test_tfidf_dense_matches_the_hand_recipe(beir, tmp_path):
     out = cli_bench(beir, tmp_path / "db.sqlite", tmp_path / "out.json", "tfidf-svd", "dense")
     assert out["methods"]["dense"]["ndcg@10"] == pytest.approx(by_hand, abs=1e-6)
     run = page_job(beir, tmp_path / "db.sqlite", "tfidf-svd", ["dense"])     # documents now from the cache
-    assert run["metrics"]["dense"]["ndcg@10"] == pytest.approx(by_hand, abs=1e-6)
+    assert run.metrics["dense"]["ndcg@10"] == pytest.approx(by_hand, abs=1e-6)
 
 
 def test_labels_queries_use_the_corpus_space_documents(db, session_id):

@@ -4,11 +4,12 @@ The page, the CLI and the benchmark read `REGISTRY` (name → Detector class, fi
 methods themselves: a new detector is one new module in `embedlab/ood/detectors/` with a `@register`-ed class."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from embedlab.errors import InputError
 from embedlab.neighbours import l2_normalise
 from embedlab.ood.base import DETECTORS, REGISTRY, Detector, register
+from embedlab.ood.label_rules import NO_LABELS, label_problem, method_problem
 
 
 def method_names() -> list[str]:
@@ -18,20 +19,12 @@ def method_names() -> list[str]:
 
 def parse_methods(methods: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """'knn,msp' or ['knn', 'msp'] or None (= all) → validated names; unknown ones raise InputError."""
-    if methods is None:
-        return method_names()
-    names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
-    unknown = [m for m in names if m not in REGISTRY]
-    if unknown:
-        raise InputError(f"unknown OOD method(s) {', '.join(unknown)}; valid: {', '.join(method_names())}")
-    if not names:
-        raise InputError(f"no OOD method given; valid: {', '.join(method_names())}")
-    return list(dict.fromkeys(names))
+    return REGISTRY.parse(methods)
 
 
 def get_detector(name: str, **params: Any) -> Detector:
     """A fresh, unfitted detector; params (typed, or strings to cast) override its defaults and are checked."""
-    return REGISTRY[parse_methods([name])[0]](**params)
+    return REGISTRY.create(name, **params)
 
 
 def describe_methods() -> list[dict[str, Any]]:
@@ -42,11 +35,23 @@ def describe_methods() -> list[dict[str, Any]]:
 
 
 def unavailable_reason(name: str, *, has_labels: bool, has_embedder: bool = True) -> str | None:
-    """Why a method cannot run on this in-distribution set (None when it can): the page disables it with this."""
-    from embedlab.ood import label_rules
+    """Why a method cannot run on an in-distribution set with or without labels (None when it can)."""
+    return method_problem(REGISTRY[parse_methods([name])[0]], labels_problem=None if has_labels else NO_LABELS,
+                          has_embedder=has_embedder)
 
-    return label_rules.unavailable_reason(name, has_labels=has_labels, has_embedder=has_embedder)
+
+def disabled_methods(methods: Sequence[str], train_labels: Sequence[Any] | None,
+                     *, has_embedder: bool = True) -> dict[str, str]:
+    """{method: why it cannot run on this in-distribution set} for the methods that cannot (the page greys them
+    out with this)."""
+    problem = label_problem(train_labels)
+    out = {}
+    for name in parse_methods(list(methods)):
+        reason = method_problem(REGISTRY[name], labels_problem=problem, has_embedder=has_embedder)
+        if reason:
+            out[name] = reason
+    return out
 
 
 __all__ = ["DETECTORS", "REGISTRY", "Detector", "register", "l2_normalise", "method_names", "parse_methods",
-           "get_detector", "describe_methods", "unavailable_reason"]
+           "get_detector", "describe_methods", "unavailable_reason", "disabled_methods"]

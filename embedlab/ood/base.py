@@ -10,11 +10,12 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from embedlab.errors import InputError
+from embedlab.ood.label_rules import NO_EMBEDDER, checked_labels
 from embedlab.registry import Param, Registry, resolve_params
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
-DETECTORS = Registry("OOD detector", "embedlab.ood.detectors")
+DETECTORS = Registry("OOD method", "embedlab.ood.detectors")
 REGISTRY = DETECTORS   # name -> Detector class (a read-only mapping, filled on first use)
 register = DETECTORS.register
 
@@ -38,8 +39,6 @@ class Detector:
     def fit(self, X: np.ndarray, labels: Any = None, label_names: dict[str, str] | None = None,
             embed_fn: EmbedFn | None = None) -> "Detector":
         X = as_matrix(X, "training embeddings")
-        from embedlab.ood.label_rules import NO_EMBEDDER, checked_labels
-
         if self.needs_labels:
             labels = checked_labels(labels, len(X), self.name)
         if self.needs_embedder and embed_fn is None:

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.embedding.embedders import DEFAULT_MODEL
+from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import InputError
+from embedlab.ingest import load_corpus
+from embedlab.ood import parse_methods
 from embedlab.ood.clinc import LabelledTexts, clinc_task, export_clinc_csvs
 from embedlab.ood.comparison import Comparison, OODTask, TestPart, compare_detectors, run_ood_comparison
 from embedlab.ood.label_rules import is_missing
@@ -22,6 +25,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BenchSets",
     "bench_json",
+    "bench_params",
     "bench_task",
     "export_clinc_csvs",
     "read_bench_sets",
@@ -64,8 +68,6 @@ def read_bench_sets(*, clinc: str | Path | None = None, train: str | Path | None
 def bench_task(sets: BenchSets, model: Any = DEFAULT_MODEL, db=None) -> OODTask:
     """The comparison task of a bench: the training texts' space (cached in db when given; db=None stores
     nothing), the ID test and OOD texts encoded in it."""
-    from embedlab.embedding.space import EmbeddingSpace
-
     space = EmbeddingSpace(db, sets.train.texts, model)
     return OODTask(dataset=sets.dataset, space=space, train_labels=sets.train.labels,
                    tests=[TestPart("ID test texts", False, texts=list(sets.test.texts), labels=sets.test.labels),
@@ -84,22 +86,28 @@ def bench_json(task: OODTask, result: Comparison) -> dict[str, Any]:
     return out
 
 
+def bench_params(sets: BenchSets, task: OODTask, methods: str | list[str] | None = None, *,
+                 clinc: str | Path | None = None, train: str | Path | None = None, test: str | Path | None = None,
+                 ood: str | Path | None = None) -> dict[str, Any]:
+    """The params a `bench-ood --session` run keeps (`embedlab.runs.OODRun`): the comparison as validated, with the
+    files it read."""
+    files = {"clinc": clinc} if clinc is not None else {"train": train, "test": test, "ood": ood}
+    return {"source": "clinc" if clinc is not None else "files", **{k: str(v) for k, v in files.items()},
+            "model": task.space.model, "methods": parse_methods(methods), "params": {}, "dataset": sets.dataset}
+
+
 def run_ood_bench(*, clinc: str | Path | None = None, train: str | Path | None = None,
                   test: str | Path | None = None, ood: str | Path | None = None, model: Any = DEFAULT_MODEL,
                   methods=None, db=None, progress: Progress | None = None,
                   params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Read, embed and compare: DESIGN §3's `bench-ood --json` object. model: a name or an Embedder object.
     Methods named explicitly that cannot run raise InputError; with methods=None they are skipped, with why."""
-    from embedlab.ood import parse_methods
-
     parse_methods(methods)  # fail on a bad name before reading or embedding anything
     task = bench_task(read_bench_sets(clinc=clinc, train=train, test=test, ood=ood), model, db)
     return bench_json(task, compare_detectors(task, methods, params, progress))
 
 
 def _read_corpus(path: str | Path) -> LabelledTexts:
-    from embedlab.ingest import load_corpus
-
     corpus = load_corpus(path, text_col=None, label_col=None)
     labels = corpus.labels
     if labels is not None and all(is_missing(v) for v in labels):

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import Cancelled, InputError
+from embedlab.ood import REGISTRY, get_detector, parse_methods
 from embedlab.ood.base import as_matrix
 from embedlab.ood.evaluate import ood_metrics
 from embedlab.ood.label_rules import label_problem, method_problem, usable_labels
+from embedlab.ood.logits import HEAD_C, LinearHead
 
 Progress = Callable[[float, str], None]
 EmbedFn = Callable[[list[str]], np.ndarray]
@@ -169,8 +171,6 @@ def runnable_methods(task: OODTask, methods: Sequence[str] | str | None = None, 
     """(methods to run, {method: why it cannot run}) under the label rules.
 
     Named methods that cannot run raise InputError unless skip_unavailable; methods=None (= all) skips them."""
-    from embedlab.ood import REGISTRY, parse_methods
-
     names = parse_methods(methods)
     skip = methods is None if skip_unavailable is None else skip_unavailable
     problem = task.label_problem
@@ -194,8 +194,6 @@ def compare_detectors(task: OODTask, methods: Sequence[str] | str | None = None,
                       interval: bool = True) -> Comparison:
     """Embed the task (ID documents via `space.documents()`, everything else via `space.encode`), fit the shared
     head, fit and score every detector, measure. Everything a user can get wrong is refused before embedding."""
-    from embedlab.ood import get_detector
-
     report = progress or (lambda fraction, message: None)
     params = _check_params(params)
     if task.n_id == 0:
@@ -239,9 +237,6 @@ def run_ood_comparison(X_train, y_train, X_test, is_ood, methods=None, label_nam
     Explicitly named methods that cannot run raise InputError; with methods=None they are skipped, with the reason.
     id_accuracy is the logistic head's accuracy on the ID test rows (needs y_test and a method that uses the head).
     head_fit_s is the time to fit that shared head, which the head methods' fit_s leave out."""
-    from embedlab.ood import REGISTRY, get_detector, parse_methods
-    from embedlab.ood.logits import HEAD_C, LinearHead
-
     report = progress or (lambda fraction, message: None)
     explicit = methods is not None
     names = parse_methods(methods)
@@ -303,8 +298,6 @@ def run_ood_comparison(X_train, y_train, X_test, is_ood, methods=None, label_nam
 
 def _check_params(params: Any) -> dict[str, dict[str, Any]]:
     """{method: {parameter: value}} with known method names (InputError otherwise)."""
-    from embedlab.ood import parse_methods
-
     if params is None:
         return {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):

@@ -19,9 +19,13 @@ from typing import Any
 
 import sqlite_utils
 
+from embedlab.embedding.embedders import DEFAULT_MODEL
+from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import InputError, UserError
+from embedlab.ood import parse_methods
 from embedlab.ood.comparison import OODTask, TestPart
 from embedlab.ood.split import DEFAULT_FRACTION, OODSplit, split_corpus
+from storage.corpora import get_corpus, load_labels, load_texts
 
 TEST_SOURCES = ("holdout", "corpus", "corpora")
 
@@ -37,20 +41,27 @@ class CorpusTask:
     method_params: dict[str, dict[str, Any]]
     split: OODSplit
     corpora: dict[str, Any]          # role ("in-distribution", "id test", "ood") → CorpusInfo
+    choices: dict[str, Any]          # the page's choices, checked: labels, test source, hold-out, corpus ids
 
     @property
     def test_idx(self) -> list[list[int]]:
         return [list(r) for r in self.task.test_refs]  # every part of a stored task has refs
 
+    def run_params(self) -> dict[str, Any]:
+        """The params a run of this task keeps (`embedlab.runs.OODRun`): the comparison as validated, the corpora
+        named as well as numbered."""
+        params = {"source": "session", "model": self.model, "methods": list(self.methods),
+                  "params": self.method_params, **self.choices, "corpus": self.corpora["in-distribution"].name,
+                  "dataset": self.task.dataset}
+        for role, key in (("id test", "id_test_corpus"), ("ood", "test_corpus")):
+            if role in self.corpora:
+                params[key] = self.corpora[role].name
+        return params
+
 
 def task_from_corpora(db: sqlite_utils.Database, params: dict) -> CorpusTask:
     """Validate the job's params and build its task; InputError (one clear line) for anything a user can get
     wrong. Reads labels and texts, embeds nothing."""
-    from embedlab.embedding.embedders import DEFAULT_MODEL
-    from embedlab.embedding.space import EmbeddingSpace
-    from embedlab.ood import parse_methods
-    from storage.corpora import load_labels, load_texts
-
     if not isinstance(params, dict):
         raise InputError("OOD job parameters must be a JSON object")
     model = params.get("model") or DEFAULT_MODEL
@@ -108,14 +119,18 @@ def task_from_corpora(db: sqlite_utils.Database, params: dict) -> CorpusTask:
     task = OODTask(dataset=info.name, space=space, train_labels=split.train_labels, tests=tests,
                    train_rows=split.train)
     corpora = {"in-distribution": info, "id test": id_test_info, "ood": test_info}
+    choices = {"id_corpus_id": info.id, "id_labels": _strings(params.get("id_labels"), "id_labels"),
+               "ood_labels": _strings(params.get("ood_labels"), "ood_labels"),
+               "near_ood_labels": _strings(params.get("near_ood_labels"), "near_ood_labels"), "test": test,
+               "fraction": fraction, "seed": _int(params.get("seed", 0), "seed")}
+    choices.update({key: other.id for key, other in (("id_test_corpus_id", id_test_info), ("test_corpus_id", test_info))
+                    if other is not None})
     return CorpusTask(task=task, session_id=session_id, model=model, methods=methods,
                       method_params=method_params, split=split,
-                      corpora={k: v for k, v in corpora.items() if v is not None})
+                      corpora={k: v for k, v in corpora.items() if v is not None}, choices=choices)
 
 
 def _corpus(db: sqlite_utils.Database, params: dict, key: str, what: str):
-    from storage.corpora import get_corpus
-
     if params.get(key) is None:
         raise InputError(f"pick {what}")
     try:

@@ -11,15 +11,18 @@ Streamlit-free; the pure functions take arrays, `load_run_training` reads the da
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import sqlite_utils
 
 from embedlab.neighbours import l2_normalise
+from embedlab.ood.comparison import embed_task
+from embedlab.ood.corpus_task import task_from_corpora
 from embedlab.ood.label_rules import is_missing
 from embedlab.ood.run_reading import id_quantile_threshold, resolve_run_corpora
+from embedlab.runs import OODRun
 
 CORPUS_KEYS = ("id_corpus_id", "id_test_corpus_id", "test_corpus_id")
 REFERENCE_LIMIT = 2000     # ID test documents sampled for the "typical" distances of the verdict
@@ -28,22 +31,21 @@ REFERENCE_LIMIT = 2000     # ID test documents sampled for the "typical" distanc
 # --- which run, which documents --------------------------------------------------------------------------------
 
 
-def run_corpora(db: sqlite_utils.Database, run: dict) -> dict[int, Any]:
+def run_corpora(db: sqlite_utils.Database, run: OODRun) -> dict[int, Any]:
     """{corpus id as the run names it: the stored CorpusInfo now, or None} for every corpus of the run (the
     in-distribution one too, which a "corpora" run does not test), matched like `resolve_run_corpora`."""
-    d = run.get("details") or {}
-    ids = [int(k) for k in d.get("corpora") or {}]
-    ids += [int(run["params"][k]) for k in CORPUS_KEYS if (run.get("params") or {}).get(k) is not None]
-    ids += [int(p[0]) for p in d.get("test_idx") or []]
-    probe = {**run, "details": {**d, "test_idx": [[c, 0] for c in dict.fromkeys(ids)]}}
+    ids = [int(k) for k in run.details.get("corpora") or {}]
+    ids += [int(run.params[k]) for k in CORPUS_KEYS if run.params.get(k) is not None]
+    ids += [int(p[0]) for p in run.test_idx]
+    probe = replace(run, details={**run.details, "test_idx": [[c, 0] for c in dict.fromkeys(ids)]})
     return resolve_run_corpora(db, probe)
 
 
-def rows_tested_on(run: dict, stored: Mapping[int, Any], corpus_id: int) -> tuple[np.ndarray, np.ndarray]:
+def rows_tested_on(run: OODRun, stored: Mapping[int, Any], corpus_id: int) -> tuple[np.ndarray, np.ndarray]:
     """(positions in the run's test set, rows of stored corpus `corpus_id`) of the run's test documents that are
     documents of that corpus, in test-set order."""
     positions, rows = [], []
-    for i, (cid, row) in enumerate((run.get("details") or {}).get("test_idx") or []):
+    for i, (cid, row) in enumerate(run.test_idx):
         info = stored.get(int(cid))
         if info is not None and int(info.id) == int(corpus_id):
             positions.append(i)
@@ -64,24 +66,19 @@ class RunTraining:
     matches_run: bool                     # the rebuilt test set is the run's (same documents, same order)
 
 
-def load_run_training(db: sqlite_utils.Database, run: dict) -> RunTraining:
+def load_run_training(db: sqlite_utils.Database, run: OODRun) -> RunTraining:
     """Rebuild a run's task from its params (corpus ids mapped to where the corpora are stored now) and embed it
     as the job did: training rows and held-out rows from the stored embedding, other corpora encoded in it.
     InputError / UserError when a corpus of the run is gone."""
-    from embedlab.ood.comparison import embed_task
-    from embedlab.ood.corpus_task import task_from_corpora
-
     stored = run_corpora(db, run)
-    params = dict(run.get("params") or {})
-    if run.get("session_id") is not None:
-        params["session_id"] = int(run["session_id"])
+    params = {**run.params, "session_id": int(run.session_id)}
     for key in CORPUS_KEYS:
         if params.get(key) is not None and stored.get(int(params[key])) is not None:
             params[key] = int(stored[int(params[key])].id)
     setup = task_from_corpora(db, params)
     emb = embed_task(setup.task)
     now = {int(cid): int(info.id) for cid, info in stored.items() if info is not None}
-    wanted = [[now.get(int(c), -1), int(r)] for c, r in (run.get("details") or {}).get("test_idx") or []]
+    wanted = [[now.get(int(c), -1), int(r)] for c, r in run.test_idx]
     rebuilt = [[int(c), int(r)] for c, r in setup.test_idx]
     labels = setup.split.train_labels
     return RunTraining(rows=np.asarray(setup.split.train, dtype=np.int64), labels=labels,
@@ -176,7 +173,16 @@ class IdReference:
 
     class_distance: float | None
     top_similarity: float
-    n: int
+    n: int                                # ID test documents measured (a seeded sample of at most REFERENCE_LIMIT)
+    of: int = 0                           # ID test documents of the run
+
+    @property
+    def population(self) -> str:
+        """Which documents the percentiles are of, in words: "the run's 6,750 ID test documents", or "a seeded
+        sample of 2,000 of the run's 6,750 ID test documents"."""
+        total = max(self.of, self.n)
+        whole = f"the run's {total:,} ID test documents"
+        return whole if self.n >= total else f"a seeded sample of {self.n:,} of {whole}"
 
 
 def id_reference(training: RunTraining, is_ood: Sequence[bool], means: np.ndarray, *,
@@ -184,14 +190,15 @@ def id_reference(training: RunTraining, is_ood: Sequence[bool], means: np.ndarra
     """The 95th percentile of the ID test documents' nearest-class-mean distance and the 5th percentile of their
     best training cosine (at most `limit` of them, seeded sample)."""
     ids = np.flatnonzero(~np.asarray(is_ood, dtype=bool))
+    total = len(ids)
     if len(ids) > limit:
         ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
     if not len(ids):
-        return IdReference(None, float("nan"), 0)
+        return IdReference(None, float("nan"), 0, 0)
     V = training.test_vectors[ids].astype(np.float64)
     top = (V @ training.vectors.T.astype(np.float64)).max(1) if len(training.vectors) else np.zeros(len(ids))
     dist = float(np.quantile(nearest_class_distance(means, V), 0.95)) if len(means) else None
-    return IdReference(dist, float(np.quantile(top, 0.05)), int(len(ids)))
+    return IdReference(dist, float(np.quantile(top, 0.05)), int(len(ids)), int(total))
 
 
 @dataclass
@@ -205,11 +212,10 @@ class Explanation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def explain(training: RunTraining, run: dict, position: int, *, k: int = 10,
+def explain(training: RunTraining, run: OODRun, position: int, *, k: int = 10,
             reference: IdReference | None = None) -> Explanation:
     """Why test document `position` of `run` scores as it does (training from `load_run_training`)."""
-    d = run["details"]
-    is_ood = np.asarray(d["is_ood"], dtype=bool)
+    is_ood = np.asarray(run.is_ood, dtype=bool)
     query = training.test_vectors[position]
     pos, sims = nearest_training(training.vectors, query, k)
     neighbours = [{"rank": r + 1, "row": int(training.rows[p]),
@@ -217,7 +223,7 @@ def explain(training: RunTraining, run: dict, position: int, *, k: int = 10,
                   for r, (p, s) in enumerate(zip(pos, sims))]
     names, means = class_means(training.vectors, training.labels)
     classes = nearest_classes(names, means, query, k=2)
-    readings = detector_readings(d.get("scores") or {}, is_ood, position, metrics=run.get("metrics"))
+    readings = detector_readings(run.scores, is_ood, position, metrics=run.metrics)
     reference = reference or id_reference(training, is_ood, means)
     return Explanation(position=position, neighbours=neighbours, classes=classes, readings=readings,
                        reference=reference, verdict=verdict(neighbours, classes, readings, reference))

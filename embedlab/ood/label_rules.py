@@ -1,11 +1,12 @@
 """The one set of OOD label rules: which in-distribution labels a label-based detector can use, and why a method
 cannot run on an in-distribution set.
 
-Every caller asks here: the comparison (page job and CLI bench alike), the page's greyed-out detectors, and the
-detectors' own argument check. A label-based detector (Mahalanobis, RMD, MSP, energy, ViM, MCM, prototypes) needs
-a label on every in-distribution training document, and at least two distinct labels.
+Every caller asks here: the comparison (page job and CLI bench alike), the page's greyed-out detectors
+(`embedlab.ood.disabled_methods`, which reads the registry), and the detectors' own argument check. A label-based
+detector (Mahalanobis, RMD, MSP, energy, ViM, MCM, prototypes) needs a label on every in-distribution training
+document, and at least two distinct labels.
 
-Pure: no detector module is imported at module level (the detector registry may import this module).
+Pure: it imports no detector and not the registry (the registry's detectors import this module).
 """
 from __future__ import annotations
 
@@ -69,25 +70,3 @@ def method_problem(detector: Any, *, labels_problem: str | None, has_embedder: b
     if getattr(detector, "needs_embedder", False) and not has_embedder:
         return NO_EMBEDDER
     return None
-
-
-def unavailable_reason(name: str, *, has_labels: bool, has_embedder: bool = True) -> str | None:
-    """The registry's yes/no reading of the rule (`embedlab.ood.unavailable_reason` should return this)."""
-    from embedlab.ood import REGISTRY, parse_methods
-
-    return method_problem(REGISTRY[parse_methods([name])[0]], labels_problem=None if has_labels else NO_LABELS,
-                          has_embedder=has_embedder)
-
-
-def disabled_methods(methods: Sequence[str], train_labels: Sequence[Any] | None,
-                     *, has_embedder: bool = True) -> dict[str, str]:
-    """{method: why it cannot run on this in-distribution set} for the methods that cannot."""
-    from embedlab.ood import REGISTRY, parse_methods
-
-    problem = label_problem(train_labels)
-    out = {}
-    for name in parse_methods(list(methods)):
-        reason = method_problem(REGISTRY[name], labels_problem=problem, has_embedder=has_embedder)
-        if reason:
-            out[name] = reason
-    return out

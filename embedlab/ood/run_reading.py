@@ -1,11 +1,16 @@
 """Reading a stored OOD run: confusion counts at a threshold, the FPR95 operating point, the lists of documents
-worth reading, and where a run's test documents are stored now. Pure helpers of the OOD page."""
+worth reading (as table rows), and where a run's test documents are stored now. Helpers of the OOD page."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import sqlite_utils
+
+from embedlab.ood.split import DEFAULT_FRACTION
+from embedlab.runs import OODRun
+from storage.corpora import CorpusInfo, list_corpora
 
 
 def confusion_at(scores: Sequence[float], is_ood: Sequence[bool], threshold: float) -> dict[str, float]:
@@ -46,17 +51,15 @@ def review_lists(scores: Sequence[float], is_ood: Sequence[bool], threshold: flo
             "missed": missed[:limit].tolist()}
 
 
-def resolve_run_corpora(db: sqlite_utils.Database, run: dict) -> dict[int, object]:
+def resolve_run_corpora(db: sqlite_utils.Database, run: OODRun) -> dict[int, CorpusInfo | None]:
     """{corpus id in the run's test_idx: the stored CorpusInfo to read it from, or None}.
 
     A run keeps the ids of its corpora; a duplicated or imported session holds the same documents under other
     ids, so a corpus is matched by content hash within the run's session (ids alone could name another corpus)."""
-    from storage.corpora import list_corpora
-
-    known = run.get("details", {}).get("corpora") or {}
-    ids = dict.fromkeys(int(p[0]) for p in run.get("details", {}).get("test_idx") or [])
-    mine = list_corpora(db, run["session_id"]) if run.get("session_id") is not None else []
-    out: dict[int, object] = {}
+    known = run.details.get("corpora") or {}
+    ids = dict.fromkeys(int(p[0]) for p in run.test_idx)
+    mine = list_corpora(db, run.session_id)
+    out: dict[int, CorpusInfo | None] = {}
     for cid in ids:
         want = known.get(str(cid)) or {}
         same_id = next((c for c in mine if c.id == cid), None)
@@ -66,3 +69,42 @@ def resolve_run_corpora(db: sqlite_utils.Database, run: dict) -> dict[int, objec
         matches = [c for c in mine if want and c.content_hash == want.get("content_hash")]
         out[cid] = next((c for c in matches if c.name == want.get("name")), matches[0] if matches else None)
     return out
+
+
+def document_rows(run: OODRun, positions: Sequence[int], scores: Sequence[float],
+                  documents: Mapping[tuple[int, int], Mapping[str, Any]],
+                  corpus_names: Mapping[int, str]) -> list[dict[str, Any]]:
+    """One table row per test position: score, truth, label, corpus, document id and text (`documents` by
+    (corpus id as in the run, idx), as `Workspace.run_test_documents` gives them)."""
+    pairs, labels, is_ood = run.test_idx, run.test_labels, run.is_ood
+    out = []
+    for i in positions:
+        cid, idx = int(pairs[i][0]), int(pairs[i][1])
+        doc = documents.get((cid, idx)) or {}
+        out.append({"score": float(scores[i]), "truth": "OOD" if is_ood[i] else "ID", "label": labels[i],
+                    "corpus": corpus_names.get(cid, f"#{cid}"), "doc id": doc.get("doc_id"),
+                    "text": doc.get("text", "(no longer stored)")})
+    return out
+
+
+
+def setup_row(run: OODRun) -> dict[str, str]:
+    """What an OOD run was set up with, as one table row: the page's choices (in-distribution corpus, labels,
+    test set), or the files of a `bench-ood` run."""
+    p = run.params
+    if run.source in ("clinc", "files"):
+        if run.source == "clinc":
+            return {"in-distribution": f"CLINC150 train ({p.get('clinc', '?')})", "ID test": "CLINC150 test",
+                    "OOD": "CLINC150 oos"}
+        return {"in-distribution": str(p.get("train", "?")), "ID test": str(p.get("test", "?")),
+                "OOD": str(p.get("ood", "?"))}
+    setup = {"in-distribution": str(p.get("corpus", "")),
+             "ID labels": ", ".join(p.get("id_labels") or []) or "all not marked OOD",
+             "marked OOD": ", ".join(p.get("ood_labels") or []) or "—",
+             "near-OOD": ", ".join(p.get("near_ood_labels") or []) or "—",
+             "other corpus": p.get("test_corpus") or "—"}
+    if p.get("test") == "corpora":
+        setup["ID test"] = f"every document of {p.get('id_test_corpus') or '?'} (nothing held out)"
+    else:
+        setup["held out"] = f"{p.get('fraction', DEFAULT_FRACTION):.0%} (seed {p.get('seed', 0)})"
+    return setup

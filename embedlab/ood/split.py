@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedlab.errors import InputError
+from embedlab.ood.clinc import holdout
 from embedlab.ood.label_rules import is_missing
 
 DEFAULT_FRACTION = 0.3
@@ -35,8 +36,6 @@ def split_corpus(labels: Sequence[str | None], *, id_labels: Sequence[str] | Non
     documents of other labels are left out. The ID test is a seeded, label-stratified hold-out of `fraction` of
     the in-distribution documents; fraction 0 holds nothing out (the ID test comes from elsewhere).
     labels: one per document, None where a document has none."""
-    from embedlab.ood.clinc import holdout
-
     n = len(labels)
     if all(is_missing(v) for v in labels):
         labels = None

@@ -12,9 +12,11 @@ An uploaded ZIP is kept on disk by `store_beir_upload`, so that a background job
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -23,7 +25,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from embedlab.errors import InputError
+from embedlab.datasets import ROOT
+from embedlab.errors import InputError, UserError
 
 N_EXAMPLES = 3
 
@@ -205,14 +208,19 @@ def beir_splits(source: str | os.PathLike) -> list[str]:
         return []
 
 
+def beir_summary(source: str | os.PathLike, split: str = "test") -> dict:
+    """What the page shows of one split before a comparison: its name, counts and warnings, or {"error": the
+    loader's one-line message}."""
+    try:
+        ds = load_beir(source, split)
+    except UserError as exc:
+        return {"error": str(exc)}
+    return {"name": ds.name, "n_docs": ds.n_docs, "n_queries": ds.n_queries, "warnings": ds.warnings}
+
+
 def store_beir_upload(data: bytes, filename: str, *, uploads_dir: str | os.PathLike | None = None) -> Path:
     """Keep an uploaded BEIR ZIP as <uploads_dir>/<sha256 prefix>/<name>.zip (default data/uploads; the same bytes
     are stored once), so a background job and later reruns can read it; the name is reduced to safe characters."""
-    import hashlib
-    import re
-
-    from embedlab.datasets import ROOT
-
     folder = Path(uploads_dir or ROOT / "data" / "uploads") / hashlib.sha256(data).hexdigest()[:16]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "upload").name)[:80].strip("._") or "upload"
     path = folder / (stem if stem.lower().endswith(".zip") else f"{stem}.zip")

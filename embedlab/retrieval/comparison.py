@@ -8,6 +8,7 @@ method, and returns the results; the job turns them into a stored run, the CLI i
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,11 @@ import sqlite_utils
 from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import Cancelled, InputError
 from embedlab.retrieval.base import TextSet
+from embedlab.retrieval.beir import load_beir, queries_from_labels
 from embedlab.retrieval.evaluate import METRICS, MethodResult, evaluate_method
 from embedlab.retrieval.params import method_needs, validate_comparison
 from embedlab.retrieval.registry import create_method
+from storage.corpora import get_corpus, load_documents
 
 Progress = Callable[[float, str], None]
 
@@ -142,8 +145,6 @@ def load_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
 
 
 def _beir_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
-    from embedlab.retrieval.beir import load_beir
-
     ds = load_beir(p["beir_dir"], p["split"], name=p.get("dataset"))
     if p.get("max_docs"):
         ds = ds.limit_docs(p["max_docs"])
@@ -164,9 +165,6 @@ def _beir_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
 
 
 def _labels_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
-    from embedlab.retrieval.beir import queries_from_labels
-    from storage.corpora import get_corpus, load_documents
-
     info = get_corpus(db, p["corpus_id"])
     if p.get("session_id") is not None and info.session_id != p["session_id"]:
         raise InputError(f"corpus {info.name!r} belongs to another session")
@@ -187,10 +185,12 @@ def _labels_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
 
 @dataclass
 class ComparisonResult:
-    """A finished comparison: the normalised params, what was compared, and each method's evaluation."""
+    """A finished comparison: the normalised params, what was compared, each method's evaluation, and the seconds
+    spent computing the embeddings (and token embeddings) before any index was built (cached ones cost nothing)."""
     params: dict
     comparison: Comparison
     results: dict[str, MethodResult]
+    embed_s: float = 0.0
 
     @property
     def metrics(self) -> dict[str, dict[str, float | int | None]]:
@@ -224,7 +224,9 @@ def compare_methods(db: sqlite_utils.Database | None, params: dict, *, progress:
                          "qrels/train.tsv split besides the evaluated one); these queries have none")
     report(0.0, f"{len(comp.corpus):,} documents and {len(comp.queries):,} queries loaded")
     share = EMBED_SHARE if needs & {"embeddings", "tokens"} else 0.0
+    started = time.perf_counter()
     comp.prepare(needs, lambda f, m: report(share * f, m), should_stop)
+    embed_s = time.perf_counter() - started
     results: dict[str, MethodResult] = {}
     span = (1.0 - share) / len(names)
     for i, name in enumerate(names):
@@ -235,7 +237,7 @@ def compare_methods(db: sqlite_utils.Database | None, params: dict, *, progress:
                                         exclude=comp.exclude,
                                         progress=lambda f, m, i=i: report(share + span * (i + f), m))
     report(1.0, f"compared {len(names)} method(s) on {len(comp.queries)} queries")
-    return ComparisonResult(p, comp, results)
+    return ComparisonResult(p, comp, results, embed_s)
 
 
 def finite_entry(entry: dict) -> dict:

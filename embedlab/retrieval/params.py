@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
 from embedlab.errors import InputError
+from embedlab.retrieval.beir import dataset_label
 from embedlab.retrieval.registry import create_method, method_info, parse_method_list
 
 SOURCES = ("beir", "labels")
@@ -37,9 +39,6 @@ def method_needs(name: str, params: dict[str, dict] | None = None) -> frozenset[
 def validate_comparison(params: dict) -> dict:
     """A checked, normalised copy of a comparison's params (see the module docstring); InputError names what is
     wrong."""
-    from embedlab.embedding.embedders import DEFAULT_MODEL
-    from embedlab.retrieval.beir import dataset_label
-
     if not isinstance(params, dict):
         raise InputError("the comparison's parameters must be a mapping")
     p = dict(params)
@@ -95,8 +94,6 @@ def validate_comparison(params: dict) -> dict:
 
 def model_has_tokens(model: str) -> bool:
     """Whether the model gives token embeddings (read from the embedder's flag; loads no weights)."""
-    from embedlab.embedding.embedders import get_embedder
-
     return bool(get_embedder(model).has_tokens)
 
 

@@ -3,16 +3,15 @@
 Methods are found by discovery: every module of `embedlab.retrieval.methods` is imported on first use, and each
 class it decorates with `@register` is a method (display order: `methods.DISPLAY_ORDER`, then by name). A family
 with a number in its name (`matryoshka-N`) sets a `pattern` on its class. `create_method("matryoshka-128")` gives
-a ready-to-build instance with checked parameters.
+a ready-to-build instance with checked parameters (the front end is `embedlab.registry.Registry`'s, shared with the
+OOD detectors).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from embedlab.errors import InputError
-from embedlab.registry import Param, Registry, resolve_params
+from embedlab.registry import Param, Registry
 from embedlab.retrieval.base import RetrievalMethod
 
 DEFAULT_METHODS = ("bm25", "dense", "hnsw", "int8-rescore", "binary-rescore", "matryoshka-128", "hybrid-rrf",
@@ -54,51 +53,15 @@ def method_names() -> list[str]:
 
 def method_info(name: str) -> MethodInfo:
     """The registry entry for a concrete name such as `dense` or `matryoshka-64`."""
-    info, _ = _resolve(name)
-    return info
-
-
-def _resolve(name: str) -> tuple[MethodInfo, dict[str, Any]]:
-    """The entry for a concrete name and the parameters the name carries (checked)."""
-    name = (name or "").strip()
-    names = METHODS.names()
-    if name in names and METHODS[name].pattern is None:
-        return MethodInfo.of(METHODS[name]), {}
-    for family in names:
-        cls = METHODS[family]
-        match = re.fullmatch(cls.pattern, name) if cls.pattern else None
-        if match:
-            from_name = cls.params_from_name(match)
-            resolve_params(cls.param_specs, from_name, f"retrieval method {name!r}")  # e.g. matryoshka-0
-            return MethodInfo.of(cls), from_name
-    raise InputError(f"unknown retrieval method {name!r}; valid methods: {', '.join(names)}")
+    cls, _ = METHODS.resolve(name)
+    return MethodInfo.of(cls)
 
 
 def create_method(name: str, **params: Any) -> RetrievalMethod:
     """An unbuilt method instance for a concrete name, with parameters over its defaults (InputError if bad)."""
-    info, from_name = _resolve(name)
-    try:
-        method = info.cls(**{**from_name, **params})
-    except ValueError as exc:
-        raise InputError(f"{name}: {exc}") from exc
-    if info.pattern:
-        method.name = name  # instance name is the concrete one, e.g. matryoshka-128
-    return method
+    return METHODS.create(name, **params)
 
 
 def parse_method_list(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """'a,b' or a list -> validated concrete names (duplicates dropped, order kept); None -> DEFAULT_METHODS."""
-    if spec is None:
-        return list(DEFAULT_METHODS)
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in items:
-        item = item.strip()
-        if not item:
-            continue
-        method_info(item)  # raises InputError listing the valid names
-        if item not in names:
-            names.append(item)
-    if not names:
-        raise InputError(f"no retrieval method given; valid methods: {', '.join(method_names())}")
-    return names
+    return METHODS.parse(spec, default=DEFAULT_METHODS)

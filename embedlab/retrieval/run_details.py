@@ -1,13 +1,13 @@
 """What a stored retrieval run keeps for the page's per-query drill-down, bounded in size, and the views of it that
-the page shows: the queries on which two methods disagree most, and one method's ranked list with relevance marks.
+the page shows: the queries on which two methods disagree most, one method's ranked list with relevance marks, and
+what the numbers of a run with queries from labels mean.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from embedlab.retrieval.comparison import Comparison, ComparisonResult
+from embedlab.retrieval.comparison import Comparison, ComparisonResult
+from embedlab.retrieval.evaluate import significance_vs_baseline
 
 TOP_SHOWN = 10                  # ranked documents kept per query and method for the drill-down
 MAX_DETAIL_QUERIES = 1000       # queries whose rankings, texts and qrels the run keeps
@@ -57,8 +57,6 @@ def run_details(comp: Comparison, results: dict, significance: dict, *, baseline
 def details_of(done: ComparisonResult) -> dict:
     """What a run of a finished comparison keeps (significance against its baseline included), from the page's
     job and from `bench-retrieval --session` alike."""
-    from embedlab.retrieval.evaluate import significance_vs_baseline
-
     baseline = done.params["baseline"]
     significance = significance_vs_baseline(done.comparison.qrels, done.runs, baseline)
     return run_details(done.comparison, done.results, significance, baseline=baseline)
@@ -82,6 +80,33 @@ def ranked_list_rows(details: dict, method: str, qid: str) -> list[dict]:
         rows.append({"rank": rank, "relevant": "✓" if rel > 0 else "", "doc_id": doc_id, "score": score,
                      "text": docs.get(doc_id, "")})
     return rows
+
+
+def labels_note(params: dict, details: dict) -> str | None:
+    """What the numbers of a run with queries from labels mean, as Markdown (None for other sources)."""
+    if params.get("source") != "labels":
+        return None
+    counts = [int(n) for n in (details.get("n_relevant") or {}).values() if isinstance(n, (int, float)) and n > 0]
+    cap = params.get("max_relevant")
+    mean = sum(counts) / len(counts) if counts else None
+    ceiling = sum(min(10, n) / n for n in counts) / len(counts) if counts else None
+    per_query = f"{mean:,.0f} per query on average here" if mean is not None else "their number varies"
+    if cap:
+        return (f"**Queries from labels, capped.** Each query is a document of the corpus; its relevant set is a "
+                f"seeded sample of at most {cap:,} other documents of its label ({per_query}), and the rest of its "
+                "label is set aside (unjudged: left out of its ranking). Recall@10 is the share of those found "
+                "before the 10th document of another label; nDCG@10 and MRR@10 weigh them by rank. The scores ask "
+                "how far ahead of the other labels a method ranks the query's label as a whole, so they read lower "
+                "than uncapped ones, which only ask whether the top 10 share its label; 1 needs every document of "
+                "the label first.")
+    text = (f"**Queries from labels.** Each query is a document of the corpus; its relevant documents are all "
+            f"the other documents of its label ({per_query}). ")
+    if ceiling is not None and ceiling < 0.995:
+        return text + (f"Recall@10 can therefore reach only {ceiling:.3f} (10 of them), and recall@100 and MAP@100 "
+                       "stay small too: read nDCG@10 (1 when the top 10 are all of the query's label) and MRR@10 "
+                       "(1 when the first hit is). To judge against a fixed number of label-mates "
+                       "instead, set “Relevant per query” (e.g. 10) and run again.")
+    return text + "nDCG@10 is 1 when the top 10 are all of the query's label; MRR@10 when the first hit is."
 
 
 def _short_float(x: float) -> float:

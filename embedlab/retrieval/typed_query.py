@@ -19,7 +19,8 @@ from embedlab.embedding.space import EmbeddingSpace
 from embedlab.errors import InputError
 from embedlab.retrieval.base import RetrievalMethod, TextSet, TokenMatrix
 from embedlab.retrieval.registry import create_method, parse_method_list
-from storage.matrices import sharing_scope
+from storage.cache_keys import sharing_scope
+from storage.corpora import get_corpus, load_documents
 
 MAX_CACHED_INDEXES = 6
 MAX_K = 1000
@@ -52,8 +53,6 @@ class _Corpus:
     @property
     def texts_and_ids(self) -> tuple[list[str], list[str]]:
         if self._docs is None:
-            from storage.corpora import load_documents
-
             docs = load_documents(self.db, self.info.id)
             self._docs = [d["text"] for d in docs], [str(d["doc_id"]) for d in docs]
         return self._docs
@@ -93,8 +92,6 @@ def rank_typed_query(db: sqlite_utils.Database, corpus_id: int, model: str, quer
                      params: dict[str, dict[str, Any]] | None = None) -> dict[str, list[tuple[int, str, float]]]:
     """Each method's top k for one typed query: {method: [(row, doc id, score)]}. Built indexes are kept (a few,
     least recently used dropped) by corpus content, model, method and parameters, so the next query is instant."""
-    from storage.corpora import get_corpus
-
     if not query or not query.strip():
         raise InputError("type a query first")
     try:

@@ -17,6 +17,7 @@ from embedlab.errors import InputError
 from embedlab.neighbours import l2_normalise, top_k
 from embedlab.registry import Param
 from embedlab.retrieval.base import RetrievalMethod, TextSet
+from embedlab.retrieval.evaluate import evaluate_run, to_run
 from embedlab.retrieval.registry import create_method, method_info, parse_method_list, register
 
 DEPTH = 100   # how deep each expert answers (the benchmark evaluates the top 100)
@@ -47,8 +48,6 @@ class Router(RetrievalMethod):
             create_method(expert).load_libraries()
 
     def build(self, corpus: TextSet) -> "Router":
-        from embedlab.retrieval.evaluate import evaluate_run, to_run
-
         bank = corpus.reference_queries
         if bank is None or not bank.qrels:
             raise InputError("router needs training queries with judgements (a BEIR collection with a "
@@ -91,8 +90,6 @@ class Router(RetrievalMethod):
     def extra_summary(self, queries: TextSet, qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
         """`oracle_ndcg@10`: the mean of each query's best expert's nDCG@10; `routed`: how often each expert was
         chosen for these queries."""
-        from embedlab.retrieval.evaluate import evaluate_run
-
         best: dict[str, float] = {}
         for expert in self.experts:
             run = {}
