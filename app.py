@@ -25,25 +25,22 @@ PAGES = [
 ]
 navigation = st.navigation(PAGES)
 
-import embedlab.tasks  # noqa: F401 - registers the job kinds
+# Imported after the navigation on purpose: these imports take 0.35-0.4 s (min of 8 fresh processes after `import
+# streamlit`, 2-core machine), during which a fresh server would still show the raw pages/ list.
 from components.page_setup import mark_app_shell
 from components.session_picker import session_picker
 from components.share_link import apply_share_link, current_share_state, share_link_box, sync_url
 from components.state import db_path
+from embedlab.datasets import ensure_demo
+from embedlab.workspace import Workspace  # also registers the engine's job kinds
 
 
 @st.cache_resource(show_spinner="Preparing EmbedLab (first start)…")
 def _first_start(path: str) -> None:
     """Once per server: mark jobs of dead processes interrupted; with EMBEDLAB_DEMO=1 set up the demo session."""
-    from embedlab.jobs import mark_interrupted
-    from storage import connect
-
-    db = connect(path)
-    mark_interrupted(db)
-    db.close()
+    with Workspace.open(path) as ws:
+        ws.mark_interrupted()
     if os.environ.get("EMBEDLAB_DEMO") == "1":
-        from embedlab.datasets import ensure_demo
-
         ensure_demo(path)
 
 

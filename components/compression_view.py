@@ -15,6 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
+from components.data import maxsim_index
+from components.map_view import draw_map
 from components.state import focus_on_pick, keep_widgets, restore_widget
 from embedlab.compression_neighbours import (
     EXACT,
@@ -28,7 +30,11 @@ from embedlab.compression_neighbours import (
     sample_rows,
     worst_documents,
 )
+from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
+from embedlab.map_colours import numeric_colour
+from embedlab.map_figure import Highlight
 from embedlab.text_display import display_text, short_text, snippet
+from embedlab.workspace import CorpusInfo, Workspace
 
 AUTO_LAYER_MAX_DOCS = 20_000        # above: the corpus-wide layer waits for a button (seconds to minutes)
 MAX_STORED_LAYERS = 64             # corpus-wide layers kept on the server (each a float per document)
@@ -45,33 +51,9 @@ LAYER_KEY = "atlas_comp_layer"
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _built(path: str, emb_id: int, name: str, _X: np.ndarray):
-    """The registry's method `name` built on the corpus's embedding (matrix `emb_id`)."""
+def _built(emb: tuple[str, int, str], name: str, _X: np.ndarray):
+    """The registry's method `name` built on the corpus's embedding (`emb`: its `Workspace.matrix_cache_key`)."""
     return build_method(name, _X)
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _built_maxsim(path: str, tokens_id: int, offsets_id: int):
-    """MaxSim built on the stored token embeddings, and the token matrix (queries are documents' own tokens)."""
-    from embedlab.retrieval.base import TokenMatrix
-    from storage import connect
-    from storage.matrices import load_matrix
-
-    db = connect(path)
-    try:
-        tokens = TokenMatrix(load_matrix(db, tokens_id).astype(np.float32),
-                             load_matrix(db, offsets_id)[:, 0].astype(np.int64))
-    finally:
-        db.close()
-    from embedlab.retrieval.registry import create_method
-
-    return create_method("maxsim").build(_token_set(tokens)), tokens
-
-
-def _token_set(tokens):
-    from embedlab.retrieval.base import TextSet
-
-    return TextSet.from_arrays(tokens=tokens)
 
 
 @st.cache_resource(show_spinner=False)
@@ -99,20 +81,21 @@ def _layers(ctx: AtlasContext, names: list[str], scope: str, *, compute: bool) -
     `compute`; None when missing and not computed."""
     store = _layer_store()
     rows = np.arange(ctx.n, dtype=np.int64) if scope == "all" else sample_rows(ctx.n, SAMPLE_SIZE)
-    keys = {name: (ctx.db_path, ctx.emb_id, scope, name) for name in names}
+    emb = ctx.ws.matrix_cache_key(ctx.emb_id)
+    keys = {name: (emb, scope, name) for name in names}
     missing = [name for name in names if keys[name] not in store]
     if missing and not compute:
         return None
     if missing:
         bar = st.progress(0.0, text="exact top-10")
         steps = len(missing) + 1
-        ref_key = (ctx.db_path, ctx.emb_id, scope, EXACT)
+        ref_key = (emb, scope, EXACT)
         if ref_key not in store:
             store[ref_key] = corpus_exact(ctx.X, rows, k=K,
                                           progress=lambda f, m: bar.progress(min(1.0, f / steps), text=m))
         for i, name in enumerate(missing, start=1):
             bar.progress(i / steps, text=f"building {name}")
-            method = _built(ctx.db_path, ctx.emb_id, name, ctx.X)
+            method = _built(emb, name, ctx.X)
             store[keys[name]] = overlap_layer(ctx.X, method, store[ref_key], rows, k=K,
                                               progress=lambda f, m, i=i: bar.progress(min(1.0, (i + f) / steps),
                                                                                       text=m))
@@ -125,19 +108,16 @@ def _layers(ctx: AtlasContext, names: list[str], scope: str, *, compute: bool) -
 # --- tokens --------------------------------------------------------------------------------------------------------
 
 
-def token_status(db: Any, content_hash: str, model: str, corpus_id: int | None = None) -> tuple[str, Any, Any]:
+def token_status(ws: Workspace, corpus: CorpusInfo, model: str) -> tuple[str, Any, Any]:
     """("none", …) when the model has no token embeddings, ("missing", …) when they are not stored, ("stored",
     tokens meta, offsets meta) when they are (those corpus `corpus_id` uses); never computes anything."""
-    from embedlab.embedding.cache import find_tokens
-    from embedlab.embedding.embedders import get_embedder
-
     try:
         embedder = get_embedder(model)
     except Exception:  # noqa: BLE001 - an unknown model simply has no tokens here
         return "none", None, None
     if not embedder.has_tokens:
         return "none", None, None
-    found = find_tokens(db, content_hash, embedder, corpus_id)
+    found = ws.tokens(corpus, embedder)
     if found is None:
         return "missing", None, None
     return "stored", *found
@@ -146,12 +126,10 @@ def token_status(db: Any, content_hash: str, model: str, corpus_id: int | None =
 def _maxsim_note(ctx: AtlasContext, status: str) -> None:
     if status == "none":
         st.caption(f"MaxSim needs token embeddings; {display_text(ctx.model)} has none (pick a "
-                   "sentence-transformers model such as all-MiniLM-L6-v2 to see it).")
+                   f"sentence-transformers model such as {DEFAULT_MODEL} to see it).")
         return
-    from embedlab.jobs import find_active_job, submit_job
-
     params = {"corpus_id": int(ctx.corpus.id), "model": ctx.model}
-    running = find_active_job(ctx.db, TOKEN_JOB_KIND, params)
+    running = ctx.ws.active_job(TOKEN_JOB_KIND, params)
     if running is not None:
         st.caption(f"MaxSim: computing the token embeddings ({running.progress:.0%}); it joins the table when "
                    "they are stored.")
@@ -159,7 +137,7 @@ def _maxsim_note(ctx: AtlasContext, status: str) -> None:
     st.caption("MaxSim needs this corpus's token embeddings, which are not stored yet (one model pass; a MaxSim "
                "run on the Retrieval page stores them too).")
     st.button("Compute token embeddings", key="atlas_comp_tokens",
-              on_click=lambda: submit_job(ctx.db_path, TOKEN_JOB_KIND, params, session_id=ctx.session_id),
+              on_click=lambda: ctx.ws.submit(TOKEN_JOB_KIND, params, session_id=ctx.session_id),
               help="Runs in the background; MaxSim joins the table when they are stored.")
 
 
@@ -241,15 +219,16 @@ def _focus_table(ctx: AtlasContext, row: int, names: list[str]) -> None:
     label = None if ctx.shown_labels is None else ctx.shown_labels[row]
     head = f"**Document #{row}**" + (f" · label *{display_text(label)}*" if label is not None else "")
     st.markdown(head + f" — {display_text(short_text(ctx.texts[row], 240))}")
-    methods = {name: _built(ctx.db_path, ctx.emb_id, name, ctx.X) for name in names}
-    status, tok_meta, off_meta = token_status(ctx.db, ctx.corpus.content_hash, ctx.model, ctx.corpus.id)
+    emb = ctx.ws.matrix_cache_key(ctx.emb_id)
+    methods = {name: _built(emb, name, ctx.X) for name in names}
+    status, tok_meta, off_meta = token_status(ctx.ws, ctx.corpus, ctx.model)
     tokens = None
     if status == "stored":
         if tok_meta.rows * tok_meta.cols > MAXSIM_MAX_TOKEN_VALUES:
             status = "too big"
         else:
             with st.spinner("Loading the token embeddings for MaxSim…"):
-                methods["maxsim"], tokens = _built_maxsim(ctx.db_path, tok_meta.id, off_meta.id)
+                methods["maxsim"], tokens = maxsim_index(tok_meta.id, off_meta.id)
     with st.spinner("Searching with each method…"):
         result = focus_neighbours(ctx.X, row, methods, k=K, tokens=tokens)
     exact = set(result[EXACT]["ids"].tolist())
@@ -333,9 +312,6 @@ def _corpus_layers(ctx: AtlasContext, layers: Layers, names: list[str]) -> None:
 
 def _layer_map(ctx: AtlasContext, layers: Layers, method: str, values: np.ndarray) -> None:
     """The tab's own map coloured by one method's overlap@10 (only the sampled documents for a sample)."""
-    from components.atlas_map import atlas_map
-    from embedlab.map_colours import numeric_colour
-    from embedlab.map_figure import Highlight, build_map_figure
 
     rows = layers.rows
     highlights = []
@@ -344,10 +320,10 @@ def _layer_map(ctx: AtlasContext, layers: Layers, method: str, values: np.ndarra
         highlights.append(Highlight("focus", [pos], symbol="star", size=20, colour="#111111",
                                     line_colour="#FFFFFF", hover=[snippet(ctx.texts[int(ctx.focus)])]))
     coords = ctx.coords if not layers.sample else ctx.coords[rows]
-    hover = ctx.hover if not layers.sample or ctx.hover is None else [ctx.hover[i] for i in rows]
-    fig = build_map_figure(coords, numeric_colour(f"overlap@10 {method}", values), hover=hover,
-                           height=560, uirevision=ctx.revision("compression"), highlights=highlights)
-    fig.update_layout(coloraxis_cmin=0.0, coloraxis_cmax=1.0)   # one scale for every method
-    atlas_map(fig, key="atlas_comp_map", n_points=len(rows), on_click=lambda i: ctx.set_focus(int(rows[int(i)])))
+    texts = ctx.texts if not layers.sample else [ctx.texts[i] for i in rows]
+    draw_map(coords, numeric_colour(f"overlap@10 {method}", values), key="atlas_comp_map", texts=texts, height=560,
+             revision=ctx.revision(f"compression-{len(rows)}"), highlights=highlights,
+             numeric={"value_range": (0.0, 1.0)},      # one scale for every method
+             on_click=lambda i: ctx.set_focus(int(rows[int(i)])))
     st.caption(f"Dark: {method} loses the exact neighbours there (overlap@10 near 0); yellow: it keeps them."
                + (" Only the sampled documents are drawn." if layers.sample else ""))

@@ -9,14 +9,17 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
+from components.data import diagnostics_for, k_occurrence_for
+from components.map_view import draw_map
 from components.state import focus_on_pick
 from embedlab.diagnostics import hub_order
+from embedlab.map_colours import numeric_colour
+from embedlab.map_figure import Highlight
 from embedlab.text_display import display_text, short_text, snippet
 
 AUTO_MAX_DOCS = 20_000       # above: computed on request (100k documents take about 90 s per model)
 SECONDS_PER_100K = 90
 N_HUBS = 20
-SIZE_RANGE = (3.0, 25.0)     # marker sizes on the hub map: N_10 = 0 -> 3, the largest hub -> 25
 
 # DESIGN's names, as `diagnostics --json` writes them, with what each one says.
 COLUMNS = {
@@ -40,66 +43,14 @@ FORMATS = {"rankme": "%.1f", "hubness_skew@10": "%.2f", "anti_hub_fraction@10": 
            "max_k_occurrence@10": "%d", "mean_cosine": "%.3f", "pca_dims_90": "%d"}
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def diagnostics_of(path: str, matrix_id: int, model: str) -> dict:
-    """`diagnose` of a stored embedding matrix (cached by the matrix id: a matrix never changes), reusing its
-    cached N_10 (the hub map's)."""
-    from components.state import shared_matrix
-    from embedlab.diagnostics import diagnose
-
-    return diagnose(shared_matrix(matrix_id), model=model, counts=k_occurrence_of(path, matrix_id))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def k_occurrence_of(path: str, matrix_id: int) -> np.ndarray:
-    """N_10 of every document of a stored embedding matrix."""
-    from components.state import shared_matrix
-    from embedlab.diagnostics import k_occurrence
-
-    return k_occurrence(shared_matrix(matrix_id))
-
-
-def hub_sizes(counts: np.ndarray) -> np.ndarray:
-    """Marker size per document, linear in N_10 from SIZE_RANGE[0] (N_10 = 0) to SIZE_RANGE[1] (the largest
-    hub), clamped to SIZE_RANGE: a typical document (N_10 = 10) stays small, hubs stand out."""
-    counts = np.asarray(counts, dtype=np.float64)
-    top = max(1.0, float(counts.max()) if counts.size else 1.0)
-    lo, hi = SIZE_RANGE
-    return np.clip(lo + (hi - lo) * counts / top, lo, hi)
-
-
-def size_by_hubness(fig, counts: np.ndarray, trace_name: str) -> None:
-    """Size the points of the map's trace `trace_name` by N_10 (`hub_sizes`) and draw the hubs last, on top."""
-    sizes = hub_sizes(counts)
-    for trace in fig.data:
-        if trace.name != trace_name or trace.customdata is None:
-            continue
-        rows = np.asarray(trace.customdata, dtype=np.int64)
-        order = np.argsort(counts[rows], kind="stable")
-        update = {"customdata": rows[order].astype(np.int32)}
-        for axis in ("x", "y", "z"):
-            values = getattr(trace, axis, None)
-            if values is not None:
-                update[axis] = np.asarray(values)[order]
-        if trace.hovertext is not None and not isinstance(trace.hovertext, str):
-            update["hovertext"] = [trace.hovertext[i] for i in order]
-        colour = trace.marker.color
-        marker = {"size": (sizes[rows[order]] * (0.6 if trace.type == "scatter3d" else 1.0)).astype(np.float32)}
-        if colour is not None and not isinstance(colour, str):
-            marker["color"] = np.asarray(colour)[order]
-        trace.update(marker=marker, **update)
-
-
 def diagnostics_view(ctx: AtlasContext) -> None:
-    from embedlab.embedding.cache import find_embedding
-
     st.caption("How healthy is each embedding of this corpus: RankMe (effective rank), hubness, anti-hubs, mean "
                "cosine (anisotropy) and PCA dimensions, one row per model; hover a column name for what it "
                "measures. Hubs are documents that turn up in many other documents' top-10 whatever they are "
                "about; anti-hubs in none.")
     metas = {}
     for m in ctx.models:
-        meta = find_embedding(ctx.db, ctx.corpus.content_hash, m, ctx.corpus.id)
+        meta = ctx.ws.embedding(ctx.corpus, m)
         if meta is not None:
             metas[m] = meta
     if ctx.n < 12:
@@ -120,7 +71,7 @@ def diagnostics_view(ctx: AtlasContext) -> None:
         bar.progress(i / max(1, len(metas)), text=f"diagnosing {display_text(m)} ({i + 1}/{len(metas)})")
         with st.spinner(f"Diagnosing {display_text(m)}: effective rank, exact top-10 of every document, PCA…"):
             try:
-                rows.append(diagnostics_of(ctx.db_path, int(meta.id), m))
+                rows.append(diagnostics_for(int(meta.id), m))
             except Exception as exc:  # noqa: BLE001 - one bad embedding must not hide the others
                 st.warning(display_text(f"{m}: {exc}"))
     bar.empty()
@@ -136,7 +87,7 @@ def diagnostics_view(ctx: AtlasContext) -> None:
 
     st.markdown(f"#### Hubs of {display_text(ctx.model)}")
     with st.spinner("Counting how often each document is a top-10 neighbour…"):
-        counts = k_occurrence_of(ctx.db_path, int(ctx.emb_id))
+        counts = k_occurrence_for(int(ctx.emb_id))
     _hubs(ctx, counts)
 
 
@@ -170,17 +121,11 @@ def _hubs(ctx: AtlasContext, counts: np.ndarray) -> None:
 
 def _hub_map(ctx: AtlasContext, counts: np.ndarray) -> None:
     """The tab's own map with points sized and coloured by N_10 (hubs big and yellow, drawn on top)."""
-    from components.atlas_map import atlas_map
-    from embedlab.map_colours import numeric_colour
-    from embedlab.map_figure import Highlight, build_map_figure
-
     highlights = []
     if ctx.focus is not None:
         highlights.append(Highlight("focus", [int(ctx.focus)], symbol="star", size=20, colour="#111111",
                                     line_colour="#FFFFFF", hover=[snippet(ctx.texts[int(ctx.focus)])]))
-    fig = build_map_figure(ctx.coords, numeric_colour("N_10", counts), hover=ctx.hover, height=600,
-                           uirevision=ctx.revision("diagnostics"), highlights=highlights)
-    size_by_hubness(fig, counts, "N_10")
-    atlas_map(fig, key="atlas_diag_map", n_points=ctx.n, on_click=ctx.set_focus)
+    draw_map(ctx.coords, numeric_colour("N_10", counts), key="atlas_diag_map", texts=ctx.texts, height=600,
+             revision=ctx.revision("diagnostics"), highlights=highlights, sizes=counts, on_click=ctx.set_focus)
     st.caption("Size and colour: N_10, how many other documents have this one in their top-10 (big and "
                "yellow: hubs; small and dark: anti-hubs).")

@@ -12,13 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
-from components.atlas_map import atlas_map
+from components.atlas_state import FAILURE_RUN_KEY
 from components.retrieval_map_view import pick_run, run_methods
+from components.map_view import draw_map
 from components.state import keep_widgets, picked_row, restore_widget
 from embedlab.map_colours import numeric_colour
-from embedlab.map_figure import build_map_figure
 from embedlab.map_retrieval import best_methods, cluster_scores, cluster_values, query_clusters, worst_clusters
-from embedlab.text_display import display_text, html_text
+from embedlab.text_display import display_text
 
 MODES = ("mean nDCG@10", "difference B − A")
 NO_QUERY = "no query / noise"
@@ -44,13 +44,13 @@ def failure_table(path: str, run_id: int, created_at: str, corpus_id: int, emb_i
 
 
 def failure_regions_view(ctx: AtlasContext) -> None:
-    chosen = pick_run(ctx, "atlas_fail_run")
+    chosen = pick_run(ctx, FAILURE_RUN_KEY)
     if chosen is None:
         return
     run, fit = chosen
-    rid, details, metrics, params = run["id"], run["details"], run["metrics"], run["params"]
+    rid, details, metrics = run.id, run.details, run.metrics
     methods = run_methods(run)
-    pair = best_methods(metrics, params.get("baseline") or details.get("baseline"), methods)
+    pair = best_methods(metrics, run.baseline, methods)
     mode_key, a_key, b_key = "atlas_fail_mode", f"atlas_fail_a_{rid}", f"atlas_fail_b_{rid}"
     restore_widget(mode_key, MODES[0])
     restore_widget(a_key, pair[0])
@@ -70,7 +70,7 @@ def failure_regions_view(ctx: AtlasContext) -> None:
 
     cluster_ids, keywords = ctx.clusters()
     cluster_ids = np.asarray(cluster_ids)
-    assignment, scores = failure_table(ctx.db_path, rid, run["created_at"], ctx.corpus.id, ctx.emb_id, ctx.proj_id,
+    assignment, scores = failure_table(ctx.ws.path, rid, run.created_at, ctx.corpus.id, ctx.emb_id, ctx.proj_id,
                                        cluster_digest(cluster_ids), a, b, details, fit.rows, cluster_ids, keywords)
     n_queries = len(details.get("queries", {}))
     with_queries = [r for r in scores if r["queries"]]
@@ -123,35 +123,27 @@ def _overall(details: dict, assignment: dict[str, int], a: str, b: str | None) -
     return mean_a, mean_b
 
 
+def _span(values: np.ndarray) -> tuple[float, float]:
+    """A range centred on 0 that holds every difference (at least ±0.05)."""
+    finite = values[np.isfinite(values)]
+    span = max(0.05, float(np.abs(finite).max())) if finite.size else 1.0
+    return -span, span
+
+
 def _draw_map(ctx: AtlasContext, rid: int, cluster_ids: np.ndarray, keywords: dict[int, str], scores: list[dict],
               a: str, b: str | None, difference: bool, picked_rows: np.ndarray) -> None:
     values = cluster_values(cluster_ids, scores, difference=difference)
     name = f"nDCG@10 {b} − {a}" if difference else f"mean nDCG@10 · {a}"
-    groups = np.where(np.isfinite(values), "clusters with queries", NO_QUERY).astype(object)
-    hover = None
-    if ctx.hover is not None:
-        by_id = {r["cluster"]: r for r in scores}
-        heads = {c: (f"<b>cluster {c}</b> · {html_text(keywords.get(c, ''))} · "
-                     f"{by_id[c]['queries'] if c in by_id else 0} queries") for c in np.unique(cluster_ids).tolist()}
-        heads[-1] = "<b>noise</b>"
-        hover = [f"{heads[int(c)]}<br>{h}" for c, h in zip(cluster_ids.tolist(), ctx.hover)]
-    fig = build_map_figure(ctx.coords, numeric_colour(name, values), hover=hover, labels=groups.tolist(),
-                           selected=picked_rows.tolist() if picked_rows.size else None, height=600,
-                           uirevision=ctx.revision(f"fail-{rid}"))
-    for trace in fig.data:
-        if trace.name == html_text(NO_QUERY):   # no value to show: plain grey, named in the legend
-            trace.marker.coloraxis = None
-            trace.marker.color = NO_QUERY_COLOUR
-            trace.showlegend = True
-            trace.hovertemplate = ("<b>#%{customdata}</b> · %{fullData.name}" + ("<br>%{hovertext}" if hover else "")
-                                   + "<extra></extra>")
-    if difference:
-        finite = values[np.isfinite(values)]
-        span = max(0.05, float(np.abs(finite).max())) if finite.size else 1.0
-        fig.update_layout(coloraxis=dict(colorscale="RdBu", cmin=-span, cmax=span, cmid=0))
-    else:
-        fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=0.0, cmax=1.0))
-    atlas_map(fig, key="atlas_fail_map", n_points=ctx.n, on_click=ctx.set_focus, hover_snippets=ctx.hover is not None)
+    by_id = {r["cluster"]: r for r in scores}
+    ids, groups = np.unique(cluster_ids, return_inverse=True)
+    heads = [("noise" if c < 0 else f"cluster {c} · {keywords.get(c, '')} · "
+              f"{by_id[c]['queries'] if c in by_id else 0} queries") for c in ids.tolist()]
+    spec = numeric_colour(name, values)
+    numeric = {"diverging": True, "value_range": _span(values)} if difference else {"value_range": (0.0, 1.0)}
+    numeric["missing_name"] = NO_QUERY
+    draw_map(ctx.coords, spec, key="atlas_fail_map", texts=ctx.texts, tags=(groups, heads), numeric=numeric, height=600,
+             selected=picked_rows.tolist() if picked_rows.size else None, revision=ctx.revision(f"fail-{rid}"),
+             on_click=ctx.set_focus)
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.caption(("Red: clusters where B does worse than A, blue: better (B − A, centred on 0)" if difference else
                 "Colour: the mean nDCG@10 of the queries counted in each cluster (0 to 1)")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.state import db_path, get_db
-from embedlab.jobs import Job, cancel_job, list_jobs, resume_job
+from components.state import get_workspace
+from embedlab.jobs import Job
 from embedlab.text_display import display_text
 
 POLL_SECONDS = 2.0  # only while a job runs; each refresh of each watching tab costs the job CPU time
@@ -22,21 +22,21 @@ def active_jobs_panel(session_id: int, *, kinds: tuple[str, ...] | None = None, 
     reruns once to show the results."""
 
     def jobs_now() -> list[Job]:
-        return [j for j in list_jobs(get_db(), session_id=session_id, limit=20) if kinds is None or j.kind in kinds]
+        return get_workspace().jobs(session_id, kinds=kinds, limit=20)
 
     def draw(jobs: list[Job]) -> list[Job]:
-        db = get_db()
+        ws = get_workspace()
         running = [j for j in jobs if j.active]
         for job in running:
             cols = st.columns([5, 1])
-            cols[0].progress(job.progress, text=display_text(f"{job.kind} #{job.id}: {job.message}"))
+            cols[0].progress(job.progress, text=display_text(f"{job.kind} job #{job.id}: {job.message}"))
             if cols[1].button("Cancel", key=f"{key}-cancel-{job.id}"):
-                cancel_job(db, job.id)
+                ws.cancel_job(job.id)
         for job in [j for j in jobs if j.status == "interrupted"][:3]:
             cols = st.columns([5, 1])
-            cols[0].warning(display_text(f"{job.kind} #{job.id} was interrupted at {job.progress:.0%}."))
+            cols[0].warning(display_text(f"{job.kind} job #{job.id} was interrupted at {job.progress:.0%}."))
             if cols[1].button("Resume", key=f"{key}-resume-{job.id}"):
-                resume_job(db_path(), job.id)
+                ws.resume_job(job.id)
                 st.rerun(scope="app")
         return running
 

@@ -11,7 +11,6 @@ import streamlit as st
 from embedlab.nearest_documents import neighbour_rows
 from embedlab.text_display import display_text
 
-FOCUS_KEY = "atlas_focus"
 FULL_TEXT_CHARS = 20_000  # a popover shows at most this much of one document
 
 

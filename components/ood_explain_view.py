@@ -14,122 +14,28 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
-from components.ood_plots import score_histogram, score_layer_figure, threshold_control
+from components.atlas_state import OOD_RUN_KEY, fall_back, ood_detector_key, settle_run
+from components.data import ood_brief, ood_explanation
+from components.map_view import draw_map
+from components.ood_plots import FLAGGED_COLOUR, score_colour_range, score_histogram, threshold_control
 from components.state import focus_on_pick
 from embedlab.errors import UserError
+from embedlab.map_colours import numeric_colour
+from embedlab.map_figure import Highlight
 from embedlab.text_display import display_text, html_text, short_text
 
 KEY = "atlas_oodx_"
+MAX_RINGS = 2_000      # flagged documents ringed on the map; above, the others are faded instead
 TABLE_LIMIT = 50
 K_NEAREST = 10
-
-
-# --- cached reads ----------------------------------------------------------------------------------------------
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def run_on_corpus(path: str, run_id: int, corpus_id: int, content_hash: str) -> dict[str, Any] | None:
-    """What the view needs of a run to colour this corpus (None when the run tests none of its documents):
-    its params, metrics, scores, truth and test labels, and the test positions and rows on this corpus."""
-    from embedlab.ood.explain import run_corpora, rows_tested_on
-    from storage import connect
-    from storage.sessions import load_run
-
-    conn = connect(path)
-    try:
-        run = load_run(conn, run_id)
-        stored = run_corpora(conn, run)
-        positions, rows = rows_tested_on(run, stored, corpus_id)
-    finally:
-        conn.close()
-    d = run.get("details") or {}
-    if not len(positions) or not d.get("scores"):
-        return None
-    return {"id": int(run["id"]), "params": run["params"], "metrics": run["metrics"], "created_at": run["created_at"],
-            "scores": {m: np.asarray(v, dtype=np.float64) for m, v in d["scores"].items()},
-            "is_ood": np.asarray(d.get("is_ood") or [], dtype=bool), "test_labels": d.get("test_labels"),
-            "positions": positions, "rows": rows}
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def run_training(path: str, run_id: int):
-    """The run's training set and test set rebuilt in its space, with the ID reference of the verdict (kept as a
-    resource: the vectors are read-only and not copied per rerun)."""
-    from embedlab.ood.explain import class_means, id_reference, load_run_training
-    from storage import connect
-    from storage.sessions import load_run
-
-    conn = connect(path)
-    try:
-        run = load_run(conn, run_id)
-        training = load_run_training(conn, run)
-    finally:
-        conn.close()
-    _, means = class_means(training.vectors, training.labels)
-    return training, id_reference(training, run["details"]["is_ood"], means)
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def explanation(path: str, run_id: int, position: int):
-    """`embedlab.ood.explain.explain` of one test document, with the training corpus and whether the rebuilt test
-    set is the run's."""
-    from embedlab.ood.explain import explain
-    from storage import connect
-    from storage.sessions import load_run
-
-    training, reference = run_training(path, run_id)
-    conn = connect(path)
-    try:
-        run = load_run(conn, run_id)
-    finally:
-        conn.close()
-    return (explain(training, run, position, k=K_NEAREST, reference=reference), int(training.id_corpus.id),
-            training.id_corpus.name, training.matches_run)
-
-
-def ood_colour_layers(db: Any, path: str, session_id: int, corpus_id: int,
-                      content_hash: str) -> dict[str, tuple[int, str]]:
-    """The Atlas's "Colour by" choices from OOD runs: for every run of the session that tests documents of this
-    corpus, its name -> (run id, its best detector by AUROC); `ood_colour_values` gives the values of one."""
-    from storage.sessions import list_runs
-
-    layers = {}
-    for r in list_runs(db, session_id, "ood"):
-        best = _best_detector_on(path, int(r["id"]), int(corpus_id), content_hash)
-        if best is not None:
-            layers[f"OOD score: run #{r['id']} · {best}"] = (int(r["id"]), best)
-    return layers
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def _best_detector_on(path: str, run_id: int, corpus_id: int, content_hash: str) -> str | None:
-    """The run's best detector (AUROC) when it tests documents of this corpus, else None (a small cached answer:
-    every Atlas rerun asks it for every OOD run of the session)."""
-    brief = run_on_corpus(path, run_id, corpus_id, content_hash)
-    if brief is None:
-        return None
-    return max(brief["scores"], key=lambda m: brief["metrics"].get(m, {}).get("auroc") or 0)
-
-
-def ood_colour_values(path: str, run_id: int, method: str, corpus_id: int, content_hash: str,
-                      n_docs: int) -> np.ndarray:
-    """Detector `method`'s score of run `run_id` per document of the corpus, NaN where the run tests none."""
-    brief = run_on_corpus(path, run_id, corpus_id, content_hash)
-    values = np.full(n_docs, np.nan, dtype=np.float32)
-    ok = brief["rows"] < n_docs
-    values[brief["rows"][ok]] = brief["scores"][method][brief["positions"][ok]]
-    return values
 
 
 # --- the view --------------------------------------------------------------------------------------------------
 
 
 def ood_explain_view(ctx: AtlasContext) -> None:
-    from storage.sessions import list_runs
-
-    runs = {r["id"]: r for r in list_runs(ctx.db, ctx.session_id, "ood")}
-    briefs = {rid: run_on_corpus(ctx.db_path, int(rid), int(ctx.corpus.id), ctx.corpus.content_hash)
-              for rid in runs}
+    runs = {r.id: r for r in ctx.ws.runs(ctx.session_id, "ood")}
+    briefs = {rid: ood_brief(run, ctx.corpus) for rid, run in runs.items()}
     usable = [rid for rid, b in briefs.items() if b is not None]
     if not usable:
         st.caption(f"No OOD run tests documents of **{display_text(ctx.corpus.name)}** yet. On the OOD page, "
@@ -147,7 +53,8 @@ def ood_explain_view(ctx: AtlasContext) -> None:
                 + f" · {p.get('model', '?')} · {str(briefs[rid]['created_at'])[:16]}")
 
     top = st.columns([3, 2])
-    run_id = top[0].selectbox("OOD run", usable, format_func=describe, key=f"{KEY}run",
+    settle_run(OOD_RUN_KEY, usable, ctx.corpus)
+    run_id = top[0].selectbox("OOD run", usable, format_func=describe, key=OOD_RUN_KEY,
                               help="Runs whose test set includes documents of this corpus, latest first.")
     brief = briefs[run_id]
     metrics = brief["metrics"]
@@ -157,7 +64,9 @@ def ood_explain_view(ctx: AtlasContext) -> None:
         a = metrics.get(m, {}).get("auroc")
         return f"{m} (AUROC {a:.3f})" if isinstance(a, (int, float)) else m
 
-    method = top[1].selectbox("Detector", methods, format_func=with_auroc, key=f"{KEY}detector_{run_id}",
+    fall_back(ood_detector_key(run_id), methods,
+              lambda old, new: f"Run #{run_id} has no detector {old}: showing {new}.")
+    method = top[1].selectbox("Detector", methods, format_func=with_auroc, key=ood_detector_key(run_id),
                               help="Ordered by AUROC (best first); the colours, threshold and counts follow it.")
     scores, is_ood = brief["scores"][method], brief["is_ood"]
     threshold, counts = threshold_control(scores, is_ood, method, key=f"{KEY}threshold_{run_id}_{method}")
@@ -177,13 +86,7 @@ def ood_explain_view(ctx: AtlasContext) -> None:
         if ctx.coords is None:
             st.info("No map of this corpus yet: compute it above to see the score layer.")
         else:
-            hover = ctx.hover
-            fig = score_layer_figure(ctx.coords, rows, here, is_ood[positions], threshold, hover=hover,
-                                     focus=ctx.focus, uirevision=ctx.revision("ood_explain"))
-            from components.atlas_map import atlas_map
-
-            atlas_map(fig, key=f"{KEY}map", n_points=ctx.n, on_select=ctx.set_selection, on_click=ctx.set_focus,
-                      hover_snippets=hover is not None, show_payload=False)
+            score_map(ctx, rows, here, is_ood[positions], threshold, method)
             st.caption("Click a point to focus it (explained below); box or lasso select to select documents.")
     with right:
         st.plotly_chart(score_histogram(scores, is_ood, threshold=threshold,
@@ -257,8 +160,8 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
     st.text(short_text(ctx.texts[row], 400))
     try:
         with st.spinner("Rebuilding the run's training set…"):
-            found, train_corpus_id, train_corpus_name, matches = explanation(ctx.db_path, int(brief["id"]),
-                                                                               int(position))
+            found, train_corpus_id, train_corpus_name, matches = ood_explanation(
+                brief["id"], brief["created_at"], int(position), K_NEAREST)
     except UserError as exc:
         st.warning(f"Cannot rebuild this run's training set: {display_text(exc)}")
         return
@@ -289,8 +192,8 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
                          column_config={"cosine distance": st.column_config.NumberColumn(format="%.3f")})
             ref = found.reference
             if ref.class_distance is not None:
-                st.caption(f"Class means of the L2-normalised training vectors, renormalised. 95 % of the run's "
-                           f"{ref.n:,} ID test documents are within {ref.class_distance:.3f} of one.")
+                st.caption(f"Class means of the L2-normalised training vectors, renormalised. 95 % of "
+                           f"{ref.population} are within {ref.class_distance:.3f} of one.")
         else:
             st.caption("The training set has no labels, so no class means.")
 
@@ -301,9 +204,7 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
     if same:
         texts = [ctx.texts[r] for r in neighbour_rows]
     else:
-        from storage.corpora import load_documents
-
-        texts = [d["text"] for d in load_documents(ctx.db, train_corpus_id, neighbour_rows)]
+        texts = [d["text"] for d in ctx.ws.documents(train_corpus_id, neighbour_rows)]
     frame = pd.DataFrame({"rank": [n["rank"] for n in found.neighbours], "doc": neighbour_rows,
                           "label": [_shown(names, n["label"]) if same else ("—" if n["label"] is None else
                                                                           str(n["label"])) for n in found.neighbours],
@@ -319,3 +220,27 @@ def _explain_panel(ctx: AtlasContext, brief: dict, method: str, threshold: float
                                 "text": st.column_config.TextColumn("text", width="large")})
     st.caption(f"Reference: 95 % of ID test documents have a training document at cosine ≥ "
                f"{found.reference.top_similarity:.3f}." + (" Click a row to focus it." if same else ""))
+
+
+def score_map(ctx: AtlasContext, rows: np.ndarray, scores: np.ndarray, is_ood: np.ndarray, threshold: float,
+              method: str) -> None:
+    """The map coloured by the detector's score on the run's test documents (the rest grey: not tested), the
+    flagged ones (score ≥ threshold) ringed in red, or, when there are too many to ring, the rest faded."""
+    rows = np.asarray(rows, dtype=np.int64)
+    values = np.full(ctx.n, np.nan)
+    values[rows] = scores
+    flagged = rows[np.asarray(scores) >= threshold]
+    kind = np.zeros(ctx.n, dtype=np.uint16)                               # 0 not tested, 1 ID test, 2 OOD test
+    kind[rows] = np.where(np.asarray(is_ood, dtype=bool), 2, 1)
+    ring = len(flagged) <= MAX_RINGS
+    highlights = [Highlight(f"flagged (score ≥ {threshold:.4g})", flagged.tolist(), symbol="circle-open",
+                            colour=FLAGGED_COLOUR)] if ring and len(flagged) else []
+    if ctx.focus is not None:
+        highlights.append(Highlight("focus", [int(ctx.focus)], symbol="star"))
+    draw_map(ctx.coords, numeric_colour(f"{method} score", values), key=f"{KEY}map", texts=ctx.texts,
+             tags=(kind, ["not tested", "ID test", "OOD test"]),
+             numeric={"value_range": score_colour_range(scores), "missing_name": "not tested"},
+             selected=None if ring else flagged.tolist(), highlights=highlights, height=560,
+             revision=ctx.revision("ood_explain"), on_select=ctx.set_selection, on_click=ctx.set_focus)
+    if not ring:
+        st.caption(f"{len(flagged):,} flagged documents: drawn in full colour, the rest faded.")

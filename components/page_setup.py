@@ -1,9 +1,11 @@
 """Make every page run inside `app.py`'s navigation, deep links included."""
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 APP_SHELL_KEY = "_app_shell_ran"
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -20,12 +22,8 @@ def ensure_app_shell() -> None:
     `app.py`: no session picker, no share link, a raw lowercase navigation. Leave that mode and run `app.py` here,
     in this same run, which routes to this page; then stop this bare run. Running in place (no `st.rerun`) keeps
     the widget event that triggered the run, and the real navigation replaces the raw one at once."""
-    from streamlit.runtime.pages_manager import PagesManager
-
     if not PagesManager.uses_pages_directory:
         return
     PagesManager.uses_pages_directory = False
-    import runpy
-
     runpy.run_path(str(APP), run_name="__main__")
     st.stop()

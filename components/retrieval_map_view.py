@@ -11,14 +11,17 @@ import pandas as pd
 import streamlit as st
 
 from components.atlas_context import AtlasContext
-from components.atlas_map import atlas_map
+from components.atlas_state import (RETRIEVAL_ORDER_KEY, RETRIEVAL_RUN_KEY, retrieval_methods_key,
+                                    retrieval_query_key, settle_run)
+from components.data import run_fit_for, stored_run
+from components.map_view import draw_map
 from components.state import focus_on_pick, keep_widgets, restore_widget
 from embedlab.map_colours import ColourSpec, label_colour, label_palette
-from embedlab.map_figure import Highlight, build_map_figure
-from embedlab.map_retrieval import (ORDERS, PLACEMENT_K, RunFit, best_methods, fit_run, method_marks,
-                                    place_query, query_order, ranked_rows, relevant_rows)
-from embedlab.text_display import display_text, html_text, short_text, snippet
-from storage.sessions import list_runs, load_run
+from embedlab.map_figure import Highlight
+from embedlab.map_retrieval import (ORDERS, PLACEMENT_K, RunFit, best_methods, method_marks, place_query,
+                                    query_order, ranked_rows, relevant_rows)
+from embedlab.runs import RetrievalRun
+from embedlab.text_display import display_text, short_text, snippet
 
 GREY = "#CFCFCF"
 RELEVANT_COLOUR = "#2CA02C"
@@ -34,28 +37,12 @@ NO_RUN_HELP = ("No retrieval run of this session fits this corpus. Make one on t
                "collection there.")
 
 
-# --- cached data (shared with the Failure regions view) -----------------------------------------------------------
-
-
-@st.cache_resource(max_entries=16, show_spinner="Loading the run…")
-def stored_run(path: str, run_id: int, created_at: str, _db: Any) -> dict:
-    """A stored run with its details, loaded once per server; read-only (runs never change once saved)."""
-    return load_run(_db, run_id)
-
-
-@st.cache_data(max_entries=64, show_spinner="Matching the run's documents to the corpus…")
-def run_fit_for(path: str, run_id: int, created_at: str, corpus_id: int, corpus_name: str, content_hash: str,
-                _db: Any, _doc_ids: Any) -> RunFit:
-    return fit_run(stored_run(path, run_id, created_at, _db), corpus_id=corpus_id, corpus_name=corpus_name,
-                   doc_ids=_doc_ids)
-
-
-def pick_run(ctx: AtlasContext, key: str) -> tuple[dict, RunFit] | None:
+def pick_run(ctx: AtlasContext, key: str) -> tuple[RetrievalRun, RunFit] | None:
     """A selectbox of the session's retrieval runs that fit this corpus ("#id · dataset · methods"); the picked
-    run (with details) and its fit, or None after a caption saying how to get one."""
-    runs = list_runs(ctx.db, ctx.session_id, "retrieval")
-    fits = [run_fit_for(ctx.db_path, r["id"], r["created_at"], ctx.corpus.id, ctx.corpus.name,
-                        ctx.corpus.content_hash, ctx.db, ctx.doc_ids) for r in runs]
+    run (with details) and its fit, or None after a caption saying how to get one. A run asked for (a link) that
+    does not fit gives way to the latest that does, with a toast."""
+    runs = ctx.ws.runs(ctx.session_id, "retrieval")
+    fits = [run_fit_for(r.id, r.created_at, ctx.corpus) for r in runs]
     usable = {f.run_id: f for f in fits if f.fits}
     bare = [f.run_id for f in fits if f.reason == "no per-query details"]
     bare_note = (f"Run{'s' if len(bare) > 1 else ''} {', '.join(f'#{i}' for i in bare)} "
@@ -69,19 +56,18 @@ def pick_run(ctx: AtlasContext, key: str) -> tuple[dict, RunFit] | None:
         return None
     options = list(usable)
     restore_widget(key)
-    if st.session_state.get(key) not in options:
-        st.session_state.pop(key, None)
+    settle_run(key, options, ctx.corpus)
     run_id = st.selectbox("Retrieval run", options, format_func=lambda i: usable[i].title, key=key,
                           help="Runs of this session whose documents this corpus holds: queries from its labels, "
                                "or a BEIR run whose document ids it holds.")
     keep_widgets(key)
     fit = usable[run_id]
-    run = stored_run(ctx.db_path, run_id, next(r["created_at"] for r in runs if r["id"] == run_id), ctx.db)
+    run = stored_run(run_id, next(r.created_at for r in runs if r.id == run_id))
     notes = []
     if fit.found < fit.total:
         notes.append(f"the corpus holds {fit.found:,} of the run's {fit.total:,} document ids "
                      f"({fit.share:.0%}); the others are left off the map")
-    details = run["details"]
+    details = run.details
     if details.get("n_queries_shown", 0) < details.get("n_queries", 0):
         notes.append(f"the run keeps the first {details['n_queries_shown']:,} of its {details['n_queries']:,} "
                      "queries for per-query views")
@@ -92,10 +78,10 @@ def pick_run(ctx: AtlasContext, key: str) -> tuple[dict, RunFit] | None:
     return run, fit
 
 
-def run_methods(run: dict) -> list[str]:
+def run_methods(run: RetrievalRun) -> list[str]:
     """The run's methods with per-query scores, in the run's order."""
-    per_query = run["details"].get("per_query", {})
-    ordered = [m for m in run["params"].get("methods") or [] if m in per_query]
+    per_query = run.details.get("per_query", {})
+    ordered = [m for m in run.params.get("methods") or [] if m in per_query]
     return ordered + [m for m in per_query if m not in ordered]
 
 
@@ -135,15 +121,14 @@ def _step(key: str, order: list[str], by: int) -> None:
 
 
 def retrieval_map_view(ctx: AtlasContext) -> None:
-    picked = pick_run(ctx, "atlas_rmap_run")
+    picked = pick_run(ctx, RETRIEVAL_RUN_KEY)
     if picked is None:
         return
     run, fit = picked
-    rid, details, metrics, params = run["id"], run["details"], run["metrics"], run["params"]
+    rid, details, metrics = run.id, run.details, run.metrics
     methods_all = run_methods(run)
-    baseline = params.get("baseline") or details.get("baseline")
-    m_key = f"atlas_rmap_methods_{rid}"
-    restore_widget(m_key, best_methods(metrics, baseline, methods_all))
+    m_key = retrieval_methods_key(rid)
+    restore_widget(m_key, best_methods(metrics, run.baseline, methods_all))
     st.session_state[m_key] = [m for m in st.session_state[m_key] if m in methods_all][:MAX_METHODS]
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     methods = c1.multiselect("Methods", methods_all, key=m_key, max_selections=MAX_METHODS,
@@ -152,7 +137,7 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
     if not methods:
         st.caption("Pick at least one method.")
         return
-    order_key, q_key = "atlas_rmap_order", f"atlas_rmap_query_{rid}"
+    order_key, q_key = RETRIEVAL_ORDER_KEY, retrieval_query_key(rid)
     restore_widget(order_key)
     restore_widget(q_key)
     if st.session_state.get(order_key) not in ORDERS:
@@ -206,7 +191,7 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
         st.info("Compute the map first (the map above offers it): the query and each method's top 10 are drawn "
                 "on it.")
     else:
-        _draw_map(ctx, rid, details, qid, rows, relevant, marks, params.get("source") == "labels")
+        _draw_map(ctx, rid, details, qid, rows, relevant, marks, run.source == "labels")
 
     st.markdown("**Top 10 per method** (click a row to focus the document on the Atlas)")
     per_row = 2
@@ -245,31 +230,16 @@ def _draw_map(ctx: AtlasContext, rid: int, details: dict, qid: str, rows: dict[s
         how = "The query document is not in this corpus: it is not drawn."
     else:
         text = details.get("queries", {}).get(qid, "")
-        placed = placed_query(ctx.db_path, ctx.emb_id, ctx.proj_id, rid, str(qid), text, ctx.encode, ctx.X,
+        placed = placed_query(ctx.ws.path, ctx.emb_id, ctx.proj_id, rid, str(qid), text, ctx.encode, ctx.X,
                               ctx.coords)
         how = (f"The ★ is placed at the mean map position of the query's {PLACEMENT_K} nearest documents under "
                f"{display_text(ctx.model)} (cosine in the embedding space; not a projection of the query itself).")
-    fig = build_map_figure(ctx.coords, background_colour(ctx, by_label), hover=ctx.hover, labels=ctx.shown_labels,
-                           highlights=highlights, height=600, uirevision=ctx.revision(f"rmap-{rid}"))
-    if placed is not None:
-        _add_placed_query(fig, placed[0], placed[1][0], str(qid), details.get("queries", {}).get(qid, ""))
-    atlas_map(fig, key="atlas_rmap_map", n_points=ctx.n, on_click=ctx.set_focus, hover_snippets=ctx.hover is not None)
-    st.caption(how + " Green rings: relevant documents; filled marker: a method's hit, open marker: its miss "
-                     "(legend: click an entry to hide it). Click a document to focus it.")
-
-
-def _add_placed_query(fig, position: list[float], nearest: int, qid: str, text: str) -> None:
-    """The placed query as one star on top (clicking it focuses its nearest document)."""
-    import plotly.graph_objects as go
-
-    hover = f"<b>query {html_text(qid)}</b> (placed)<br>{snippet(text)}<extra></extra>"
-    common = dict(name="query (placed)", mode="markers", customdata=[nearest], hovertemplate=hover,
-                  marker=dict(symbol="diamond" if len(position) == 3 else "star", size=20 if len(position) == 2
-                              else 8, color=QUERY_COLOUR, line=dict(width=1.5, color="#FFFFFF")))
-    if len(position) == 3:
-        fig.add_trace(go.Scatter3d(x=[position[0]], y=[position[1]], z=[position[2]], **common))
-    else:
-        fig.add_trace(go.Scattergl(x=[position[0]], y=[position[1]], **common))
+    spots = [(f"query {qid} (placed)", tuple(placed[0]), QUERY_COLOUR)] if placed is not None else []
+    draw_map(ctx.coords, background_colour(ctx, by_label), key="atlas_rmap_map", texts=ctx.texts,
+             labels=ctx.shown_labels, highlights=highlights, placed=spots, height=600,
+             revision=ctx.revision(f"rmap-{rid}"), on_click=ctx.set_focus)
+    st.caption(how + " Green rings: relevant documents; each method rings its top 10 in its own colour and shape "
+                     "(thick: a hit, thin: a miss). Click a document to focus it.")
 
 
 def _ranked_list(ctx: AtlasContext, rid: int, details: dict, method: str, qid: str, rows: dict[str, int]) -> None:

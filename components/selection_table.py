@@ -7,11 +7,10 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
+from components.atlas_context import AtlasContext
 from embedlab.document_export import bookmark_documents, selection_frame, to_csv_bytes, to_jsonl_bytes
 from embedlab.text_display import display_text, short_text
-from storage import connect
-from storage.bookmarks import add_bookmarks, bookmark_tags, delete_bookmark, list_bookmarks
-from storage.corpora import load_documents
+from embedlab.workspace import Workspace
 
 MAX_TABLE_ROWS = 5_000
 
@@ -23,7 +22,7 @@ def _picked(key: str, idxs: Sequence[int], on_focus: Callable[[int], None]) -> N
         on_focus(int(idxs[rows[0]]))
 
 
-def selection_table(idxs: Sequence[int], *, db, db_path: str, session_id: int, corpus_id: int, corpus_name: str,
+def selection_table(idxs: Sequence[int], *, ws: Workspace, session_id: int, corpus_id: int, corpus_name: str,
                     on_focus: Callable[[int], None], key: str = "atlas-sel",
                     label_names: Mapping[str, str] | None = None) -> None:
     """The selected documents: table (click a row to focus it), downloads, bookmark form.
@@ -31,7 +30,7 @@ def selection_table(idxs: Sequence[int], *, db, db_path: str, session_id: int, c
     The table shows the first MAX_TABLE_ROWS documents; the downloads hold all and are built only when
     clicked (on their own connection, off the script thread)."""
     n = len(idxs)
-    shown = load_documents(db, corpus_id, list(idxs[:MAX_TABLE_ROWS]))
+    shown = ws.documents(corpus_id, list(idxs[:MAX_TABLE_ROWS]))
     frame = selection_frame(shown)
     if not frame.empty:
         frame["text"] = frame["text"].map(lambda t: short_text(t, 300))
@@ -48,11 +47,8 @@ def selection_table(idxs: Sequence[int], *, db, db_path: str, session_id: int, c
     all_idx = [int(i) for i in idxs]
 
     def all_docs() -> list[dict]:
-        own = connect(db_path)
-        try:
-            return load_documents(own, corpus_id, all_idx)
-        finally:
-            own.close()
+        with Workspace.open(ws.path) as own:
+            return own.documents(corpus_id, all_idx)
 
     c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
     stem = f"{corpus_name}-selection-{n}"
@@ -61,23 +57,23 @@ def selection_table(idxs: Sequence[int], *, db, db_path: str, session_id: int, c
     c2.download_button("⬇ JSONL", lambda: to_jsonl_bytes(all_docs()), file_name=f"{stem}.jsonl",
                        mime="application/jsonl", key=f"{key}-jsonl", on_click="ignore")
     with c3.popover(f"🔖 Bookmark {n:,} document{'s' if n != 1 else ''}"):
-        bookmark_form(db, session_id, corpus_id, all_idx, key=f"{key}-bm")
+        bookmark_form(ws, session_id, corpus_id, all_idx, key=f"{key}-bm")
 
 
-def bookmark_form(db, session_id: int, corpus_id: int, idxs: Sequence[int], *, key: str) -> None:
+def bookmark_form(ws: Workspace, session_id: int, corpus_id: int, idxs: Sequence[int], *, key: str) -> None:
     with st.form(key, clear_on_submit=True, border=False):
         tag = st.text_input("Tag", max_chars=100, placeholder="e.g. mislabelled")
         note = st.text_area("Note", max_chars=2000, height=80)
         if st.form_submit_button("Save bookmark", type="primary"):
-            count = add_bookmarks(db, session_id, corpus_id, idxs, tag=tag, note=note)
+            count = ws.add_bookmarks(session_id, corpus_id, idxs, tag=tag, note=note)
             st.toast(f"Bookmarked {count} document{'s' if count != 1 else ''}"
                      + (f" as {display_text(repr(tag.strip()))}" if tag.strip() else ""))
 
 
-def bookmarks_panel(*, db, session_id: int, corpus_id: int, texts: Sequence[str], labels: Sequence | None,
+def bookmarks_panel(*, ws: Workspace, session_id: int, corpus_id: int, texts: Sequence[str], labels: Sequence | None,
                     on_focus: Callable[[int], None], key: str = "atlas-bookmarks") -> list[dict]:
     """The bookmarks of this corpus in this session, filtered by tag; click one to focus it."""
-    tags = bookmark_tags(db, session_id, corpus_id)
+    tags = ws.bookmark_tags(session_id, corpus_id)
     if not tags:
         st.caption("No bookmarks yet: select documents on the map (or focus one) and bookmark them with a tag.")
         return []
@@ -85,7 +81,7 @@ def bookmarks_panel(*, db, session_id: int, corpus_id: int, texts: Sequence[str]
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
     picked = c1.selectbox("Filter by tag", [all_tags, *tags], key=f"{key}-tag",
                           format_func=lambda t: "(no tag)" if t == "" else t)
-    marks = list_bookmarks(db, session_id, corpus_id, tag=None if picked == all_tags else picked)
+    marks = ws.bookmarks(session_id, corpus_id, tag=None if picked == all_tags else picked)
     rows = [{"idx": b["idx"], "tag": b["tag"], "note": b["note"],
              "label": None if labels is None else labels[b["idx"]],
              "text": short_text(texts[b["idx"]], 200)} for b in marks if 0 <= b["idx"] < len(texts)]
@@ -102,6 +98,22 @@ def bookmarks_panel(*, db, session_id: int, corpus_id: int, texts: Sequence[str]
             gone = st.selectbox("Bookmark", options, key=f"{key}-rm",
                                 format_func=lambda o: f"#{o[0]} · {o[1] or '(no tag)'}")
             if st.button("Remove", key=f"{key}-rm-btn"):
-                delete_bookmark(db, session_id, corpus_id, gone[0], gone[1])
+                ws.delete_bookmark(session_id, corpus_id, gone[0], gone[1])
                 st.rerun()
     return rows
+
+
+def selection_view(ctx: AtlasContext) -> None:
+    """The Atlas's "☑️ Selection" tab."""
+    if not ctx.selected:
+        st.caption("Nothing selected: use the box or lasso tool of the map (top right of the map), "
+                   "or select a cluster or the search hits.")
+    else:
+        selection_table(ctx.selected, ws=ctx.ws, session_id=ctx.session_id, corpus_id=ctx.corpus.id,
+                        corpus_name=ctx.corpus.name, on_focus=ctx.set_focus, label_names=ctx.label_names)
+
+
+def bookmarks_view(ctx: AtlasContext) -> None:
+    """The Atlas's "🔖 Bookmarks" tab."""
+    bookmarks_panel(ws=ctx.ws, session_id=ctx.session_id, corpus_id=ctx.corpus.id, texts=ctx.texts,
+                    labels=ctx.shown_labels, on_focus=ctx.set_focus)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.state import get_db
+from components.state import get_workspace
 from embedlab.errors import UserError
 from embedlab.text_display import display_text
-from storage.sessions import create_session, list_sessions
 
 SESSION_KEY = "session_name"     # the current session's name: what every page reads
 PICKER_KEY = "session_select"    # the sidebar selectbox; it follows SESSION_KEY, never leads it
@@ -28,8 +27,8 @@ def _picked() -> None:
 
 def session_picker() -> str | None:
     """Draw the picker and the "New session" form; return the current session's name."""
-    db = get_db()
-    names = [s.name for s in list_sessions(db)]
+    ws = get_workspace()
+    names = [s.name for s in ws.sessions()]
     current = st.session_state.get(SESSION_KEY)
     if current not in names:
         current = names[0] if names else None
@@ -47,10 +46,10 @@ def session_picker() -> str | None:
             name = st.text_input("Name", max_chars=200)
             if st.form_submit_button("Create"):
                 try:
-                    create_session(db, name)
+                    created = ws.create_session(name)
                 except UserError as exc:
                     st.error(display_text(exc))
                 else:
-                    select_session(name.strip())
+                    select_session(created)
                     st.rerun()
     return current

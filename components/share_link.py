@@ -1,24 +1,29 @@
 """Share links: a full URL that reopens the app on the same session, page and view.
 
 The query string carries the session, the corpus, model and colour-by of the Atlas, the focused document,
-the selection and the run on screen (Retrieval, OOD); the page is the URL's path (`/atlas`). `app.py` calls
-`apply_share_link` once per browser session, before the page draws, so the values land in the pages' widget
-keys; afterwards it keeps the address bar in step with what is on screen (`sync_url`), so a reload or a copied
-address restores the same view. The pure half (`ShareState`, `build_link`, `parse_link`) knows no Streamlit
-runtime and is what the round-trip test checks.
+the selection, the Atlas's tab and the run on screen (the Atlas's tab's, Retrieval's, OOD's); the page is the URL's
+path (`/atlas`). The URL owns the view: `app.py` calls `apply_share_link` on every run, before the page draws, and
+whenever the URL is not the one this browser session last wrote (a first visit, a link, Back or Forward in the
+browser) its values land in the pages' widget keys, the Atlas's through `components.atlas_state.show_view` (a value
+that does not exist falls back with a toast). Then `current_share_state` reads the settled view and `sync_url`
+writes it to the address bar (Streamlit pushes a history entry for each change, so Back steps through the views).
+The pure half (`ShareState`, `build_link`, `parse_link`) knows no Streamlit runtime and is what the round-trip
+test checks.
 """
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
 
-from components.atlas_context import ATLAS_TAB_KEY, ATLAS_TABS, tab_label, tab_name
+from components.session_picker import SESSION_KEY, select_session
+from components.state import current_session, get_workspace
 from embedlab.errors import UserError
+from embedlab.runs import RunHeader
 from embedlab.text_display import display_text
 
 PAGE_PATHS = ("corpora", "atlas", "retrieval", "ood", "sessions")
@@ -26,15 +31,12 @@ FALLBACK_BASE = "http://localhost:8501"
 MAX_SELECTION = 20_000           # indices a link carries at most (as ranges, usually far fewer characters)
 MAX_SELECTION_CHARS = 6_000      # beyond this the selection is left out of the link (browsers cap URL length)
 
-# Session-state keys of the pages a link writes to before they draw (read-only knowledge of those pages).
-ATLAS_CORPUS, ATLAS_MODEL, ATLAS_COLOUR = "atlas_corpus", "atlas_model", "atlas_colour"
-ATLAS_FOCUS, ATLAS_SELECTION, ATLAS_SCOPE = "atlas_focus", "atlas_selection", "atlas_scope"
+# Session-state keys of the labs a link writes to before they draw (the Atlas's: `components.atlas_state`).
 RETRIEVAL_CORPORA = {"labels": "retr_label_corpus", "typed": "retr_typed_corpus"}
 RETRIEVAL_SOURCE, RETRIEVAL_MODEL = "retr_source", "retr_model"
 OOD_CORPUS, OOD_MODEL = "ood_id_corpus", "ood_model"
 RUN_TABLES = {"retrieval": "retrieval-runs-table", "ood": "ood-runs-table"}   # components.run_history keys
-SESSION_KEY = "session_name"
-APPLIED_KEY = "_share_link_applied"
+WRITTEN_KEY = "_share_link_written"   # (page, query) this browser session last wrote to the address bar
 LINKED_RUN_KEY = "share_linked_run"   # {"retrieval"|"ood": run id} the link asked for
 
 
@@ -198,68 +200,81 @@ def base_url() -> str:
         return FALLBACK_BASE
 
 
+def _atlas_state():
+    """`components.atlas_state`, imported when the Atlas is on screen: with `components.data` it imports 0.09 s of
+    engine modules (min of 5 fresh processes after the app's other imports, busy 2-core machine) that the other
+    pages do not need before their first draw."""
+    import components.atlas_state as atlas_state   # measured: 0.09 s the first page would wait for (docstring)
+
+    return atlas_state
+
+
+def _written_by_us(page: str, query: dict[str, Any]) -> bool:
+    """Whether the URL is what this browser session wrote last (the widgets lead), or differs from it only by the
+    session that `select_session` has just written; otherwise it came from outside (a link, Back, Forward)."""
+    written = st.session_state.get(WRITTEN_KEY)
+    if written is None:
+        return False
+    page = page if page in PAGE_PATHS else ""
+    if written == (page, query):
+        return True
+    rest = {k: v for k, v in query.items() if k != "session"}
+    return (written[0] == page and {k: v for k, v in written[1].items() if k != "session"} == rest
+            and query.get("session") == st.session_state.get(SESSION_KEY))
+
+
 def apply_share_link(page: str) -> None:
-    """Once per browser session, before the page draws: the URL's query becomes the pages' state."""
-    ss = st.session_state
-    if ss.get(APPLIED_KEY):
-        return
-    ss[APPLIED_KEY] = True
+    """Before the page draws: when the URL is not the one this browser session last wrote (a first visit, a link,
+    Back or Forward), its view becomes the pages' state; an empty query (a click in the navigation) leaves the
+    state as it is."""
     query = st.query_params.to_dict()
+    if _written_by_us(page, query):
+        return
+    st.session_state[WRITTEN_KEY] = (page if page in PAGE_PATHS else "", query)
     state = from_query(query, page)
     if not state.session:
         if query.get("session"):       # a name no session can have (too long, blank): say so, never silently
             st.toast(f"The link names a session that cannot exist ({len(str(query['session'])):,} characters): "
                      "showing another one.", icon=":material/warning:")
         return
-    from components.session_picker import select_session
-    from components.state import get_db
-    from storage.corpora import list_corpora
-    from storage.sessions import get_session_id
-
-    db = get_db()
+    ws = get_workspace()
     try:
-        sid = get_session_id(db, state.session)
+        sid = ws.session_id(state.session)
     except UserError:  # a name no session can have
         sid = None
     if sid is None:
         st.toast(f"No session named {display_text(repr(state.session))}: showing another one.",
                  icon=":material/warning:")
         return
-    select_session(state.session)
-    corpora = {c.name: c for c in list_corpora(db, sid)}
-    corpus = corpora.get(state.corpus or "")
+    if st.session_state.get(SESSION_KEY) != state.session:
+        select_session(state.session)
     if page == "atlas":
-        if corpus is not None:
-            ss[ATLAS_CORPUS] = corpus.name
-            ss[ATLAS_SCOPE] = (corpus.id, None)        # the focus and selection below belong to this corpus
-            ss[ATLAS_FOCUS] = state.focus if state.focus is not None and state.focus < corpus.n_docs else None
-            ss[ATLAS_SELECTION] = [i for i in state.selection if i < corpus.n_docs]
-        if state.model:
-            ss[ATLAS_MODEL] = state.model
-        if state.colour:
-            ss[ATLAS_COLOUR] = state.colour
-        if tab_label(state.tab):
-            ss[ATLAS_TAB_KEY] = tab_label(state.tab)
-    elif page == "retrieval":
+        atlas = _atlas_state()
+        atlas.show_view(ws, sid, atlas.AtlasView(corpus=state.corpus, model=state.model, colour=state.colour,
+                                                 focus=state.focus, selection=state.selection, tab=state.tab,
+                                                 run=state.run), whole=True)
+        return
+    corpus = next((c for c in ws.corpora(sid) if c.name == state.corpus), None)
+    if page == "retrieval":
         if corpus is not None:
             for key in RETRIEVAL_CORPORA.values():
-                ss[key] = corpus.name
+                st.session_state[key] = corpus.name
         if state.model:
-            ss[RETRIEVAL_MODEL] = state.model
+            st.session_state[RETRIEVAL_MODEL] = state.model
     elif page == "ood":
         if corpus is not None:
-            ss[OOD_CORPUS] = corpus.name
+            st.session_state[OOD_CORPUS] = corpus.name
         if state.model:
-            ss[OOD_MODEL] = state.model
+            st.session_state[OOD_MODEL] = state.model
     if page in RUN_TABLES and state.run is not None:
-        ss[LINKED_RUN_KEY] = {page: int(state.run)}
+        st.session_state[LINKED_RUN_KEY] = {page: int(state.run)}
 
 
-def shown_run_id(kind: str, runs: list[dict]) -> int:
+def shown_run_id(kind: str, runs: Sequence[RunHeader]) -> int:
     """The run a page shows when none is picked in its history table: the one a share link asked for (when it is
     one of `runs`), else the latest (`runs` come newest first, as `list_runs` gives them)."""
     wanted = (st.session_state.get(LINKED_RUN_KEY) or {}).get(kind)
-    ids = [int(r["id"]) for r in runs]
+    ids = [int(r.id) for r in runs]
     return wanted if wanted in ids else ids[0]
 
 
@@ -275,24 +290,20 @@ def _table_pick(key: str) -> int | None:
 
 
 def _run_on_screen(kind: str, session_id: int) -> int | None:
-    from components.state import get_db
-    from storage.sessions import list_runs
-
-    runs = list_runs(get_db(), session_id, kind)
+    runs = get_workspace().runs(session_id, kind)
     if not runs:
         return None
     row = _table_pick(RUN_TABLES[kind])
     if row is not None and row < len(runs):
-        picked = int(runs[row]["id"])
+        picked = int(runs[row].id)
         st.session_state[LINKED_RUN_KEY] = {kind: picked}   # stays on screen if the pick is cleared
         return picked
     return shown_run_id(kind, runs)
 
 
 def current_share_state(page: str) -> ShareState:
-    """The view on screen as a share state (read before the page draws: widget values are already current)."""
-    from components.state import current_session
-
+    """The view on screen as a share state (read before the page draws: widget values are already current; the
+    Atlas's view is settled first, `settle_view`, so the URL never names what the page will not show)."""
     ss = st.session_state
     current = current_session()
     if current is None:
@@ -300,21 +311,13 @@ def current_share_state(page: str) -> ShareState:
     sid, name = current
     state = ShareState(session=name, page=page if page in PAGE_PATHS else "")
     if page == "atlas":
-        from components.state import get_db
-        from storage.corpora import list_corpora
-
-        corpus = ss.get(ATLAS_CORPUS)
-        ids = {c.name: c.id for c in list_corpora(get_db(), sid)}
-        if corpus not in ids:
+        ws, atlas = get_workspace(), _atlas_state()
+        atlas.settle_view(ws, sid)
+        view = atlas.view_on_screen(ws, sid)
+        if view is None:
             return state
-        scope = ss.get(ATLAS_SCOPE) or (None,)
-        same = scope[0] == ids[corpus]
-        focus = ss.get(ATLAS_FOCUS) if same else None
-        selection = tuple(int(i) for i in (ss.get(ATLAS_SELECTION) or ())) if same else ()
-        tab = ss.get(ATLAS_TAB_KEY)
-        return replace(state, corpus=corpus, model=_text(ss.get(ATLAS_MODEL)), colour=_text(ss.get(ATLAS_COLOUR)),
-                       focus=int(focus) if focus is not None else None, selection=selection,
-                       tab=tab_name(tab) if tab in ATLAS_TABS[1:] else None)
+        return replace(state, corpus=view.corpus, model=_text(view.model), colour=_text(view.colour),
+                       focus=view.focus, selection=view.selection, tab=view.tab, run=view.run)
     if page == "retrieval":
         source = ss.get(RETRIEVAL_SOURCE)
         corpus = ss.get(RETRIEVAL_CORPORA[source]) if source in RETRIEVAL_CORPORA else None
@@ -327,10 +330,12 @@ def current_share_state(page: str) -> ShareState:
 
 
 def sync_url(state: ShareState) -> None:
-    """The address bar shows the view on screen (its query is the share link's)."""
+    """The address bar shows the view on screen (its query is the share link's); remembered, so that the next run
+    tells the user's own changes from a URL that came from outside."""
     query = to_query(state)
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
+    st.session_state[WRITTEN_KEY] = (state.page, query)
 
 
 def share_link_box(state: ShareState, *, where=None) -> str:

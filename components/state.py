@@ -1,45 +1,50 @@
-"""Per-user database connection, the current session, and matrices shared by every user of the server."""
+"""This browser session's workspace (its one connection) and current session; widget-state helpers.
+
+Data is read and written through `get_workspace()` (an `embedlab.workspace.Workspace`); reads cached across reruns
+or users live in `components/data.py`."""
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from embedlab.errors import UserError
 from embedlab.text_display import display_text
-from storage import connect
-from storage.db import default_db_path
+from embedlab.workspace import Workspace
+
+WORKSPACE_KEY = "_workspace"
 
 
 def db_path() -> str:
-    return str(os.environ.get("EMBEDLAB_DB") or default_db_path())
+    """The database the app opens: `$EMBEDLAB_DB`, else data/embedlab.sqlite."""
+    return Workspace.default_path()
 
 
-def get_db():
-    """This browser session's connection (SQLite connections are cheap; one per user avoids interleaved
-    transactions between users)."""
+def get_workspace() -> Workspace:
+    """This browser session's workspace. One connection per browser session (SQLite connections are cheap; one per
+    user avoids interleaved transactions between users), kept across reruns, reopened when the database path
+    changes; a database that cannot be opened stops the page with its error."""
     path = db_path()
-    db = st.session_state.get("_db")
-    if db is None or st.session_state.get("_db_path") != path:
+    ws = st.session_state.get(WORKSPACE_KEY)
+    if ws is None or ws.path != path:
         try:
-            db = connect(path)
+            fresh = Workspace.open(path)
         except UserError as exc:
             st.error(display_text(exc))
             st.stop()
-        st.session_state["_db"], st.session_state["_db_path"] = db, path
-    return db
+        if ws is not None:
+            ws.close()
+        st.session_state[WORKSPACE_KEY] = ws = fresh
+    return ws
 
 
 def current_session() -> tuple[int, str] | None:
     """(id, name) of the session picked in the sidebar, or None."""
-    from storage.sessions import get_session_id
-
     name = st.session_state.get("session_name")
     if not name:
         return None
-    sid = get_session_id(get_db(), name)
+    sid = get_workspace().session_id(name)
     return (sid, name) if sid is not None else None
 
 
@@ -49,32 +54,6 @@ def require_session() -> tuple[int, str]:
         st.info("Pick or create a session in the sidebar to begin.")
         st.stop()
     return current
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _shared_matrix(path: str, matrix_id: int) -> np.ndarray:
-    from storage.matrices import load_matrix
-
-    db = connect(path)
-    try:
-        arr = load_matrix(db, matrix_id)
-    finally:
-        db.close()
-    arr.setflags(write=False)
-    return arr
-
-
-def shared_matrix(matrix_id: int) -> np.ndarray:
-    """A finished matrix, loaded once per server and shared read-only by all users."""
-    return _shared_matrix(db_path(), int(matrix_id))
-
-
-@st.cache_resource(show_spinner=False)
-def shared_embedder(model: str):
-    """One embedder (and so one loaded model) per server, shared by all users."""
-    from embedlab.embedding.embedders import get_embedder
-
-    return get_embedder(model)
 
 
 def restore_widget(key: str, default: Any = None, valid: Callable[[Any], bool] | None = None) -> None:

@@ -5,27 +5,22 @@ from components.page_setup import ensure_app_shell
 
 ensure_app_shell()  # first: a deep link shows the real navigation before the page's imports run
 
-import hashlib
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.atlas_state import AtlasView, open_atlas
 from components.job_progress import active_jobs_panel
-from components.state import db_path, get_db, require_session
-from embedlab.datasets import SAMPLES, load_sample
-from embedlab.embedding.embedders import DEFAULT_MODEL, available_models, get_embedder
-from embedlab.embedding.cache import find_embedding
+from components.state import get_workspace, require_session
+from embedlab.datasets import SAMPLES
+from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
 from embedlab.ingest import MAX_META_COLS, ColumnGuess, guess_columns, load_corpus_bytes, read_table
-from embedlab.jobs import find_active_job, submit_job
-from embedlab.tasks import find_projection, map_params
 from embedlab.text_display import display_text, html_text
-from storage.corpora import delete_corpus, list_corpora, load_labels, save_corpus
-
+from embedlab.workspace import Workspace
 
 st.title("Corpora")
-db = get_db()
+ws = get_workspace()
 session_id, session_name = require_session()
 
 add_tab, sample_tab = st.tabs(["Upload a file", "Bundled samples"])
@@ -74,11 +69,10 @@ with add_tab:
                                    "Untick to pick another model below.")
             # One ingestion per upload and choice of columns: a double click reruns the page twice, and the second
             # run finds the first one's corpus instead of making "papers (2)".
-            request = hashlib.sha256(data + repr((name, text_col, label_col, id_col, meta_cols, encoding)).encode()
-                                     ).hexdigest()
+            request = Workspace.ingest_request_key(data, (name, text_col, label_col, id_col, meta_cols, encoding))
             ingested = st.session_state.setdefault("corpora_ingested", {})
             clicked = st.button("Ingest and map" if then_map else "Ingest", type="primary")
-            if clicked and ingested.get(request) in {c.name for c in list_corpora(db, session_id)}:
+            if clicked and ingested.get(request) in {c.name for c in ws.corpora(session_id)}:
                 st.info(f"Already ingested as {display_text(repr(ingested[request]))}: to ingest the file again, "
                         "give another corpus name.")
             elif clicked:
@@ -87,14 +81,14 @@ with add_tab:
                                                label_col=None if label_col == none else label_col,
                                                id_col=None if id_col == none else id_col, meta_cols=meta_cols,
                                                encoding=encoding)
-                    info = save_corpus(db, session_id, corpus)
+                    info = ws.save_corpus(session_id, corpus)
                     ingested[request] = info.name      # before any other st call: a second click's rerun sees it
                 except UserError as exc:
                     st.error(display_text(exc))
                 else:
                     st.session_state["corpora_chosen"] = info.name
                     if then_map:
-                        submit_job(db_path(), "project", map_params(info.id, DEFAULT_MODEL), session_id=session_id)
+                        ws.embed_and_map(info.id, DEFAULT_MODEL, session_id=session_id)
                     st.success(f"Ingested {info.n_docs:,} documents as {display_text(repr(info.name))}."
                                + (" Embedding and mapping it now (progress below)." if then_map else ""))
                     if corpus.skipped:
@@ -107,26 +101,19 @@ with sample_tab:
         c1, c2 = st.columns([4, 1])
         c1.markdown(f"**{name}** — {info.description}  \n*Licence: {info.licence}*")
         if c2.button("Load", key=f"sample-{name}"):
-            corpus = load_sample(db, session_id, name)
+            corpus = ws.load_sample(session_id, name)
             st.success(f"{display_text(repr(corpus.name))} is in the session ({corpus.n_docs:,} documents).")
 
 st.divider()
 st.subheader(f"Corpora of session “{display_text(session_name)}”")
 active_jobs_panel(session_id, key="corpora-jobs")
-corpora = list_corpora(db, session_id)
+corpora = ws.corpora(session_id)
 if not corpora:
     st.info("No corpus yet: upload a file or load a bundled sample.")
     st.stop()
 
 models = available_models()
-rows = []
-for c in corpora:
-    done = [m for m in models if find_embedding(db, c.content_hash, m, c.id) is not None]
-    mapped = [m for m in done if find_projection(db, c.id, m, method="umap") is not None]
-    rows.append({"corpus": c.name, "documents": c.n_docs, "skipped": c.n_skipped, "label column": c.label_col or "—",
-                 "embedded with": ", ".join(done) or "not yet", "UMAP map": ", ".join(mapped) or "not yet",
-                 "source": c.source})
-st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+st.dataframe(pd.DataFrame(ws.corpora_table(session_id, models)), width="stretch", hide_index=True)
 
 names = [c.name for c in corpora]
 if st.session_state.get("corpora_chosen") not in names:
@@ -135,11 +122,10 @@ chosen = st.selectbox("Corpus", names, key="corpora_chosen")
 corpus = next(c for c in corpora if c.name == chosen)
 left, right = st.columns(2)
 with left:
-    labels = [lab for lab in load_labels(db, corpus.id) if lab is not None]
-    if labels:
-        counts = pd.Series(labels).value_counts()
-        shown = counts.head(30)
-        fig = go.Figure(go.Bar(x=shown.values, y=[html_text(v) for v in shown.index], orientation="h"))
+    counts = ws.label_counts(corpus.id)   # most common first
+    if counts:
+        shown = dict(list(counts.items())[:30])
+        fig = go.Figure(go.Bar(x=list(shown.values()), y=[html_text(v) for v in shown], orientation="h"))
         fig.update_layout(height=max(250, 18 * len(shown)), margin=dict(l=0, r=0, t=30, b=0),
                           title=f"{len(counts)} labels" + (" (top 30)" if len(counts) > 30 else ""),
                           yaxis=dict(autorange="reversed"))
@@ -148,39 +134,34 @@ with left:
         st.caption("This corpus has no labels.")
 with right:
     model = st.selectbox("Model", models, index=models.index(DEFAULT_MODEL),
-                         help="all-MiniLM-L6-v2 is bundled (offline); tfidf-svd needs no weights.")
+                         help=f"{DEFAULT_MODEL} is bundled (offline); tfidf-svd needs no weights.")
     custom = st.text_input("…or any sentence-transformers name or local path", "")
     model = custom.strip() or model
     try:
-        embedder = get_embedder(model)
-        cached = find_embedding(db, corpus.content_hash, embedder, corpus.id) is not None
+        status = ws.model_status(corpus, model)
     except UserError as exc:
         st.error(display_text(exc))
-        cached = None
-    if cached is not None:
-        mapped = cached and find_projection(db, corpus.id, model, method="umap") is not None
-        backend = getattr(embedder, "backend", None)
-        if cached:
+        status = None
+    if status is not None:
+        if status.embedded:
             st.success(f"Embedded with {display_text(model)}"
-                       + (f" (backend {display_text(backend)})." if backend else "."))
-        if mapped:
+                       + (f" (backend {display_text(status.backend)})." if status.backend else "."))
+        if status.mapped:
             if st.button("Open the map on the Atlas", type="primary", icon=":material/map:"):
-                st.session_state["atlas_corpus"] = corpus.name
-                st.switch_page("pages/atlas.py")
-        elif find_active_job(db, "project", map_params(corpus.id, model)) or \
-                find_active_job(db, "embed", {"corpus_id": corpus.id, "model": model}):
+                open_atlas(AtlasView(corpus=corpus.name))
+        elif status.working:
             st.info("Working on it: see the progress above.")
         else:
             c1, c2 = st.columns(2)
-            if c1.button("Map it" if cached else "Embed and map", type="primary",
+            if c1.button("Map it" if status.embedded else "Embed and map", type="primary",
                          help="One job: embedding (unless stored), then the UMAP map."):
-                submit_job(db_path(), "project", map_params(corpus.id, model), session_id=session_id)
+                ws.embed_and_map(corpus.id, model, session_id=session_id)
                 st.rerun()
-            if not cached and c2.button("Embed only"):
-                submit_job(db_path(), "embed", {"corpus_id": corpus.id, "model": model}, session_id=session_id)
+            if not status.embedded and c2.button("Embed only"):
+                ws.embed(corpus.id, model, session_id=session_id)
                 st.rerun()
     with st.expander("Delete this corpus"):
         confirm = st.text_input("Type the corpus name to confirm", key="delete-corpus-confirm")
         if st.button("Delete corpus", disabled=confirm != corpus.name):
-            delete_corpus(db, corpus.id)
+            ws.delete_corpus(corpus.id)
             st.rerun()

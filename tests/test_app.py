@@ -24,11 +24,34 @@ def test_query_param_selects_session(app_env, db):
     assert at.title[0].value.endswith("Corpora")
 
 
-@pytest.mark.parametrize("page", ["pages/corpora.py", "pages/atlas.py", "pages/retrieval.py", "pages/ood.py",
-                                  "pages/sessions.py"])
-def test_every_page_renders_without_exception(app_env, session_id, page):
+NO_CORPUS = "No corpus in this session yet: add one on the Corpora page."
+EMPTY_SESSION_SAYS = {
+    "pages/corpora.py": ("Corpora", ["No corpus yet: upload a file or load a bundled sample.", "**ag-news-sample**",
+                                     "**clinc150-sample**"]),
+    "pages/atlas.py": ("Atlas", [NO_CORPUS]),
+    "pages/retrieval.py": ("Retrieval", ["Runs of session “s”", "No runs yet."]),
+    "pages/ood.py": ("OOD", [NO_CORPUS, "No OOD run in this session yet: set one up above and press Run comparison."]),
+    "pages/sessions.py": ("Sessions", ["“s”", "No cached matrices: embed a corpus to store one.", "No runs yet."]),
+}
+
+
+def shown_texts(at) -> list[str]:
+    """The text a user reads on the page: subheaders, notices, Markdown and captions, main area and sidebar."""
+    return [str(e.value) for kind in ("subheader", "info", "warning", "success", "markdown", "caption")
+            for e in getattr(at, kind)]
+
+
+@pytest.mark.parametrize("page", sorted(EMPTY_SESSION_SAYS))
+def test_every_page_of_an_empty_session_says_what_is_missing(app_env, session_id, page):
     at = open_page(page, session="s")
     assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    title, says = EMPTY_SESSION_SAYS[page]
+    assert [t.value for t in at.title] == [title]
+    assert at.sidebar.selectbox[0].value == "s"
+    texts = shown_texts(at)
+    for text in says:
+        assert any(t.startswith(text) for t in texts), (text, texts)
 
 
 def test_loading_a_sample_adds_the_corpus(app_env, db, session_id):

@@ -9,15 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedlab.compare import neighbour_disagreement
 from embedlab.document_export import bookmark_documents, to_csv_bytes, to_jsonl_bytes
+from embedlab.embedding.space import EmbeddingSpace
 from embedlab.map_colours import (MAX_CATEGORIES, MISSING, OTHER, categorical_colour, document_lengths,
                                   fold_categories, numeric_colour)
 from embedlab.map_figure import Highlight, build_map_figure, focus_window, map_payload_bytes
 from embedlab.map_quality import quality_verdict
 from embedlab.nearest_documents import neighbour_rows
 from embedlab.selection import interpret_selection, selection_indices
+from embedlab.tasks import find_projection
 from embedlab.text_display import display_text, hover_texts, marked_to_markdown, marked_to_plain, snippet
+from storage import connect
+from storage.corpora import load_labels, load_texts
+from storage.matrices import load_matrix
 from tests.builders import open_page, stored_corpus, use_copy_of
+from tests.map_support import assert_numeric, click, colours_by_label, drawn_at, legend, maps, ringed, select
 
 XSS = ["<script>alert(1)</script> hello", "<img src=x onerror=alert(2)> world", "plain & simple"]
 
@@ -289,8 +296,8 @@ def atlas_db(tmp_path_factory) -> Path:
     """A session `s` with a 60-document corpus, its tfidf-svd embedding with 2-D and 3-D PCA maps, and a second
     embedding ("fake-model") with a 2-D map (built once, copied per test)."""
     import embedlab.tasks  # noqa: F401 - registers the job kinds
-    from embedlab.embedding.embedders import get_embedder
     from embedlab.embedding.cache import cache_key, compute_embedding
+    from embedlab.embedding.embedders import get_embedder
     from embedlab.jobs import run_job
     from storage import connect
     from storage.matrices import save_matrix
@@ -334,15 +341,42 @@ def open_atlas(session: str = "s", state: dict | None = None):
     return at
 
 
+def stored_map(path: Path, model: str = "tfidf-svd", dims: int = 2) -> tuple[list[str], np.ndarray, list[str]]:
+    """(labels, the stored PCA map's coordinates, texts) of corpus "news"."""
+    db = connect(path)
+    try:
+        cid = db.execute("SELECT id FROM corpora WHERE name = 'news'").fetchone()[0]
+        proj = find_projection(db, cid, model, method="pca", n_components=dims, n_neighbors=15, min_dist=0.1,
+                               seed=42)
+        return load_labels(db, cid), load_matrix(db, proj.id), load_texts(db, cid)
+    finally:
+        db.close()
+
+
+def embedding(path: Path, model: str) -> np.ndarray:
+    """Corpus "news"'s stored embedding by `model`."""
+    db = connect(path)
+    try:
+        cid = db.execute("SELECT id FROM corpora WHERE name = 'news'").fetchone()[0]
+        return EmbeddingSpace.for_corpus(db, cid, model).documents()
+    finally:
+        db.close()
+
+
 def test_atlas_page_draws_the_stored_map(atlas_env):
     at = open_atlas()
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1
-    spec = json.loads(charts[0].proto.spec)
-    assert {t["type"] for t in spec["data"]} == {"scattergl"}
-    assert {t["name"] for t in spec["data"]} == {"sport", "money", "space"}
-    assert "<script" not in charts[0].proto.spec
-    assert any(c.value.startswith("map: 60 points") and "MB sent" in c.value for c in at.caption)
+    assert not at.get("plotly_chart")                       # a 2-D map is the WebGL map, not Plotly
+    shown = maps(at)
+    assert list(shown) == ["atlas_map"]
+    main = shown["atlas_map"]
+    labels, coords, texts = stored_map(atlas_env)
+    assert drawn_at(main, coords)                           # the stored map's 60 points, every one of them
+    colours = colours_by_label(main, labels)                # one colour per label ...
+    assert legend(main) == colours and len(set(colours.values())) == 3     # ... named in the legend
+    assert main.layer["title"] == "label" and main.layer["focus"] is None and not main.layer["marks"]
+    # hover text goes to the browser as the text itself (the page shows it with textContent, never as markup)
+    assert main.texts[0] == texts[0] == "<script>alert('x')</script> match team goal"
+    # (the Plotly path's "map: N points · MB sent" caption is gone: bench/map_scale.py measures the bytes sent)
 
 
 def test_atlas_page_offers_to_embed_a_corpus_without_embedding(atlas_env):
@@ -351,7 +385,7 @@ def test_atlas_page_offers_to_embed_a_corpus_without_embedding(atlas_env):
     stored_corpus(connect(atlas_env), ["a b", "c d"], session="fresh", name="raw", doc_ids=["1", "2"])
     at = open_atlas("fresh")
     assert [b.label for b in at.button if b.key == "atlas_embed"] == ["Embed and map"]
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not maps(at)
 
 
 def test_focusing_a_document_shows_it_literally_and_its_neighbours(atlas_env):
@@ -365,11 +399,18 @@ def test_focusing_a_document_shows_it_literally_and_its_neighbours(atlas_env):
     cosines = [float(re.search(r"cosine \*\*([-0-9.]+)\*\*", line).group(1)) for line in lines]
     assert len(cosines) == 10 and cosines == sorted(cosines, reverse=True)
     assert not any(line.endswith("· #0") for line in lines)  # the focus is not its own neighbour
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert {"focus", "neighbours"} <= {t["name"] for t in spec["data"]}
-    first = int(re.search(r"#(\d+)$", lines[0]).group(1))
+    listed = [int(re.search(r"#(\d+)$", line).group(1)) for line in lines]
+    main = maps(at)["atlas_map"]
+    assert main.layer["focus"] == 0 and ("★ focus", main.layer["focus_colour"]) in map(tuple, main.layer["legend"])
+    assert ringed(main) == {"neighbours": listed}          # the ten neighbours listed, ringed on the map
+    assert main.layer["zoom_to"][0] == 0 and set(main.layer["zoom_to"][1:]) <= set(listed)   # "Zoom to focus"
     focus_buttons[0].click().run()
-    assert not at.exception and at.session_state["atlas_focus"] == first
+    assert not at.exception and at.session_state["atlas_focus"] == listed[0]
+    assert maps(at)["atlas_map"].layer["focus"] == listed[0]
+    click(at, "atlas_map", 45)                               # a click on a point focuses it
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_focus"] == 45 and maps(at)["atlas_map"].layer["focus"] == 45
+    assert any(t.value == stored_map(atlas_env)[2][45] for t in at.text)    # and shows it
 
 
 def test_keyword_search_lists_and_highlights_hits(atlas_env):
@@ -378,8 +419,9 @@ def test_keyword_search_lists_and_highlights_hits(atlas_env):
     assert not at.exception
     hits = next(d.value for d in at.dataframe if "score" in d.value.columns)
     assert len(hits) > 0 and all("«rocket»" in t for t in hits["text"])
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert "search hits" in {t["name"] for t in spec["data"]}
+    main = maps(at)["atlas_map"]
+    assert ringed(main) == {"search hits": hits["idx"].tolist()}     # every hit listed is ringed, nothing else
+    assert main.emphasis is None and main.selected == []             # the hits are marked, not selected
 
 
 def test_semantic_search_with_the_tfidf_baseline(atlas_env):
@@ -395,8 +437,14 @@ def test_selection_tab_lists_the_selected_documents_with_downloads(atlas_env):
     table = next(d.value for d in at.dataframe if "doc_id" in d.value.columns)
     assert table["idx"].tolist() == [1, 2, 30] and "source" in table.columns
     assert {b.label for b in at.get("download_button")} >= {"⬇ CSV", "⬇ JSONL"}
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert any(t.get("selectedpoints") is not None for t in spec["data"])
+    main = maps(at)["atlas_map"]
+    assert main.selected == [1, 2, 30]                                 # outlined
+    assert np.flatnonzero(main.emphasis).tolist() == [1, 2, 30]        # in full colour, the rest faded
+    select(at, "atlas_map", [7, 8, 50])                                # a box or lasso on the map
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_selection"] == [7, 8, 50]
+    table = next(d.value for d in at.dataframe if "doc_id" in d.value.columns)
+    assert table["idx"].tolist() == [7, 8, 50] and maps(at)["atlas_map"].selected == [7, 8, 50]
 
 
 @pytest.mark.parametrize("tab", ["🧩 Clusters", "🔖 Bookmarks", "📏 Quality"])
@@ -411,7 +459,7 @@ def test_every_tab_renders(atlas_env, tab):
 def test_missing_map_offers_to_compute_it(atlas_env):
     at = open_atlas(state={"atlas_method": "umap"})
     assert [b.label for b in at.button if b.key == "atlas_compute"] == ["Compute map"]
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not maps(at)
 
 
 def test_bookmarking_the_focused_document_lists_it_under_its_tag(atlas_env):
@@ -456,20 +504,26 @@ def test_compare_two_models_side_by_side(atlas_env):
     at = open_atlas(state={"atlas_tab": "⚖️ Compare", "atlas_selection": [3, 4]})
     assert at.selectbox(key="atlas_cmp_with").value == "model: fake-model"
     assert [m.label for m in at.metric] == ["Linear CKA", "Neighbour overlap@10"]
-    charts = at.get("plotly_chart")
-    assert len(charts) == 3  # the main map, then the two compared maps
-    main = {t["name"]: t["marker"]["color"] for t in json.loads(charts[0].proto.spec)["data"]}
-    for chart in charts[1:]:  # coloured by label by default: the same colour per label as the main map
-        spec = json.loads(chart.proto.spec)
-        assert {t["name"]: t["marker"]["color"] for t in spec["data"] if t["name"] in main} == main
-        assert any(t.get("selectedpoints") for t in spec["data"])  # linked selection: greyed in both
+    shown = maps(at)
+    assert list(shown) == ["atlas_map", "atlas_cmp_a", "atlas_cmp_b"]  # the main map, then the two compared maps
+    labels, coords, _ = stored_map(atlas_env)
+    assert drawn_at(shown["atlas_cmp_a"], coords)
+    assert drawn_at(shown["atlas_cmp_b"], stored_map(atlas_env, "fake-model")[1])
+    main = colours_by_label(shown["atlas_map"], labels)
+    for side in ("atlas_cmp_a", "atlas_cmp_b"):  # coloured by label by default: the same colour per label
+        assert colours_by_label(shown[side], labels) == main and legend(shown[side]) == main
+        assert shown[side].selected == [3, 4]                           # linked selection: outlined in both
+        assert np.flatnonzero(shown[side].emphasis).tolist() == [3, 4]  # and the rest faded in both
     at.selectbox(key="atlas_cmp_colour").select("neighbour overlap").run()
     assert not at.exception
-    for chart in at.get("plotly_chart")[1:]:
-        layout = json.loads(chart.proto.spec)["layout"]
-        assert layout["coloraxis"]["colorbar"]["title"]["text"] == "neighbour overlap@10"
-        # the colour bar names the colour; the legend (highlights only) has no second title and sits below
-        assert not layout["legend"].get("title", {}).get("text") and layout["legend"]["orientation"] == "h"
+    overlap = neighbour_disagreement(embedding(atlas_env, "tfidf-svd"), embedding(atlas_env, "fake-model"), k=10,
+                                     depth=50)["overlap"]
+    for side in ("atlas_cmp_a", "atlas_cmp_b"):   # each document in the colour of its overlap, named by the title
+        assert_numeric(maps(at)[side], "neighbour overlap@10", overlap)
+    # (Plotly's colour bar and horizontal legend are gone: the WebGL map's legend is one row under the map)
+    select(at, "atlas_cmp_b", [10, 11, 12])        # a selection in either map is the selection of both
+    assert not at.exception and at.session_state["atlas_selection"] == [10, 11, 12]
+    assert [maps(at)[k].selected for k in ("atlas_map", "atlas_cmp_a", "atlas_cmp_b")] == [[10, 11, 12]] * 3
     low = next(d.value for d in at.dataframe if "displacement" in d.value.columns)
     assert low["displacement"].is_monotonic_decreasing
     sides = [d.value for d in at.dataframe if "both" in d.value.columns]
@@ -482,8 +536,9 @@ def test_compare_with_another_stored_map(atlas_env):
     other = next(o for o in at.selectbox(key="atlas_cmp_with").options if o.startswith("map: pca 3-D"))
     at.selectbox(key="atlas_cmp_with").select(other).run()
     assert not at.exception
-    types = [{t["type"] for t in json.loads(c.proto.spec)["data"]} for c in at.get("plotly_chart")]
-    assert types[1:] == [{"scattergl"}, {"scatter3d"}]
+    assert list(maps(at)) == ["atlas_map", "atlas_cmp_a"]          # 2-D: WebGL; the 3-D map stays Plotly
+    assert [{t["type"] for t in json.loads(c.proto.spec)["data"]} for c in at.get("plotly_chart")] == [{"scatter3d"}]
+    assert any("3-D maps are drawn with Plotly" in c.value for c in at.caption)
 
 
 # --- labels: names and one colour per label (issue 12) ---------------------------------------------------------
@@ -571,7 +626,8 @@ def test_naming_labels_on_the_atlas_renames_the_legend_and_keeps_the_colours(atl
     from storage.label_names import get_label_names
 
     at = open_atlas()
-    before = {t["name"]: t["marker"]["color"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    before = legend(maps(at)["atlas_map"])
+    codes_before = [maps(at)["atlas_map"].colour_of(i) for i in range(60)]
     assert any(getattr(p.proto.popover, "label", "") == "🏷️ Label names" for p in at.get("popover"))
     db = connect(atlas_env)
     cid = db.execute("SELECT id FROM corpora WHERE name = 'news'").fetchone()[0]
@@ -580,8 +636,9 @@ def test_naming_labels_on_the_atlas_renames_the_legend_and_keeps_the_colours(atl
     set_label_names(db, cid, {"money": "Business", "space": "Sci/Tech"})
     at.run()
     assert not at.exception
-    after = {t["name"]: t["marker"]["color"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    after = legend(maps(at)["atlas_map"])
     assert after == {"sport": before["sport"], "Business": before["money"], "Sci/Tech": before["space"]}
+    assert [maps(at)["atlas_map"].colour_of(i) for i in range(60)] == codes_before   # every document keeps its colour
     assert get_label_names(db, cid) == {"money": "Business", "space": "Sci/Tech"}
     at.session_state["atlas_focus"] = 25
     at.run()
@@ -629,7 +686,7 @@ def test_map_settings_are_rebuilt_from_the_stored_map_when_the_browser_sends_def
     at.session_state["atlas_method"] = "none"
     at.run()
     assert not at.exception  # was: ValueError unknown projection method 'none'
-    assert at.segmented_control(key="atlas_method").value == "pca" and len(at.get("plotly_chart")) == 1
+    assert at.segmented_control(key="atlas_method").value == "pca" and list(maps(at)) == ["atlas_map"]
 
 
 def test_map_settings_follow_the_map_being_computed(atlas_env):
@@ -652,3 +709,45 @@ def test_map_settings_follow_the_map_being_computed(atlas_env):
     assert [at.session_state[k] for k in ("atlas_method", "atlas_dims", "atlas_nn", "atlas_md", "atlas_seed")] \
         == ["umap", "2-D", 30, 0.25, 7]
     assert any("Computing the map" in c.value for c in at.caption)
+
+
+def test_the_url_leads_the_view_and_what_a_corpus_lacks_falls_back_with_a_toast(atlas_env):
+    """Issue 21: the URL owns the Atlas's view. A link's colour that the corpus lacks ("label" on a corpus without
+    labels) gives way to the first colour with a toast, and the URL names what is shown; a URL that changes under
+    the app (Back, Forward) is put back on screen: corpus, colour, focus, tab."""
+    from streamlit.testing.v1 import AppTest
+
+    from embedlab.embedding.cache import compute_embedding
+    from storage import connect
+    from tests.builders import APP
+
+    db = connect(atlas_env)
+    texts = [f"plain text {i} about {'nothing' if i % 2 else 'anything'}" for i in range(12)]
+    _, info = stored_corpus(db, texts, session="s", name="plain")
+    compute_embedding(db, texts, "tfidf-svd", content_hash=info.content_hash, corpus_id=info.id)
+    db.close()
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.switch_page("pages/atlas.py")
+    at.query_params.update(session="s", corpus="plain", colour="label", focus="3", tab="clusters")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="atlas_colour").value == "cluster"
+    assert [t.value for t in at.toast if "has no colour" in t.value] == [
+        "“plain” has no colour “label”: colouring by “cluster”."]
+    assert at.query_params["colour"] == "cluster" and at.query_params["focus"] == "3"
+    assert at.query_params["tab"] == "Clusters" and "colour=cluster" in at.sidebar.code[0].value
+    linked = dict(at.query_params)
+
+    at.selectbox(key="atlas_corpus").select("news").run()          # the user leads: the URL follows
+    at.selectbox(key="atlas_colour").select("label").run()
+    assert not at.exception, at.exception
+    assert (at.query_params["corpus"], at.query_params["colour"]) == ("news", "label")
+    assert "focus" not in at.query_params and not [t for t in at.toast if "has no colour" in t.value]
+
+    at.query_params.clear()                                       # Back: the browser sends the earlier URL
+    at.query_params.update(linked)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="atlas_corpus").value == "plain" and at.selectbox(key="atlas_colour").value == "cluster"
+    assert at.session_state["atlas_focus"] == 3 and at.session_state["atlas_tab"] == "🧩 Clusters"
+    assert dict(at.query_params) == {**linked, "model": "tfidf-svd"}    # the model box has drawn meanwhile

@@ -1,13 +1,18 @@
 """The Atlas's Compression and Diagnostics tabs through AppTest: the numbers they show are the engine's."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from embedlab.tasks import find_projection
+from storage import connect
+from storage.corpora import list_corpora
+from storage.matrices import load_matrix
+from storage.sessions import get_session_id
 from tests.builders import open_page, stored_corpus, use_copy_of, use_database
+from tests.map_support import assert_numeric, click, drawn_at, legend, maps
 
 PAGE = "pages/atlas.py"
 COMPRESSION, DIAGNOSTICS = "🗜️ Compression", "🩺 Diagnostics"
@@ -85,6 +90,18 @@ def matrix(path: Path, model: str) -> np.ndarray:
         db.close()
 
 
+def map_coords(path: Path) -> np.ndarray:
+    """The stored 2-D map of tfidf-svd (the one the tabs draw on)."""
+    db = connect(path)
+    try:
+        info = list_corpora(db, get_session_id(db, "s"))[0]
+        proj = find_projection(db, info.id, "tfidf-svd", method="pca", n_components=2, n_neighbors=15,
+                               min_dist=0.1, seed=42)
+        return load_matrix(db, proj.id)
+    finally:
+        db.close()
+
+
 def tokens_of(path: Path):
     from embedlab.embedding.cache import cache_key
     from embedlab.embedding.embedders import get_embedder
@@ -129,12 +146,18 @@ def test_compression_without_focus_shows_the_corpus_layers_and_offers_the_worst(
     assert np.allclose(means["mean overlap@10"].to_numpy(), [layers[m].mean() for m in names])
     worst = int(worst_documents(layers["binary-rescore"], 1)[0])
     assert frame_with(at, "overlap@10")["doc"].tolist()[0] == worst
-    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    assert spec["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "overlap@10 binary-rescore"
+    layer = maps(at)["atlas_comp_map"]
+    assert drawn_at(layer, map_coords(views_env))             # every document: no sample below the threshold
+    assert_numeric(layer, "overlap@10 binary-rescore", layers["binary-rescore"], 0.0, 1.0)  # one scale, 0 to 1
+    assert layer.layer["focus"] is None
     button = at.button(key="atlas_comp_worst_focus")
     assert f"#{worst}" in button.label
     button.click().run()
     assert not at.exception and at.session_state["atlas_focus"] == worst
+    assert maps(at)["atlas_comp_map"].layer["focus"] == worst        # starred on the layer
+    click(at, "atlas_comp_map", 7)                                   # a click on the layer focuses that document
+    assert not at.exception and at.session_state["atlas_focus"] == 7
+    assert maps(at)["atlas_comp_map"].layer["focus"] == 7
 
 
 def test_compression_of_a_focused_document_equals_the_engine(views_env):
@@ -197,16 +220,22 @@ def test_diagnostics_show_every_model_as_the_engine_computes_it(views_env):
     order = np.lexsort((np.arange(len(counts)), -counts))[:20]
     assert hubs["doc"].tolist() == order.tolist() and hubs["N_10"].tolist() == counts[order].tolist()
     assert metric_values(at)["anti-hubs (N_10 = 0)"] == f"{int((counts == 0).sum()):,}"
-    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    trace = next(t for t in spec["data"] if t["name"] == "N_10")
-    assert trace["marker"]["size"]       # sized per point (sent as a typed array)
+    hubs_map = maps(at)["atlas_diag_map"]
+    assert_numeric(hubs_map, "N_10", counts)                  # coloured by N_10 ...
+    sizes = hubs_map.sizes.astype(int)                          # ... and sized by it: bigger N_10, never smaller
+    order = np.argsort(counts, kind="stable")
+    assert (np.diff(sizes[order]) >= 0).all() and (np.diff(counts[order]) >= 0).all()
+    assert sizes[counts.argmax()] == len(hubs_map.layer["size_levels"]) - 1 and sizes[counts == 0].max(initial=0) == 0
 
 
 def test_diagnostics_hub_click_focuses_and_the_focus_is_starred(views_env):
     at = open_tab(DIAGNOSTICS, atlas_focus=2)
-    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    assert "focus" in {t["name"] for t in spec["data"]}
-    assert not at.exception
+    hubs_map = maps(at)["atlas_diag_map"]
+    assert hubs_map.layer["focus"] == 2 and "★ focus" in legend(hubs_map)
+    hub = int(frame_with(at, "N_10")["doc"].iloc[0])
+    click(at, "atlas_diag_map", hub)                            # a click on the biggest hub focuses it
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_focus"] == hub and maps(at)["atlas_diag_map"].layer["focus"] == hub
 
 
 # --- large corpora: on request ----------------------------------------------------------------------------------
@@ -222,7 +251,7 @@ def test_large_corpora_wait_for_a_button_then_sample_or_compute_all(views_env, m
     monkeypatch.setattr(dv, "AUTO_MAX_DOCS", 50)
     at = open_tab(COMPRESSION)
     assert not any("mean overlap@10" in d.value.columns for d in at.dataframe)
-    assert not at.get("plotly_chart")[1:]            # only the main map: no layer drawn yet
+    assert list(maps(at)) == ["atlas_map"]            # only the main map: no layer drawn yet
     at.button(key="atlas_comp_sample").click().run()
     assert not at.exception, at.exception
     X = matrix(views_env, "tfidf-svd")
@@ -232,12 +261,18 @@ def test_large_corpora_wait_for_a_button_then_sample_or_compute_all(views_env, m
     means = frame_with(at, "mean overlap@10")
     assert np.allclose(means["mean overlap@10"].to_numpy(), [sampled[m].mean() for m in names])
     assert any("seeded sample of 30 documents" in c.value for c in at.caption)
-    assert any(c.value.startswith("map: 30 points") for c in at.caption)     # only the sampled documents
+    layer = maps(at)["atlas_comp_map"]                 # only the sampled documents, where the map has them
+    assert drawn_at(layer, map_coords(views_env)[rows])
+    assert_numeric(layer, f"overlap@10 {names[1]}", sampled[names[1]], 0.0, 1.0)
+    click(at, "atlas_comp_map", 3)                     # the 4th point drawn is the 4th sampled document
+    assert not at.exception and at.session_state["atlas_focus"] == int(rows[3])
+    assert maps(at)["atlas_comp_map"].layer["focus"] == 3
     at.button(key="atlas_comp_all").click().run()
     assert not at.exception, at.exception
     full = corpus_overlaps(X, names)
     means = frame_with(at, "mean overlap@10")
     assert np.allclose(means["mean overlap@10"].to_numpy(), [full[m].mean() for m in names])
+    assert drawn_at(maps(at)["atlas_comp_map"], map_coords(views_env))       # now every document
 
     at.session_state["atlas_tab"] = DIAGNOSTICS
     at.run()
@@ -252,6 +287,7 @@ def test_the_tokens_job_stores_the_token_embeddings_the_compression_view_reads(t
     embeddings (one row of offsets per document, plus one) where the view looks for them."""
     import embedlab.tasks  # noqa: F401 - registers the job kinds
     from components.compression_view import TOKEN_JOB_KIND, token_status
+    from embedlab.workspace import Workspace
     from embedlab.jobs import run_job
     from storage import connect
     from storage.matrices import load_matrix
@@ -261,10 +297,11 @@ def test_the_tokens_job_stores_the_token_embeddings_the_compression_view_reads(t
              "a late goal won it", "the bank raised rates"]
     sid, info = stored_corpus(db, texts, name="few")
     model = "all-MiniLM-L6-v2"
-    assert token_status(db, info.content_hash, model)[0] == "missing"
-    assert token_status(db, info.content_hash, "tfidf-svd")[0] == "none"
+    ws = Workspace(tmp_path / "tokens.sqlite", db=db)
+    assert token_status(ws, info, model)[0] == "missing"
+    assert token_status(ws, info, "tfidf-svd")[0] == "none"
     assert run_job(db, TOKEN_JOB_KIND, {"corpus_id": info.id, "model": model}, session_id=sid).startswith("tokens:")
-    status, tokens, offsets = token_status(db, info.content_hash, model)
+    status, tokens, offsets = token_status(ws, info, model)
     offsets = load_matrix(db, offsets.id).ravel()
     assert status == "stored" and len(offsets) == len(texts) + 1 and offsets[-1] == tokens.rows
     assert all(b - a >= 4 for a, b in zip(offsets[:-1], offsets[1:]))     # [CLS], words, [SEP]
@@ -272,27 +309,16 @@ def test_the_tokens_job_stores_the_token_embeddings_the_compression_view_reads(t
 
 def test_the_main_map_can_be_coloured_by_hubness(views_env):
     """"Colour by" offers N_10 of the map's model: each point's colour is its k-occurrence."""
-    import base64
-
     from embedlab.diagnostics import k_occurrence
-
-    def array(value):
-        return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"]) if isinstance(value, dict) \
-            else np.asarray(value)
 
     at = open_page(PAGE, session="s")
     choice = next(o for o in at.selectbox(key="atlas_colour").options if o.startswith("hubness"))
     at.selectbox(key="atlas_colour").select(choice).run()
     assert not at.exception
-    main = json.loads(next(c for c in at.get("plotly_chart") if c.key == "atlas_map").proto.spec)
     counts = k_occurrence(matrix(views_env, "tfidf-svd"))
-    seen = 0
-    for trace in main["data"]:
-        if "coloraxis" in trace.get("marker", {}):
-            rows = array(trace["customdata"]).astype(int)
-            assert np.array_equal(array(trace["marker"]["color"]), counts[rows])
-            seen += len(rows)
-    assert seen == len(counts) and main["layout"]["coloraxis"]["colorbar"]["title"]["text"] == "N_10"
+    main = maps(at)["atlas_map"]
+    assert_numeric(main, "N_10", counts)                       # every document in the bin of its N_10
+    assert len(set(main.codes.tolist())) > 3                   # a scale of colours, not one
 
 
 def test_compression_offers_to_compute_missing_token_embeddings_as_a_job(tmp_path, monkeypatch):

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedlab.scatter_payload import normalised
 from embedlab.map_retrieval import (cluster_scores, cluster_values, method_marks, place_query, query_clusters,
-                                    query_order, relevant_rows, worst_clusters)
+                                   query_order, relevant_rows, worst_clusters)
 from tests.builders import open_page, stored_corpus, use_copy_of
+from tests.map_support import GREY, assert_numeric, click, drawn_at, legend, maps, ringed, rings
 
 PAGE = "pages/atlas.py"
 RETRIEVAL, FAILURE = "🎯 Retrieval", "🗺️ Failure regions"
@@ -57,8 +59,9 @@ def views_db(tmp_path_factory) -> Path:
     import embedlab.tasks  # noqa: F401 - registers the job kinds
     from embedlab.embedding.cache import compute_embedding
     from embedlab.jobs import run_job
+    from embedlab.runs import load_run
     from storage import connect
-    from storage.sessions import load_run, save_run
+    from storage.sessions import save_run
 
     path = tmp_path_factory.mktemp("atlas-retrieval") / "template.sqlite"
     db = connect(path)
@@ -80,8 +83,8 @@ def views_db(tmp_path_factory) -> Path:
     save_run(db, sid, "retrieval", old_cli, metrics, {"dataset": "old-cli", "methods": metrics})
     foreign = json.loads(json.dumps(beir_details()).replace('"d', '"x'))
     save_run(db, sid, "retrieval", {**beir_params, "dataset": "elsewhere"}, metrics, foreign)
-    save_run(db, sid, "retrieval", {**labels_run["params"], "corpus_id": 999, "dataset": "other"},
-             labels_run["metrics"], labels_run["details"])
+    save_run(db, sid, "retrieval", {**labels_run.params, "corpus_id": 999, "dataset": "other"},
+             labels_run.metrics, labels_run.details)
     other_sid, _ = stored_corpus(db, texts, labels, session="t", name="copy", doc_ids=[f"d{i}" for i in range(N_DOCS)])
     save_run(db, other_sid, "retrieval", old_cli, metrics, {})
     db.close()
@@ -102,39 +105,26 @@ def open_tab(tab: str, state: dict | None = None, session: str = "s"):
 def stored(env: Path):
     """(db, corpus info, the labels run, the BEIR-style run, embedding X, map coords) as stored."""
     from embedlab.embedding.cache import find_embedding
+    from embedlab.runs import list_runs, load_run
     from embedlab.tasks import find_projection
     from storage import connect
     from storage.corpora import list_corpora
     from storage.matrices import load_matrix
-    from storage.sessions import get_session_id, list_runs, load_run
+    from storage.sessions import get_session_id
 
     db = connect(env)
     sid = get_session_id(db, "s")
     info = next(c for c in list_corpora(db, sid) if c.name == "news")
-    runs = {r["params"]["dataset"]: load_run(db, r["id"]) for r in list_runs(db, sid, "retrieval")}
+    runs = {r.dataset: load_run(db, r.id) for r in list_runs(db, sid, "retrieval")}
     X = load_matrix(db, find_embedding(db, info.content_hash, "tfidf-svd").id)
     proj = find_projection(db, info.id, "tfidf-svd", method="pca", n_components=2, n_neighbors=15, min_dist=0.1,
                            seed=42)
     return db, info, runs["news"], runs["toy-beir"], X, load_matrix(db, proj.id)
 
 
-def chart_traces(at, name: str) -> dict[str, dict]:
-    """The traces of the first chart that has a trace called `name`, by name."""
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        traces = {t.get("name"): t for t in spec["data"]}
-        if name in traces:
-            return {**traces, "_layout": spec["layout"]}
-    raise AssertionError(f"no chart with a trace {name!r}")
-
-
-def customdata(trace: dict) -> list[int]:
-    data = trace["customdata"]
-    if isinstance(data, dict):  # plotly's typed array
-        import base64
-
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
-    return list(data)
+def ticks(m) -> list[str]:
+    """The numeric legend's five ticks (lowest first)."""
+    return [name for name, _ in m.layer["legend"][:5]]
 
 
 def pick_run(at, dataset: str):
@@ -158,35 +148,40 @@ def test_only_runs_that_fit_the_corpus_are_offered_and_a_run_without_details_is_
 def test_a_labels_query_is_drawn_at_its_own_place_with_its_relevant_documents_and_each_methods_marks(views_env):
     db, info, run, _, _, _ = stored(views_env)
     at = pick_run(open_tab(RETRIEVAL), "news")
-    details = run["details"]
+    details = run.details
     rows = {f"d{i}": i for i in range(N_DOCS)}
     order = query_order(details, ["bm25", "dense"], "methods disagree most")
     qid = order[0][0]
-    assert at.selectbox(key=f"atlas_rmap_query_{run['id']}").value == qid
+    assert at.selectbox(key=f"atlas_rmap_query_{run.id}").value == qid
     shown = {m.label: m.value for m in at.metric}
     for m in ("bm25", "dense"):
         assert shown[f"nDCG@10 · {m}"] == f"{details['per_query'][m][qid]:.3f}"
-    traces = chart_traces(at, "relevant")
-    assert customdata(traces["query"]) == [rows[qid]]
-    assert sorted(customdata(traces["relevant"])) == sorted(relevant_rows(details, qid, rows))
-    for m in ("bm25", "dense"):
+    view = maps(at)["atlas_rmap_map"]
+    assert view.layer["focus"] == rows[qid] and "★ query" in legend(view)     # the query document: the star
+    ring = ringed(view)
+    assert sorted(ring["relevant"]) == sorted(relevant_rows(details, qid, rows))
+    for m, shape in (("bm25", "diamond"), ("dense", "square")):   # each method its own colour and shape
         marks = method_marks(details, m, qid, rows)
-        assert customdata(traces[f"{m}: hit"]) == marks.hits if marks.hits else f"{m}: hit" not in traces
-        assert customdata(traces[f"{m}: miss"]) == marks.misses if marks.misses else f"{m}: miss" not in traces
-    assert traces["bm25: hit" if "bm25: hit" in traces else "bm25: miss"]["marker"]["symbol"].startswith("diamond")
+        assert ring.get(f"{m}: hit") == (marks.hits or None) and ring.get(f"{m}: miss") == (marks.misses or None)
+        hits, misses = (rings(view).get(f"{m}: {kind}", []) for kind in ("hit", "miss"))
+        assert {mk["shape"] for mk in hits + misses} == {shape}
+        assert {mk["width"] for mk in hits} == {2.5} and {mk["width"] for mk in misses} == {1.5}  # hit: thick
     lists = [d.value for d in at.dataframe if "✓" in d.value.columns]
     assert len(lists) == 2
     for frame, m in zip(lists, ("bm25", "dense")):
         assert list(frame["doc_id"]) == [d for d, _ in details["rankings"][m][qid]]
         assert (frame["✓"] == "✓").sum() == len(method_marks(details, m, qid, rows).hits)
     assert any("its own place on the map" in c.value for c in at.caption)
+    click(at, "atlas_rmap_map", 17)                  # a click on the view's map focuses the document
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_focus"] == 17
 
 
 def test_previous_and_next_step_through_the_chosen_order(views_env):
     _, _, run, _, _, _ = stored(views_env)
     at = pick_run(open_tab(RETRIEVAL), "news")
-    q_key = f"atlas_rmap_query_{run['id']}"
-    disagree = [q for q, _ in query_order(run["details"], ["bm25", "dense"], "methods disagree most")]
+    q_key = f"atlas_rmap_query_{run.id}"
+    disagree = [q for q, _ in query_order(run.details, ["bm25", "dense"], "methods disagree most")]
     assert at.button(key="atlas_rmap_prev").disabled
     at.button(key="atlas_rmap_next").click().run()
     assert at.selectbox(key=q_key).value == disagree[1]
@@ -195,12 +190,12 @@ def test_previous_and_next_step_through_the_chosen_order(views_env):
     assert at.selectbox(key=q_key).value == disagree[1]
     at.selectbox(key="atlas_rmap_order").select("worst first").run()
     assert not at.exception
-    worst = query_order(run["details"], ["bm25", "dense"], "worst first")
+    worst = query_order(run.details, ["bm25", "dense"], "worst first")
     assert at.selectbox(key=q_key).value == worst[0][0]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["nDCG@10 · dense"] == f"{run['details']['per_query']['dense'][worst[0][0]]:.3f}"
+    assert shown["nDCG@10 · dense"] == f"{run.details['per_query']['dense'][worst[0][0]]:.3f}"
     # one method: its own top 10, queries worst first
-    at.multiselect(key=f"atlas_rmap_methods_{run['id']}").unselect("dense").run()
+    at.multiselect(key=f"atlas_rmap_methods_{run.id}").unselect("dense").run()
     assert not at.exception
     assert [m.label for m in at.metric if m.label.startswith("nDCG@10")] == ["nDCG@10 · bm25"]
 
@@ -210,18 +205,19 @@ def test_a_beir_query_is_placed_at_the_mean_of_its_nearest_documents(views_env):
 
     db, info, _, run, X, coords = stored(views_env)
     at = pick_run(open_tab(RETRIEVAL), "toy-beir")
-    details = run["details"]
+    details = run.details
     qid = query_order(details, ["bm25", "dense"], "methods disagree most")[0][0]
     assert qid == "q2"                                # |0.39 − 1.0| is the largest difference
     vector = EmbeddingSpace.for_corpus(db, info.id, "tfidf-svd").encode([BEIR_QUERIES[qid]])[0]
-    pos, near = place_query(vector, X, coords)
-    traces = chart_traces(at, "query (placed)")
-    placed = traces["query (placed)"]
-    assert placed["x"][0] == pytest.approx(pos[0], abs=1e-4) and placed["y"][0] == pytest.approx(pos[1], abs=1e-4)
-    assert customdata(placed) == [int(near[0])]
-    assert sorted(customdata(traces["relevant"])) == [1, 4]
-    assert customdata(traces["bm25: hit"]) == [1, 4] and customdata(traces["bm25: miss"]) == [7, 3]
-    assert customdata(traces["dense: hit"]) == [4] and customdata(traces["dense: miss"]) == [0, 2]
+    pos, _ = place_query(vector, X, coords)
+    view = maps(at)["atlas_rmap_map"]
+    assert drawn_at(view, coords)
+    (placed,) = rings(view)["query q2 (placed)"]      # a mark at a position, not a document
+    assert placed["index"] == -1 and placed["at"] == pytest.approx(normalised(coords, pos)[0].tolist(), abs=1e-4)
+    assert view.layer["focus"] is None               # no document is the query
+    # (the Plotly star carried its nearest document, near[0], as customdata; the WebGL mark is not clickable)
+    assert ringed(view) == {"relevant": [1, 4], "bm25: miss": [7, 3], "bm25: hit": [1, 4], "dense: miss": [0, 2],
+                            "dense: hit": [4]}
     assert {m.label: m.value for m in at.metric}["nDCG@10 · dense"] == "0.390"
     assert any("mean map position of the query's 10 nearest documents" in c.value for c in at.caption)
 
@@ -250,7 +246,7 @@ def test_failure_regions_show_each_clusters_mean_ndcg_on_the_map_and_the_worst_c
     box = at.selectbox(key="atlas_fail_run")
     box.select(next(o for o in box.options if "· news ·" in o)).run()
     assert not at.exception
-    ids, assignment, scores = expected_scores(X, corpus_texts()[0], run["details"], "bm25")
+    ids, assignment, scores = expected_scores(X, corpus_texts()[0], run.details, "bm25")
     min_q = at.number_input(key="atlas_fail_min_queries").value
     want = worst_clusters(scores, min_queries=min_q)
     table = fail_table(at)
@@ -260,23 +256,16 @@ def test_failure_regions_show_each_clusters_mean_ndcg_on_the_map_and_the_worst_c
     assert table["nDCG@10 bm25"].tolist() == pytest.approx([r["mean_ndcg"] for r in want])
     shown = {m.label: m.value for m in at.metric}
     assert shown["Queries counted"] == str(len(assignment))
-    per_query = run["details"]["per_query"]["bm25"]
+    per_query = run.details["per_query"]["bm25"]
     assert shown["mean nDCG@10 · bm25"] == f"{np.mean([per_query[q] for q in assignment]):.3f}"
-    traces = chart_traces(at, "clusters with queries")
+    view = maps(at)["atlas_fail_map"]
     values = cluster_values(ids, scores)
-    coloured = customdata(traces["clusters with queries"])
-    colours = traces["clusters with queries"]["marker"]["color"]
-    if isinstance(colours, dict):
-        import base64
-
-        colours = np.frombuffer(base64.b64decode(colours["bdata"]), dtype=colours["dtype"]).tolist()
-    assert colours == pytest.approx(values[coloured].tolist(), abs=1e-6)
-    assert np.isfinite(values[coloured]).all()
-    if "no query / noise" in traces:
-        grey = customdata(traces["no query / noise"])
-        assert np.isnan(values[grey]).all() and traces["no query / noise"]["marker"]["color"] == "#D0D0D0"
-    layout = traces["_layout"]["coloraxis"]
-    assert (layout["cmin"], layout["cmax"]) == (0.0, 1.0)
+    assert np.isfinite(values).any()
+    # each document in the colour of its cluster's mean nDCG@10 on one 0-to-1 scale; no query or noise: grey
+    assert_numeric(view, "mean nDCG@10 · bm25", values, 0.0, 1.0)
+    assert ticks(view) == ["0", "0.25", "0.5", "0.75", "1"]
+    without = int(np.isnan(values).sum())
+    assert legend(view).get(f"no query / noise ({without:,})") == (GREY if without else None)
     assert any("holds most of its relevant documents" in c.value for c in at.caption)
     # a smaller threshold lists every cluster with a query
     at.number_input(key="atlas_fail_min_queries").set_value(1).run()
@@ -290,18 +279,22 @@ def test_failure_regions_by_the_difference_of_two_methods(views_env):
     box.select(next(o for o in box.options if "· toy-beir ·" in o)).run()
     at.segmented_control(key="atlas_fail_mode").set_value("difference B − A").run()
     assert not at.exception, at.exception
-    assert at.selectbox(key=f"atlas_fail_a_{run['id']}").value == "bm25"
-    assert at.selectbox(key=f"atlas_fail_b_{run['id']}").value == "dense"
+    assert at.selectbox(key=f"atlas_fail_a_{run.id}").value == "bm25"
+    assert at.selectbox(key=f"atlas_fail_b_{run.id}").value == "dense"
     at.number_input(key="atlas_fail_min_queries").set_value(1).run()
-    ids, assignment, scores = expected_scores(X, corpus_texts()[0], run["details"], "bm25", "dense")
+    ids, assignment, scores = expected_scores(X, corpus_texts()[0], run.details, "bm25", "dense")
     want = worst_clusters(scores, difference=True)
     table = fail_table(at)
     assert table["cluster"].tolist() == [r["cluster"] for r in want]
     assert table["difference"].tolist() == pytest.approx([r["difference"] for r in want])
     assert table["nDCG@10 dense"].tolist() == pytest.approx([r["mean_ndcg_b"] for r in want])
-    axis = chart_traces(at, "clusters with queries")["_layout"]["coloraxis"]
-    assert axis["cmid"] == 0 and axis["cmin"] == -axis["cmax"]
-    assert "RdBu" in json.dumps(axis["colorscale"]) or axis["colorscale"][0][1].startswith("rgb(103")
+    view = maps(at)["atlas_fail_map"]
+    values = cluster_values(ids, scores, difference=True)
+    span = max(0.05, float(np.nanmax(np.abs(values))))
+    assert_numeric(view, "nDCG@10 dense − bm25", values, -span, span)     # centred on 0
+    low, _, mid, _, high = ticks(view)
+    assert mid == "0" and low == f"-{high}"
+    assert (view.layer["palette"][0], view.layer["palette"][63]) == ("#b2182b", "#2166ac")   # red below, blue above
 
 
 # --- without a map, without a run --------------------------------------------------------------------------------
@@ -326,48 +319,51 @@ def test_a_picked_cluster_is_selected_on_the_map_until_show_all_clusters(views_e
     from components.failure_regions_view import cluster_digest
 
     _, _, run, _, X, _ = stored(views_env)
-    ids, _, scores = expected_scores(X, corpus_texts()[0], run["details"], "bm25")
+    ids, _, scores = expected_scores(X, corpus_texts()[0], run.details, "bm25")
     worst = worst_clusters(scores)[0]["cluster"]
     members = np.flatnonzero(ids == worst).tolist()
     # what the table's row click stores (a Streamlit dataframe selection cannot be clicked in AppTest)
-    at = open_tab(FAILURE, {**KMEANS, "atlas_fail_run": run["id"], "atlas_fail_picked": (cluster_digest(ids), worst),
+    at = open_tab(FAILURE, {**KMEANS, "atlas_fail_run": run.id, "atlas_fail_picked": (cluster_digest(ids), worst),
                             "atlas_selection": members})
-    traces = chart_traces(at, "clusters with queries")
-    picked = [i for name in ("clusters with queries", "no query / noise") if name in traces
-              for k, i in enumerate(customdata(traces[name])) if k in set(traces[name]["selectedpoints"])]
-    assert sorted(picked) == members
+    view = maps(at)["atlas_fail_map"]
+    assert view.selected == members and np.flatnonzero(view.emphasis).tolist() == members   # the rest faded
     at.button(key="atlas_fail_unpick").click().run()
     assert not at.exception
     assert "atlas_fail_picked" not in at.session_state and at.session_state["atlas_selection"] == []
     assert not [b for b in at.button if b.key == "atlas_fail_unpick"]
+    view = maps(at)["atlas_fail_map"]
+    assert view.selected == [] and view.emphasis is None
 
 
 @pytest.mark.parametrize("run_name", ["news", "toy-beir"])
 def test_both_views_draw_on_a_3d_map(views_env, run_name):
     _, _, labels_run, beir_run, _, _ = stored(views_env)
-    rid = (labels_run if run_name == "news" else beir_run)["id"]
+    rid = (labels_run if run_name == "news" else beir_run).id
     for tab in (RETRIEVAL, FAILURE):
         at = open_tab(tab, {"atlas_dims": "3-D", "atlas_rmap_run": rid, "atlas_fail_run": rid, **KMEANS})
         specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
         assert len(specs) == 2 and all({t["type"] for t in s["data"]} == {"scatter3d"} for s in specs)
+        assert not maps(at)                      # 3-D maps stay on Plotly
         names = {t.get("name") for t in specs[1]["data"]}
         if tab == RETRIEVAL:
-            assert ("query" if run_name == "news" else "query (placed)") in names and "relevant" in names
+            assert ("query" if run_name == "news" else "query q2 (placed)") in names and "relevant" in names
         else:
-            assert "clusters with queries" in names
+            assert "mean nDCG@10 · bm25" in names     # coloured by the clusters' mean nDCG@10 ...
+            axis = specs[1]["layout"]["coloraxis"]
+            assert (axis["cmin"], axis["cmax"]) == (0.0, 1.0)      # ... on the 0-to-1 scale of the 2-D map
 
 
 def test_the_retrieval_pages_drill_down_opens_its_query_on_the_atlas(views_env):
     """"Show this query on the Atlas": the Atlas opens on the run's corpus, in the Retrieval tab, with the run, the
     drill-down's two methods and its query picked; a run of another corpus offers no such button."""
-    from storage.sessions import list_runs
+    from embedlab.runs import list_runs
 
     db, info, run, _, _, _ = stored(views_env)
-    other = next(r for r in list_runs(db, run["session_id"], "retrieval") if r["params"].get("dataset") == "other")
+    other = next(r for r in list_runs(db, run.session_id, "retrieval") if r.dataset == "other")
     db.close()
-    rid = run["id"]
-    at = open_page("pages/retrieval.py", session="s", state={"share_linked_run": {"retrieval": other["id"]}})
-    assert not at.exception and not [b for b in at.button if b.key == f"retr-atlas-{other['id']}"]
+    rid = run.id
+    at = open_page("pages/retrieval.py", session="s", state={"share_linked_run": {"retrieval": other.id}})
+    assert not at.exception and not [b for b in at.button if b.key == f"retr-atlas-{other.id}"]
     at = open_page("pages/retrieval.py", session="s", state={"share_linked_run": {"retrieval": rid}}, timeout=120)
     qid = at.selectbox(key=f"retr-q-{rid}").value
     pair = [at.selectbox(key=f"retr-a-{rid}").value, at.selectbox(key=f"retr-b-{rid}").value]
@@ -377,3 +373,30 @@ def test_the_retrieval_pages_drill_down_opens_its_query_on_the_atlas(views_env):
     assert at.selectbox(key="atlas_rmap_run").value == rid
     assert at.selectbox(key=f"atlas_rmap_query_{rid}").value == qid
     assert at.multiselect(key=f"atlas_rmap_methods_{rid}").value == pair
+
+
+def test_a_link_carries_the_tabs_run_and_a_run_the_corpus_cannot_show_falls_back_with_a_toast(views_env):
+    """Issue 21: the URL owns the view, the tab's run included: a link's run is the one on screen; a run this
+    corpus cannot show (a BEIR run over ids it lacks) gives way to the latest one it can, a toast says so, and the
+    URL names the run shown from the first run on."""
+    from streamlit.testing.v1 import AppTest
+
+    from embedlab.runs import list_runs
+    from tests.builders import APP
+
+    db, info, labels_run, beir_run, _, _ = stored(views_env)
+    elsewhere = next(r for r in list_runs(db, labels_run.session_id, "retrieval") if r.dataset == "elsewhere")
+    db.close()
+    for tab, asked, shown in (("Retrieval", labels_run.id, labels_run.id), ("failure regions", elsewhere.id,
+                                                                            beir_run.id)):
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        at.switch_page(PAGE)
+        at.query_params.update(session="s", corpus="news", tab=tab, run=str(asked))
+        at.run()
+        assert not at.exception, at.exception
+        key = "atlas_rmap_run" if tab == "Retrieval" else "atlas_fail_run"
+        assert at.selectbox(key=key).value == shown
+        assert at.query_params["run"] == str(shown) and f"run={shown}" in at.sidebar.code[0].value
+        toasts = [t.value for t in at.toast if t.value.startswith("Run #")]
+        assert toasts == ([] if asked == shown else [f"Run #{asked} has nothing to show on “news”: showing run "
+                                                     f"#{shown}."])

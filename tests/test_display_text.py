@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from map_support import maps
+
 from embedlab.text_display import WORD_JOINER, display_text, hover_texts, html_text, marked_to_markdown, snippet
 from tests.builders import open_page, use_copy_of, write_beir, zip_folder
 
@@ -303,17 +305,29 @@ def figure_strings(at) -> list[str]:
     return [s for chart in at.get("plotly_chart") for s in figure_strings_of(json.loads(chart.proto.spec))]
 
 
+def map_strings(at) -> list[str]:
+    """Every string a WebGL map shows (legend, title, hover snippets, category names): the browser sets them as
+    text (`textContent`), never as markup, so they are carried as they are."""
+    out: list[str] = []
+    for m in maps(at).values():
+        out += [m.layer.get("title") or "", *(name for name, _ in m.layer["legend"]), *m.layer["categories"]]
+        out += m.texts or []
+    return out
+
+
 class Seen:
-    """What the pages showed over several runs: Markdown strings and Plotly strings."""
+    """What the pages showed over several runs: Markdown strings, Plotly strings and WebGL map strings."""
 
     def __init__(self) -> None:
         self.markdown: list[str] = []
         self.figures: list[str] = []
+        self.maps: list[str] = []
 
     def add(self, at) -> None:
         assert not at.exception, at.exception
         self.markdown += shown_markdown(at)
         self.figures += figure_strings(at)
+        self.maps += map_strings(at)
 
     def check(self, *, escaped: list[str], in_figures: list[str] = ()) -> None:
         """No payload is live anywhere; each of `escaped` reached some Markdown (escaped, so it reached it as
@@ -325,8 +339,8 @@ class Seen:
         text = "\n".join(self.markdown)
         missing = [e for e in escaped if display_text(e) not in text]
         assert not missing, missing
-        shown = "\n".join(self.figures)
-        assert not [e for e in in_figures if html_text(e) not in shown]
+        shown, on_maps = "\n".join(self.figures), "\n".join(self.maps)
+        assert not [e for e in in_figures if html_text(e) not in shown and e not in on_maps]
 
 
 def test_corpora_page_shows_data_inertly(hostile_env):
@@ -344,7 +358,7 @@ ATLAS_TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Boo
 
 
 def test_atlas_page_and_its_tabs_show_data_inertly(hostile_env):
-    from components.atlas_context import ATLAS_TABS as tabs
+    from components.atlas_state import ATLAS_TABS as tabs
 
     assert tabs == ATLAS_TABS
     seen = Seen()

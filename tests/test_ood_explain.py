@@ -3,28 +3,32 @@ synthetic data, against a real stored run (the rebuilt training set is the one t
 "🚨 Why OOD" view through AppTest."""
 from __future__ import annotations
 
-import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from components.ood_plots import score_colour_range
 from embedlab.ood.explain import (
     IdReference,
+    RunTraining,
     class_means,
     detector_readings,
     explain,
+    id_reference,
     load_run_training,
     nearest_class_distance,
     nearest_classes,
     nearest_training,
     percentile_among,
-    run_corpora,
     rows_tested_on,
+    run_corpora,
     verdict,
 )
 from embedlab.ood.run_reading import id_quantile_threshold
 from tests.builders import open_page, stored_corpus, use_copy_of, use_database
+from tests.map_support import GREY, assert_numeric, click, legend, maps, ringed
 
 METHODS = ["knn", "mahalanobis", "msp", "lof", "prototypes"]
 KNN_K = 3
@@ -128,6 +132,24 @@ def test_verdict_names_the_case_in_plain_words():
     assert verdict(near, [], [], IdReference(None, 0.6, 10)).startswith("Close to the training documents")
 
 
+def test_the_id_reference_says_when_it_is_a_sample():
+    """Why OOD read "95 % of the run's 2,000 ID test documents" for a run of 6,750: 2,000 was the sample."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    training = RunTraining(rows=np.arange(10), labels=["a", "b"] * 5, vectors=vectors[:10], test_vectors=vectors[10:],
+                           id_corpus=None, model="m", matches_run=True)
+    is_ood = [False] * 30 + [True] * 10
+    _, means = class_means(training.vectors, training.labels)
+    sampled = id_reference(training, is_ood, means, limit=20)
+    assert (sampled.n, sampled.of) == (20, 30)
+    assert sampled.population == "a seeded sample of 20 of the run's 30 ID test documents"
+    whole = id_reference(training, is_ood, means)
+    assert (whole.n, whole.of) == (30, 30) and whole.population == "the run's 30 ID test documents"
+    assert IdReference(0.3, 0.6, 2000, 6750).population == \
+        "a seeded sample of 2,000 of the run's 6,750 ID test documents"
+
+
 # --- a real stored run -----------------------------------------------------------------------------------------
 
 
@@ -174,8 +196,8 @@ def explain_db(tmp_path_factory):
 
 @pytest.fixture
 def stored_run(explain_db, tmp_path):
+    from embedlab.runs import load_run
     from storage import connect
-    from storage.sessions import load_run
 
     template, info, runs = explain_db
     path = tmp_path / "embedlab.sqlite"
@@ -188,7 +210,7 @@ def stored_run(explain_db, tmp_path):
 def test_rebuilt_training_set_is_the_one_the_detectors_saw(stored_run):
     db, info, (run, _) = stored_run
     training = load_run_training(db, run)
-    d = run["details"]
+    d = run.details
     assert training.matches_run and len(training.rows) == d["n_train"] == 3 * (24 - round(0.3 * 24))
     test_rows = {int(r) for c, r in d["test_idx"] if int(c) == info.id}
     assert not test_rows & set(training.rows.tolist())
@@ -209,21 +231,21 @@ def test_a_corpus_tested_as_ood_is_explained_in_the_training_space(stored_run):
     stored = run_corpora(db, run)
     strange = next(c for c in stored.values() if c.name == "strange")
     positions, rows = rows_tested_on(run, stored, strange.id)
-    assert rows.tolist() == list(range(20)) and all(run["details"]["is_ood"][p] for p in positions)
-    assert len(rows_tested_on(run, stored, info.id)[0]) == run["details"]["n_id"]
+    assert rows.tolist() == list(range(20)) and all(run.details["is_ood"][p] for p in positions)
+    assert len(rows_tested_on(run, stored, info.id)[0]) == run.details["n_id"]
     training = load_run_training(db, run)
     assert training.matches_run and training.id_corpus.id == info.id
     found = explain(training, run, int(positions[0]))
-    assert run["details"]["scores"]["knn"][positions[0]] == pytest.approx(
+    assert run.details["scores"]["knn"][positions[0]] == pytest.approx(
         1 - found.neighbours[KNN_K - 1]["cosine"], abs=1e-5)
 
 
 def test_a_duplicated_session_resolves_the_run_to_its_own_corpora(stored_run):
     """Runs keep the ids of the corpora they ran on; another copy of the documents is found by content."""
     db, info, (run, _) = stored_run
-    moved = {**run, "params": {**run["params"], "id_corpus_id": 999},
-             "details": {**run["details"], "corpora": {"999": run["details"]["corpora"][str(info.id)]},
-                         "test_idx": [[999, r] for _, r in run["details"]["test_idx"]]}}
+    moved = replace(run, params={**run.params, "id_corpus_id": 999},
+                    details={**run.details, "corpora": {"999": run.details["corpora"][str(info.id)]},
+                             "test_idx": [[999, r] for _, r in run.details["test_idx"]]})
     assert run_corpora(db, moved)[999].id == info.id
     assert load_run_training(db, moved).matches_run
 
@@ -243,8 +265,8 @@ def atlas_ood_db(tmp_path_factory):
 def atlas_ood_env(atlas_ood_db, tmp_path, monkeypatch):
     template, info, runs = atlas_ood_db
     path = use_copy_of(template, tmp_path, monkeypatch)
+    from embedlab.runs import load_run
     from storage import connect
-    from storage.sessions import load_run
 
     db = connect(path)
     run = load_run(db, runs[0])
@@ -253,7 +275,7 @@ def atlas_ood_env(atlas_ood_db, tmp_path, monkeypatch):
 
 
 def flagged_ood(run: dict, method: str) -> list[int]:
-    d = run["details"]
+    d = run.details
     s = np.asarray(d["scores"][method])
     t = id_quantile_threshold(s, d["is_ood"])
     return [i for i in np.argsort(-s, kind="stable") if d["is_ood"][i] and s[i] >= t]
@@ -261,14 +283,14 @@ def flagged_ood(run: dict, method: str) -> list[int]:
 
 def test_why_ood_tab_explains_a_flagged_document(atlas_ood_env):
     path, info, run = atlas_ood_env
-    d = run["details"]
-    best = max(run["metrics"], key=lambda m: run["metrics"][m]["auroc"])
+    d = run.details
+    best = max(run.metrics, key=lambda m: run.metrics[m]["auroc"])
     position = flagged_ood(run, best)[0]
     row = int(d["test_idx"][position][1])
     at = open_page(PAGE, session="s", state={"atlas_tab": TAB, "atlas_focus": row})
     assert not at.exception, at.exception
-    assert at.selectbox(key="atlas_oodx_detector_%d" % run["id"]).value == best  # best AUROC by default
-    threshold = at.slider(key=f"atlas_oodx_threshold_{run['id']}_{best}").value
+    assert at.selectbox(key="atlas_oodx_detector_%d" % run.id).value == best  # best AUROC by default
+    threshold = at.slider(key=f"atlas_oodx_threshold_{run.id}_{best}").value
     assert threshold == pytest.approx(id_quantile_threshold(d["scores"][best], d["is_ood"]))
     assert {m.label for m in at.metric} >= {"OOD caught (TPR)", "ID flagged (FPR)"}
 
@@ -299,12 +321,25 @@ def test_why_ood_tab_explains_a_flagged_document(atlas_ood_env):
     assert len(neighbours) == 10 and not set(neighbours["doc"]) & test_rows
     assert any(("far from" in m.value.lower() or "no training document" in m.value.lower()) for m in at.warning)
 
-    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    layer = next(c for c in charts if any(t.get("name") == "not tested" for t in c["data"]))
-    names = {t["name"] for t in layer["data"]}
-    assert {"ID test", "OOD test", "focus"} <= names and any(n.startswith("flagged") for n in names)
-    focus = next(t for t in layer["data"] if t["name"] == "focus")
-    assert plotly_array(focus["customdata"]).tolist() == [row]
+    layer = maps(at)["atlas_oodx_map"]
+    scores = np.asarray(d["scores"][best])
+    rows = [int(r) for _, r in d["test_idx"]]
+    values = np.full(info.n_docs, np.nan)
+    values[rows] = scores
+    # the test documents in the colour of the detector's score, the rest grey and named so
+    assert_numeric(layer, f"{best} score", values, *score_colour_range(scores))
+    assert legend(layer)[f"not tested ({info.n_docs - len(rows)})"] == GREY
+    # ID and OOD test documents say which they are (the Plotly map drew them as two marker symbols)
+    kinds = {r: "OOD test" if ood else "ID test" for r, ood in zip(rows, d["is_ood"])}
+    assert all(layer.tag_of(i) == kinds.get(i, "not tested") for i in range(info.n_docs))
+    flagged = [r for r, sc in zip(rows, scores) if sc >= threshold]
+    (name, ring), = ringed(layer).items()                    # the flagged documents, ringed
+    assert name == f"flagged (score ≥ {threshold:.4g})" and sorted(ring) == sorted(flagged) and row in ring
+    assert layer.layer["focus"] == row and "★ focus" in legend(layer)
+    other = next(r for r in flagged if r != row)
+    click(at, "atlas_oodx_map", other)                      # a click on a flagged document explains it
+    assert not at.exception, at.exception
+    assert at.session_state["atlas_focus"] == other and maps(at)["atlas_oodx_map"].layer["focus"] == other
 
 
 def plotly_array(value) -> np.ndarray:
@@ -321,13 +356,13 @@ def test_why_ood_tab_without_focus_lists_the_flagged_documents(atlas_ood_env):
     at = open_page(PAGE, session="s", state={"atlas_tab": TAB, "atlas_focus": None})
     assert not at.exception, at.exception
     table = next(t.value for t in at.dataframe if "truth" in t.value.columns)
-    best = max(run["metrics"], key=lambda m: run["metrics"][m]["auroc"])
-    s = np.asarray(run["details"]["scores"][best])
+    best = max(run.metrics, key=lambda m: run.metrics[m]["auroc"])
+    s = np.asarray(run.details["scores"][best])
     assert table["score"].is_monotonic_decreasing
-    assert table["score"].min() >= id_quantile_threshold(s, run["details"]["is_ood"])
+    assert table["score"].min() >= id_quantile_threshold(s, run.details["is_ood"])
     assert any("Focus a test document" in c.value for c in at.caption)
     # a document that trained the detectors is not explained
-    train_row = next(i for i in range(96) if i not in {int(r) for _, r in run["details"]["test_idx"]})
+    train_row = next(i for i in range(96) if i not in {int(r) for _, r in run.details["test_idx"]})
     at.session_state["atlas_focus"] = train_row
     at.run()
     assert not at.exception and any("not a test document" in c.value for c in at.caption)
@@ -347,9 +382,9 @@ def test_why_ood_tab_on_a_corpus_tested_as_ood_explains_with_the_training_corpus
     documents of the in-distribution corpus (another corpus than the map's)."""
     from embedlab.embedding.cache import compute_embedding
     from embedlab.jobs import run_job
+    from embedlab.runs import load_run
     from storage import connect
     from storage.corpora import list_corpora, load_texts
-    from storage.sessions import load_run
 
     template, info, runs = explain_db
     path = tmp_path / "embedlab.sqlite"
@@ -367,16 +402,16 @@ def test_why_ood_tab_on_a_corpus_tested_as_ood_explains_with_the_training_corpus
     at.session_state["atlas_focus"] = 0
     at.run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="atlas_oodx_run").value == run["id"]  # the holdout run does not test "strange"
-    position = next(i for i, (c, r) in enumerate(run["details"]["test_idx"]) if c == strange.id and r == 0)
+    assert at.selectbox(key="atlas_oodx_run").value == run.id  # the holdout run does not test "strange"
+    position = next(i for i, (c, r) in enumerate(run.details["test_idx"]) if c == strange.id and r == 0)
     detectors = next(t.value for t in at.dataframe if "detector" in t.value.columns)
     assert dict(zip(detectors["detector"], detectors["score"])) == {
-        m: run["details"]["scores"][m][position] for m in METHODS}
+        m: run.details["scores"][m][position] for m in METHODS}
     neighbours = next(t.value for t in at.dataframe if "cosine" in t.value.columns and "rank" in t.value.columns)
     intents = connect(path)
     texts = load_texts(intents, info.id)
     intents.close()
-    held_out = {r for c, r in run["details"]["test_idx"] if c == info.id}
+    held_out = {r for c, r in run.details["test_idx"] if c == info.id}
     assert len(neighbours) == 10 and not set(neighbours["doc"]) & held_out
     assert all(t[:30] == texts[r][:30] for t, r in zip(neighbours["text"], neighbours["doc"]))  # intents' texts
     assert any("(in intents," in m.value for m in at.markdown)
@@ -403,30 +438,26 @@ def test_the_atlas_colours_the_main_map_by_an_ood_runs_score(atlas_ood_env):
     """DESIGN's Atlas "colour by OOD score": each run testing this corpus offers its best detector's score; tested
     documents carry the run's stored score, untested (training) ones are grey, not the lowest colour."""
     path, info, run = atlas_ood_env
-    d = run["details"]
-    best = max(run["metrics"], key=lambda m: run["metrics"][m]["auroc"])
-    choice = f"OOD score: run #{run['id']} · {best}"
+    d = run.details
+    best = max(run.metrics, key=lambda m: run.metrics[m]["auroc"])
+    choice = f"OOD score: run #{run.id} · {best}"
     at = open_page(PAGE, session="s", state={"atlas_colour": choice})
     assert not at.exception, at.exception
     assert choice in at.selectbox(key="atlas_colour").options
-    main = json.loads(next(c for c in at.get("plotly_chart") if c.key == "atlas_map").proto.spec)
-    shown = {}
-    for trace in main["data"]:
-        if trace["name"] != f"no {best} OOD score" and "customdata" in trace:
-            colours = plotly_array(trace["marker"]["color"])
-            shown.update(zip(plotly_array(trace["customdata"]).tolist(), colours.tolist()))
-    grey = next(t for t in main["data"] if t["name"] == f"no {best} OOD score")
+    main = maps(at)["atlas_map"]
     tested = {int(r): float(s) for (_, r), s in zip(d["test_idx"], d["scores"][best])}
-    assert set(shown) == set(tested)
-    assert all(shown[r] == pytest.approx(tested[r], rel=1e-5, abs=1e-6) for r in tested)
-    assert set(plotly_array(grey["customdata"]).tolist()) == set(range(info.n_docs)) - set(tested)
+    values = [tested.get(i) for i in range(info.n_docs)]       # None: not tested
+    assert_numeric(main, f"{best} OOD score", values)          # tested: the bin of the stored score; else grey
+    assert np.flatnonzero(main.codes == len(main.layer["palette"]) - 1).tolist() == sorted(
+        set(range(info.n_docs)) - set(tested))
+    assert legend(main)[f"no {best} OOD score ({info.n_docs - len(tested)})"] == GREY
 
 
 def test_the_ood_page_opens_its_run_on_the_atlas(atlas_ood_env):
     """"Open this run on the Atlas": the Why OOD tab, on the corpus holding the run's OOD documents, with the run and
     the page's detector picked."""
     path, info, run = atlas_ood_env
-    rid = run["id"]
+    rid = run.id
     at = open_page("pages/ood.py", session="s", state={"share_linked_run": {"ood": rid}}, timeout=120)
     assert not at.exception, at.exception
     method = at.selectbox(key=f"ood_detector_{rid}").options[1]      # not the default (the best AUROC)

@@ -6,7 +6,7 @@ import pytest
 
 from embedlab.text_display import display_text
 from storage.sessions import ensure_session, save_run
-from tests.builders import ROOT, open_page, stored_corpus
+from tests.builders import open_page, stored_corpus
 
 
 def picker(at):
@@ -92,7 +92,7 @@ def test_export_section_says_what_is_inside(app_env, db):
     assert not at.exception
     contents = at.dataframe[1].value
     assert list(contents["content"])[:3] == ["documents", "embeddings", "token embeddings"]
-    assert "480 bytes" in list(contents["size"])
+    assert "480 B" in list(contents["size"])
     assert at.multiselect(key="export-without").options == ["token embeddings", "projections"]
 
 
@@ -159,7 +159,7 @@ def test_a_share_link_opens_the_atlas_tab_it_names(app_env, db):
     tab has is ignored."""
     from streamlit.testing.v1 import AppTest
 
-    from components.atlas_context import tab_label
+    from components.atlas_state import tab_label
     from tests.builders import APP
 
     stored_corpus(db, [f"text {i}" for i in range(12)], session="demo", name="c")
@@ -195,10 +195,6 @@ def test_a_share_link_picks_the_run_on_screen(app_env, db):
     assert f"run={ids[0]}" in code[0]
 
 
-PAGES_SHOW_LINKED_RUN = all("shown_run_id(" in (ROOT / "pages" / f"{p}.py").read_text() for p in ("retrieval", "ood"))
-
-
-@pytest.mark.skipif(not PAGES_SHOW_LINKED_RUN, reason="pages/retrieval.py and pages/ood.py do not call shown_run_id yet")
 def test_a_linked_run_is_the_one_on_screen(app_env, db):
     from streamlit.testing.v1 import AppTest
 
