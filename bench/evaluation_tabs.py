@@ -7,26 +7,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from browser_helpers import ROOT, emit, web
+import browser_helpers as web
+import numpy as np
+
+import embedlab.tasks  # noqa: F401 - registers the job kinds
+from embedlab.corpus import Corpus
+from embedlab.jobs import run_job
+from storage import connect
+from storage.corpora import save_corpus
+from storage.sessions import ensure_session
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(ROOT))
 
 
 def build(path: Path, n: int) -> dict:
     """The session "s" with corpus "big"; returns the seconds each step took."""
-    import numpy as np
-
-    import embedlab.tasks  # noqa: F401 - registers the job kinds
-    from embedlab.jobs import run_job
-    from storage import connect
-    from tests.builders import stored_corpus
-
     rng = np.random.default_rng(0)
     topics = [rng.choice(3000, 40, replace=False) for _ in range(50)]
     texts, labels = [], []
@@ -36,7 +35,9 @@ def build(path: Path, n: int) -> dict:
         texts.append(" ".join(f"w{w}" for w in words))
         labels.append(f"topic{t}")
     db = connect(path)
-    sid, info = stored_corpus(db, texts, labels, name="big", doc_ids=[f"d{i}" for i in range(n)])
+    sid = ensure_session(db, "s")
+    info = save_corpus(db, sid, Corpus(name="big", source="bench", texts=texts, doc_ids=[f"d{i}" for i in range(n)],
+                                       labels=labels, text_col="text", label_col="label"))
     steps = {}
     for name, kind, params in [
         ("embed_s", "embed", {"corpus_id": info.id, "model": "tfidf-svd"}),
@@ -103,7 +104,7 @@ def main() -> None:
         path = Path(tmp) / "bench.sqlite"
         result = {"n_docs": args.n, "setup": build(path, args.n)}
         result["tabs"] = time_tabs(path, args.n)
-    emit(result, args.json)
+    web.emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -42,9 +42,20 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import browser_helpers as web
+from browser_helpers import ROOT, emit
 
-from browser_helpers import ROOT, emit, web  # noqa: E402 - bench/ is on the path of a bench run as a script
+import embedlab.tasks  # noqa: F401 - registers the job kinds
+from embedlab.corpus import Corpus
+from embedlab.datasets import load_sample
+from embedlab.embedding.embedders import DEFAULT_MODEL
+from embedlab.jobs import run_job
+from embedlab.tasks import map_params
+from storage import connect
+from storage.corpora import save_corpus
+from storage.sessions import ensure_session
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PAGES = ["corpora", "atlas", "retrieval", "ood", "sessions"]
 SESSION = "idle"
@@ -68,9 +79,6 @@ def agnews_slices(n: int, count: int) -> list[list[str]]:
 
 
 def add_corpus(db, session_id: int, name: str, texts: list[str]) -> None:
-    from embedlab.corpus import Corpus
-    from storage.corpora import save_corpus
-
     save_corpus(db, session_id, Corpus(name=name, source="test.csv", texts=texts,
                                        doc_ids=[str(i) for i in range(len(texts))]))
 
@@ -78,13 +86,6 @@ def add_corpus(db, session_id: int, name: str, texts: list[str]) -> None:
 def build_server_db(path: Path, slices: list[list[str]]) -> None:
     """Session `idle`: the CLINC150 sample embedded (tfidf-svd) and mapped (UMAP), built with the engine; with
     `slices`, session `embed` with corpora `warmup` and `agnews-0`, `agnews-1`, ... (not embedded)."""
-    import embedlab.tasks  # noqa: F401 - registers the job kinds
-    from embedlab.datasets import load_sample
-    from embedlab.jobs import run_job
-    from embedlab.tasks import map_params
-    from storage import connect
-    from storage.sessions import ensure_session
-
     db = connect(path)
     sid = ensure_session(db, SESSION)
     corpus = load_sample(db, sid, "clinc150-sample")
@@ -173,10 +174,6 @@ EMBED_LINE = re.compile(r"embedded corpus .*: (\d+) x \d+ with .* in ([0-9.]+) s
 
 def cli_embed(workdir: Path, texts: list[str], run: int) -> float:
     """docs/s of `python -m embedlab embed` on a fresh database holding `texts` (nothing cached)."""
-    from embedlab.embedding.embedders import DEFAULT_MODEL
-    from storage import connect
-    from storage.sessions import ensure_session
-
     path = workdir / f"embed-{run}.sqlite"
     db = connect(path)
     add_corpus(db, ensure_session(db, "embed"), "agnews", texts)

@@ -8,7 +8,7 @@ and spreads vary), L2-normalised like sentence embeddings. Reports:
 - `top_k` for one query (median of `--queries`) vs `X @ q` + `np.argsort`;
 - neighbour_overlap between two spaces of the same documents (full or sampled).
 
-    python bench/projection_scale.py --n 20000 --json artifacts/projection_20k.json
+    .venv/bin/python bench/projection_scale.py --n 20000 --json artifacts/projection_20k.json
 """
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-
-from embedlab.compare import mean_neighbour_overlap, neighbour_overlap  # noqa: E402
-from embedlab.neighbours import l2_normalise, top_k  # noqa: E402
-from embedlab.projection import knn_overlap, project, trustworthiness_score  # noqa: E402
+from embedlab.compare import mean_neighbour_overlap, neighbour_overlap
+from embedlab.neighbours import l2_normalise, top_k
+from embedlab.projection import knn_overlap, project, trustworthiness_score
 
 
 def clustered_sphere(n: int, dim: int, clusters: int, seed: int, *,
@@ -77,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.overlap == "none":
         parts.discard("overlap")
 
-    import umap  # noqa: F401  (imported here so that the import is not timed below)
+    if parts & {"ours", "plain"}:
+        import umap  # noqa: F401 - third-party, heavy: imported before the timings, and only when a map is made
 
     X, _ = clustered_sphere(args.n, args.dim, args.clusters, args.seed)
     result: dict = {"n": args.n, "dim": args.dim, "clusters": args.clusters, "machine": platform.machine(),

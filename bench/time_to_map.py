@@ -37,9 +37,14 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import browser_helpers as web
+from browser_helpers import ROOT, emit
 
-from browser_helpers import ROOT, emit, web  # noqa: E402 - bench/ is on the path of a bench run as a script
+from embedlab.embedding.embedders import default_backend
+from storage import connect
+from storage.sessions import ensure_session
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 AGNEWS = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
 SESSION = "bench"
@@ -112,9 +117,6 @@ def check_page(page, db: Path) -> None:
 
 def through_the_browser(csv_path: Path, db: Path, timeout_s: float) -> dict:
     """Upload, ingest and map through the page; the phase timings and the corpus's texts."""
-    from storage import connect
-    from storage.sessions import ensure_session
-
     con = connect(db)
     ensure_session(con, SESSION)
     con.close()
@@ -223,8 +225,6 @@ def main() -> None:
     parser.add_argument("--no-bare", action="store_true", help="skip the bare pipeline (ratio: null)")
     parser.add_argument("--json", help="write the result here too")
     args = parser.parse_args()
-
-    from embedlab.embedding.embedders import default_backend
 
     with tempfile.TemporaryDirectory(prefix="time-to-map-") as tmp:
         tmp = Path(tmp)

@@ -1,184 +1,21 @@
-"""A Streamlit server on a free loopback port and a headless Debian chromium driven by Playwright."""
+"""The browser tests' helpers: the Streamlit server and Chromium helpers live in bench/browser_helpers.py (the
+browser benches use the same ones), plus the skip when Chromium or Playwright is missing."""
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 # many tabs at once: keep background tabs rendering (Plotly draws on animation frames)
-                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-                 "--disable-backgrounding-occluded-windows"]
+from bench.browser_helpers import (CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, browser, choose, cpu_seconds,
+                                   free_port, page_urls, process_tree, screenshot, server_pid, streamlit_server,
+                                   wait_for_app, wait_for_points)
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "ROOT", "SCREENSHOTS", "browser", "choose", "cpu_seconds", "free_port",
+           "page_urls", "process_tree", "require_chromium", "screenshot", "server_pid", "streamlit_server",
+           "wait_for_app", "wait_for_points"]
 
 
 def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (.ci/run installs it)")
     pytest.importorskip("playwright")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def streamlit_server(db_path: Path, *, env: dict | None = None, timeout: float = 90) -> Iterator[str]:
-    """Run `streamlit run app.py` against `db_path`; yield its base URL; stop it afterwards."""
-    port = free_port()
-    full_env = {**os.environ, "EMBEDLAB_DB": str(db_path), "HF_HUB_OFFLINE": "1", **(env or {})}
-    full_env.pop("EMBEDLAB_DEMO", None)
-    log = open(db_path.with_suffix(".server.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError(f"streamlit did not answer in {timeout} s: {db_path.with_suffix('.server.log')}")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@contextlib.contextmanager
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def wait_for_app(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'running' status widget)."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length > 5",
-        timeout=timeout_ms)
-    page.wait_for_timeout(500)
-
-
-def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-
-
-def server_pid(url: str) -> int:
-    """The pid of the process listening on `url`'s port (the Streamlit server started by `streamlit_server`),
-    found through /proc (Linux): the listening socket's inode, then the process holding it."""
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":   # 0A: LISTEN
-                inodes.add(f"socket:[{fields[9]}]")
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
-                return int(proc.name)
-        except OSError:
-            continue
-    raise RuntimeError(f"no process listens on port {port}")
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its live descendants."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` (all its threads) and of its live child processes, in seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for p in process_tree(pid):
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()   # after "(comm)": fields[11], [12] are utime, stime
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def wait_for_points(page, n: int, timeout_ms: int = 600_000) -> int:
-    """Wait until a Plotly graph of the page has drawn at least `n` points (WebGL canvas present); return the count."""
-    script = """() => { let best = 0;
-        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-            if (!gd._fullData || !gd.querySelector('canvas')) continue;
-            best = Math.max(best, gd._fullData.reduce((s, t) => s + (t.x ? t.x.length : 0), 0)); }
-        return best; }"""
-    page.wait_for_function(f"() => ({script})() >= {int(n)}", timeout=timeout_ms, polling=200)
-    return int(page.evaluate(script))
-
-
-def page_urls(page) -> dict[str, str]:
-    """Page title (lower case) -> URL, as the app's sidebar navigation serves them (the default page is the root)."""
-    page.wait_for_selector("[data-testid='stSidebarNavLink']", timeout=60_000)
-    return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll(
-        "[data-testid='stSidebarNavLink']")).map(a => [a.innerText.trim().split('\\n').pop().trim().toLowerCase(),
-                                                      a.href.split('?')[0]]))""")
-
-
-def choose(page, label: str, option: str) -> bool:
-    """Choose `option` in the Streamlit selectbox labelled `label` and wait for the rerun; False if it was chosen
-    already (nothing clicked)."""
-    box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text(label, exact=True))
-    box.wait_for(timeout=30_000)
-    if box.locator("input").input_value() == option:
-        return False
-    box.locator("input").click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_for_app(page)
-    return True

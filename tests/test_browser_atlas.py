@@ -3,6 +3,11 @@ browser while the job runs, open ⚙️ Map settings and touch every control: no
 the settings of the map being computed (or, once done, the stored map on screen)."""
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.browser_support import browser, require_chromium, screenshot, streamlit_server, wait_for_app
@@ -70,6 +75,24 @@ def _settle(page) -> None:
     page.wait_for_timeout(500)
 
 
+@contextlib.contextmanager
+def _write_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another process's view of a busy database: a write lock held until the block ends (readers go on)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def _map_job_statuses(conn: sqlite3.Connection, method: str) -> list[str]:
+    """The statuses of the map jobs of `method`, oldest first."""
+    return [r[0] for r in conn.execute("SELECT status FROM jobs WHERE kind = 'project' AND "
+                                       "json_extract(params_json, '$.method') = ? ORDER BY id", [method])]
+
+
 def test_reload_during_a_map_job_then_touching_every_map_setting(atlas_browser_db):
     with streamlit_server(atlas_browser_db) as url, browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900})
@@ -84,20 +107,22 @@ def test_reload_during_a_map_job_then_touching_every_map_setting(atlas_browser_d
         _settle(page)
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Compute map").click()
-        page.wait_for_timeout(800)
+        page.get_by_text("Computing the map").first.wait_for(timeout=60_000)
 
-        # reload while the job runs
-        page.reload()
-        _settle(page)
-        running = page.get_by_text("Computing the map").count() > 0 or page.get_by_text("project #").count() > 0
-        screenshot(page, "atlas-reload-during-job")
-        _no_exception(page, "after the reload")
-        _open_map_settings(page)
-        screenshot(page, "atlas-reload-map-settings")
-        shown = _settings_shown(page)
-        # the map being computed (or, if it finished meanwhile, the stored map on screen): t-SNE 2-D, seed 42
-        assert shown["pressed"] == ["tsne", "2-D"], (shown, running)
-        assert shown["sliders"] == ["15", "0.10"] and shown["seed"] == "42", shown
+        # reload while the job runs: a write lock held here keeps it from storing its map until the page is back
+        with _write_lock(atlas_browser_db) as lock:
+            assert _map_job_statuses(lock, "tsne") == ["running"]
+            page.reload()
+            _settle(page)
+            assert page.get_by_text("Computing the map").count() == 1       # the reloaded page follows the job
+            screenshot(page, "atlas-reload-during-job")
+            _no_exception(page, "after the reload")
+            _open_map_settings(page)
+            screenshot(page, "atlas-reload-map-settings")
+            shown = _settings_shown(page)
+            assert _map_job_statuses(lock, "tsne") == ["running"]
+        # the map being computed: t-SNE 2-D, seed 42
+        assert shown == {"pressed": ["tsne", "2-D"], "sliders": ["15", "0.10"], "seed": "42"}, shown
 
         # touch every control
         body = _popover(page)

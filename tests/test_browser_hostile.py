@@ -84,7 +84,7 @@ def test_injected_markup_never_runs(tmp_path):
 
 def _big_db(path: Path, n: int) -> None:
     """A 20k-document corpus with its default-model embedding and UMAP map stored (synthetic vectors)."""
-    from bench.scale import build_db, clustered
+    from bench.synthetic import build_db, clustered
 
     X, labels = clustered(n)
     rng = np.random.default_rng(0)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from embedlab.corpus import Corpus
-from embedlab.embedding.embedders import (DEFAULT_MODEL, SentenceTransformerEmbedder, TfidfSvdEmbedder, get_embedder,
-                                l2_normalise)
+from embedlab.embedding.embedders import DEFAULT_MODEL, SentenceTransformerEmbedder, TfidfSvdEmbedder, get_embedder
+from embedlab.neighbours import l2_normalise
 from embedlab.errors import Cancelled
-from embedlab.embedding.cache import cache_key, compute_embedding, embed_corpus, embed_texts
+from embedlab.embedding.cache import cache_key, compute_embedding
+from embedlab.embedding.space import embed_corpus, embed_texts
 from storage.corpora import save_corpus
 from storage.matrices import find_matrix, load_matrix, stored_chunks
 from storage.sessions import ensure_session

@@ -11,9 +11,10 @@ import pytest
 
 from components.param_form import widget_spec
 from embedlab.errors import InputError
-from embedlab.ood import REGISTRY, get_detector, method_names as ood_method_names
+from embedlab.ood import REGISTRY, get_detector, method_names as ood_method_names, parse_methods
 from embedlab.registry import Param, Registry, resolve_params
-from embedlab.retrieval import METHODS, TextSet, create_method, list_methods, method_names, parse_method_list
+from embedlab.retrieval import (DEFAULT_METHODS, METHODS, TextSet, create_method, list_methods, method_names,
+                                parse_method_list)
 
 DESIGN_RETRIEVAL = {"bm25", "dense", "hnsw", "int8-rescore", "binary-rescore", "matryoshka-N", "hybrid-rrf",
                     "maxsim", "muvera", "invgc"}
@@ -154,6 +155,34 @@ def test_a_name_registered_twice_raises_and_order_comes_from_the_package(tmp_pat
     finally:
         for name in [n for n in sys.modules if n == "zz_family" or n.startswith("zz_family.")]:
             del sys.modules[name]
+
+
+@pytest.mark.parametrize("registry, parse, create", [
+    (METHODS, parse_method_list, create_method),
+    (REGISTRY, parse_methods, get_detector),
+], ids=["retrieval", "ood"])
+def test_both_families_use_the_registrys_one_front_end(registry, parse, create):
+    """One front end: a family's parse and create are its registry's, so names are checked and refused alike."""
+    first, second = registry.names()[:2]
+    assert parse(f" {second},{first},{second} ") == registry.parse(f"{second},{first}") == [second, first]
+    with pytest.raises(InputError) as err:
+        parse(f"{first},nope-1,nope-2")
+    assert str(err.value) == (f"unknown {registry.what}s 'nope-1', 'nope-2'; valid methods: "
+                              f"{', '.join(registry.names())}")
+    with pytest.raises(InputError, match=rf"^unknown {registry.what} 'nope'; valid methods: {first}, {second}"):
+        create("nope")
+    with pytest.raises(InputError, match=rf"^no {registry.what} given; valid methods: {first}"):
+        parse(" , ")
+    assert type(create(first)) is registry[first] and type(registry.create(first)) is registry[first]
+
+
+def test_a_family_named_by_pattern_resolves_through_the_registry():
+    cls, from_name = METHODS.resolve("matryoshka-64")
+    assert cls is METHODS["matryoshka-N"] and from_name == {"dims": 64}
+    assert create_method("matryoshka-64").name == "matryoshka-64"
+    assert parse_method_list(None) == list(DEFAULT_METHODS) and parse_methods(None) == ood_method_names()
+    with pytest.raises(InputError, match="retrieval method 'matryoshka-0': parameter dims must be at least 1"):
+        METHODS.parse("dense,matryoshka-0")
 
 
 def test_params_are_cast_from_strings():

@@ -232,7 +232,8 @@ def _read_only_handle(path: Path) -> sqlite_utils.Database:
 
 
 def test_import_into_a_read_only_database_says_so(db_path, db, tmp_path):
-    from storage.transfer import export_session, import_session
+    from embedlab.session_files import import_session_file as import_session
+    from storage.transfer import export_session
 
     sid = ensure_session(db, "kept")
     save_run(db, sid, "ood", {}, {})
@@ -304,7 +305,8 @@ def test_full_disk_rolls_back_and_explains(db_path, db):
 
 def test_full_disk_during_import_changes_nothing(db_path, db, tmp_path):
     from storage.corpora import save_corpus
-    from storage.transfer import export_session, import_session
+    from embedlab.session_files import import_session_file as import_session
+    from storage.transfer import export_session
     from test_transfer import FakeCorpus, fingerprint
 
     sid = ensure_session(db, "big")

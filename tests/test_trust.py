@@ -186,13 +186,14 @@ def test_import_of_bad_token_offsets_is_refused(capsys, seeded, tmp_path):
     from storage import connect
     from storage.matrices import save_matrix
     from storage.sessions import require_session  # noqa: F401
-    from storage.transfer import _identity_key, export_session
+    from storage.cache_keys import identity_cache_key
+    from storage.transfer import export_session
     from tests.builders import stored_corpus
 
     db = connect(tmp_path / "tok-src.sqlite")
     _, info = stored_corpus(db, ["one doc", "two doc"], session="tok", name="tok")
     identity = {"embedder": "fake", "version": 1}
-    key = _identity_key(identity, content_hash(["one doc", "two doc"]), "tokens")
+    key = identity_cache_key(identity, content_hash(["one doc", "two doc"]), "tokens")
     save_matrix(db, np.ones((5, 4), np.float32), cache_key=key, kind="tokens", dtype="float16", params=identity,
                 content_hash=info.content_hash, corpus_id=info.id)
     save_matrix(db, np.array([[0], [3], [4]], np.int64), cache_key=key + ":offsets", kind="token_offsets",
@@ -224,7 +225,7 @@ def test_import_keys_are_recomputed_and_existing_matrices_kept(capsys, seeded, t
     from storage import connect
     from storage.matrices import list_matrices, load_matrix
     from storage.sessions import list_sessions
-    from storage.transfer import _identity_key, projection_cache_key
+    from storage.cache_keys import identity_cache_key, projection_cache_key
 
     out = _export(tmp_path, SEED_TEXTS)
     db = connect(seeded)
@@ -244,7 +245,7 @@ def test_import_keys_are_recomputed_and_existing_matrices_kept(capsys, seeded, t
             emb_key = cache_key(get_embedder("tfidf-svd"), h)
             for m in list_matrices(db, h):
                 if m.kind == "embedding":
-                    assert m.cache_key == _identity_key(m.params, h, "embedding") == emb_key
+                    assert m.cache_key == identity_cache_key(m.params, h, "embedding") == emb_key
                 else:  # the importer's projection key is the one the Atlas and the CLI look up
                     assert m.cache_key == projection_cache_key(emb_key, m.params) == \
                         projection_key(db, cid, "tfidf-svd", m.params)
@@ -515,6 +516,10 @@ conn.execute("ROLLBACK")
 """
 
 
+LOCK_WAIT_S = 5.0      # the documented bound: "gave up after 5 s"
+BUSY_MARGIN_S = 3.0    # a busy machine's scheduling on top of a wait; under 5 s, so waiting twice for 5 s fails
+
+
 def _hold_lock(db: Path, seconds: float, as_job: bool = False) -> subprocess.Popen:
     proc = subprocess.Popen([PYTHON, "-c", HOLD_LOCK, str(db), str(seconds), *(["job"] if as_job else [])],
                             stdout=subprocess.PIPE, text=True)
@@ -522,15 +527,19 @@ def _hold_lock(db: Path, seconds: float, as_job: bool = False) -> subprocess.Pop
     return proc
 
 
-@pytest.mark.parametrize("as_job", [False, True])
-def test_locked_database_says_busy_and_who_within_bounds(capsys, seeded, tmp_path, as_job):
+@pytest.mark.parametrize("as_job, wait_s", [(False, None), (True, 1)])   # the default wait, and a configured one
+def test_locked_database_says_busy_and_who_within_bounds(capsys, seeded, tmp_path, monkeypatch, as_job, wait_s):
+    if wait_s is not None:
+        monkeypatch.setenv("EMBEDLAB_LOCK_WAIT_S", str(wait_s))
+    wait = wait_s or LOCK_WAIT_S
     (tmp_path / "a.csv").write_text("text\nhello world\n")
     holder = _hold_lock(seeded, 60, as_job)
     try:
         before = db_state(seeded)         # a WAL reader is not blocked by the writer
         rc, lines, _, elapsed = cli(capsys, "--db", seeded, "ingest", tmp_path / "a.csv", "--session", "new")
-        line = assert_one_line(lines, rc, contains=("database is busy", f"pid {holder.pid}", "gave up after 5 s"))
-        assert 4 <= elapsed < 15, elapsed
+        line = assert_one_line(lines, rc,
+                               contains=("database is busy", f"pid {holder.pid}", f"gave up after {wait:g} s"))
+        assert wait - 0.1 <= elapsed < wait + BUSY_MARGIN_S, elapsed     # the wait, once
         if as_job:
             assert "running EmbedLab job" in line and "(embed)" in line
         rc, lines, out, elapsed = cli(capsys, "--db", seeded, "sessions", "list")   # reads go on meanwhile
@@ -556,7 +565,7 @@ def test_lock_released_in_time_lets_the_command_finish_and_wait_is_configurable(
         before = db_state(seeded)
         rc, lines, _, elapsed = cli(capsys, "--db", seeded, "ingest", tmp_path / "a.csv", "--session", "other")
         assert_one_line(lines, rc, contains=("database is busy", "gave up after 1 s"))
-        assert elapsed < 4, elapsed
+        assert 0.9 <= elapsed < 1 + BUSY_MARGIN_S, elapsed
         assert db_state(seeded) == before
     finally:
         holder.kill()
@@ -632,7 +641,7 @@ def test_hub_model_with_downloads_allowed_but_no_hub_fails_within_10_s(seeded, t
         rc, lines, elapsed = run_module(["--db", seeded, "embed", "--session", "keep", "--corpus", "three",
                                          "--model", "someorg/not-a-cached-model"], env, timeout=90)
         assert_one_line(lines, rc, contains=("did not answer within 5 s",))
-        assert elapsed < 10 + 5, elapsed        # the 5 s probe plus a loaded machine's start-up
+        assert elapsed < 10, elapsed        # the contract: the 5 s probe and the start-up, within 10 s
         assert db_state(seeded) == before
     finally:
         if hole:
@@ -706,21 +715,13 @@ def _one_column_corpus(capsys, db: Path, tmp_path: Path) -> None:
     assert rc == 0 and " x 1 " in out
 
 
-def test_tsne_on_a_one_column_embedding_prints_one_line_without_traceback(capsys, seeded, tmp_path):
+def test_tsne_on_a_one_column_embedding_succeeds_quietly(capsys, seeded, tmp_path):
     _one_column_corpus(capsys, seeded, tmp_path)
-    rc, lines, _, _ = cli(capsys, "--db", seeded, "project", "--session", "keep", "--corpus", "one", "--model",
-                          "tfidf-svd", "--method", "tsne")
-    assert rc in (0, 1, 2)
-    assert not any("Traceback" in ln for ln in lines), lines
-    if rc:   # progress lines may come first; the failure itself is one line
-        assert len([ln for ln in lines if ln.startswith("error: ")]) == 1 and lines[-1].startswith("error: "), lines
-
-
-def test_tsne_on_a_one_column_embedding_succeeds_or_exits_2(capsys, seeded, tmp_path):
-    _one_column_corpus(capsys, seeded, tmp_path)
-    rc, lines, _, _ = cli(capsys, "--db", seeded, "project", "--session", "keep", "--corpus", "one", "--model",
-                          "tfidf-svd", "--method", "tsne")
+    rc, lines, out, _ = cli(capsys, "--db", seeded, "project", "--session", "keep", "--corpus", "one", "--model",
+                            "tfidf-svd", "--method", "tsne")
     assert rc == 0, lines     # t-SNE starts at random below 2 input dimensions
+    assert not any("Traceback" in ln or ln.startswith("error: ") for ln in lines), lines
+    assert "projected corpus 'one' with tsne: 10 x 2 " in out
 
 
 @pytest.mark.parametrize("when", [0.25, 0.5])

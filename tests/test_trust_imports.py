@@ -30,7 +30,9 @@ from storage import connect
 from storage.corpora import find_corpus
 from storage.matrices import find_matrix, is_private, list_matrices, load_matrix, private_key, save_matrix, status_label
 from storage.sessions import require_session
-from storage.transfer import _identity_key, export_session, import_session
+from embedlab.session_files import import_session_file as import_session
+from storage.cache_keys import identity_cache_key
+from storage.transfer import export_session
 from tests.builders import open_page, stored_corpus
 
 TOPICS = ["apples", "rivers", "stars", "engines", "violins", "glaciers", "markets", "forests", "robots", "islands",
@@ -168,7 +170,7 @@ def test_token_embeddings_that_are_not_finite_are_refused(value, expected, capsy
     texts = ["one document", "two documents"]
     _, info = stored_corpus(db, texts, session="tok", name="docs")
     identity = {"embedder": "fake", "version": 1}
-    key = _identity_key(identity, content_hash(texts), "tokens")
+    key = identity_cache_key(identity, content_hash(texts), "tokens")
     tokens = np.full((5, 4), 0.5, np.float32)
     tokens[3, 2] = value
     save_matrix(db, tokens, cache_key=key, kind="tokens", dtype="float16", model="fake", params=identity,
@@ -278,7 +280,7 @@ def test_an_embedding_of_a_model_not_here_stays_private(capsys, tmp_path, target
     identity = {"embedder": "sentence-transformers", "version": 1, "model": "someone/unknown-model", "weights": None,
                 "normalize": True, "max_seq_length": None, "backend": "fp32"}
     raw.execute("UPDATE matrices SET params_json = ?, model = 'someone/unknown-model', cache_key = ?",
-                [json.dumps(identity), _identity_key(identity, content_hash(TEXTS), "embedding")])
+                [json.dumps(identity), identity_cache_key(identity, content_hash(TEXTS), "embedding")])
     raw.close()
     _import(capsys, target, out)
     db = connect(target)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedlab import ingest
+from embedlab.ingest import limits as ingest_limits   # the limits are read from here when used
 from embedlab.errors import InputError
 from embedlab.ingest import MAX_DOC_BYTES, guess_columns, load_corpus, load_corpus_bytes, read_table
 from embedlab.text_display import display_text
@@ -384,7 +384,7 @@ OVER_THE_LIMIT = {
 
 @pytest.mark.parametrize("name", OVER_THE_LIMIT)
 def test_a_document_over_the_limit_is_refused_before_anything_is_stored(tmp_path, capsys, monkeypatch, name):
-    monkeypatch.setattr(ingest, "MAX_DOC_BYTES", MB)
+    monkeypatch.setattr(ingest_limits, "MAX_DOC_BYTES", MB)
     data, where = OVER_THE_LIMIT[name]
     src, db = tmp_path / name, tmp_path / "db.sqlite"
     src.write_bytes(data)
@@ -397,7 +397,7 @@ def test_a_document_over_the_limit_is_refused_before_anything_is_stored(tmp_path
 
 
 def test_the_limit_is_inclusive_and_read_from_the_module(tmp_path, monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_DOC_BYTES", 1000)
+    monkeypatch.setattr(ingest_limits, "MAX_DOC_BYTES", 1000)
     src = tmp_path / "edge.txt"
     src.write_bytes(b"x" * 1000 + b"\n" + "é".encode() * 500 + b"\n")       # 1,000 bytes each: kept
     assert [len(t) for t in load_corpus(src).texts] == [1000, 500]
@@ -446,7 +446,7 @@ def test_a_huge_single_line_file_is_refused_without_reading_it(tmp_path, capsys)
 def test_the_line_scan_names_the_right_row_whatever_its_steps(tmp_path, monkeypatch, step):
     """Line breaks CRLF, CR and LF, a CRLF cut between two steps, a UTF-8 BOM: the row is the line as ingest counts
     it, whether the file is scanned on disk (read_file) or in memory (an upload)."""
-    monkeypatch.setattr(ingest, "_SCAN_BYTES", step)
+    monkeypatch.setattr(ingest_limits, "SCAN_BYTES", step)
     long = b"x" * 11
     cases = [(b"ab\r\ncd\r\n" + long + b"\r\nef\n", 3), (b"a\rb\rc\r\r" + long, 5), (b"\n\n\n" + long + b"\n", 4),
              (long, 1), (b"\xef\xbb\xbf" + b"y" * 10 + b"\n" + long, 2), (b"0123456789\r\n" * 3 + long, 4)]
