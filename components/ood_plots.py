@@ -17,7 +17,6 @@ from embedlab.run_tables import BEST, ood_table
 from embedlab.text_display import display_text, html_text
 
 ID_COLOUR, OOD_COLOUR = "#4E79A7", "#E15759"
-SNIPPET_CHARS = 140
 
 
 def results_frame(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -102,51 +101,12 @@ def histogram_grid(scores: dict[str, Sequence[float]], is_ood: Sequence[bool], *
     return fig
 
 
-def hover_text(text: str | None, label: str | None, score: float, ood: bool) -> str:
-    """One hover label: truth, label and score, then the snippet; everything from the document escaped."""
-    text = " ".join((text or "").split())
-    if len(text) > SNIPPET_CHARS:
-        text = text[:SNIPPET_CHARS - 1] + "…"
-    head = ("OOD" if ood else "ID") + (f" · {html_text(label)}" if label is not None else "")
-    return f"<b>{head}</b> · score {score:.4g}<br>{html_text(text)}"
-
-
 def score_colour_range(values: np.ndarray) -> tuple[float, float]:
     """The colour scale of OOD scores: their 2nd to 98th percentile (a few extreme scores do not wash out the rest)."""
     lo, hi = (np.quantile(values, [0.02, 0.98]) if len(values) else (0.0, 1.0))
     if hi <= lo:
         lo, hi = float(values.min(initial=0.0)), float(values.max(initial=1.0)) + 1e-9
     return lo, hi
-
-
-def score_map_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Sequence[float],
-                     is_ood: Sequence[bool], hover: Sequence[str] | None = None) -> go.Figure:
-    """The corpus map: documents outside the test set in grey, test documents coloured by OOD score
-    (circles ID, diamonds OOD)."""
-    coords = np.asarray(coords)[:, :2]
-    rows = np.asarray(test_rows, dtype=np.int64)
-    values = np.asarray(scores, dtype=float)
-    flags = np.asarray(is_ood, dtype=bool)
-    rest = np.setdiff1d(np.arange(len(coords)), rows)
-    lo, hi = score_colour_range(values)
-    fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=coords[rest, 0], y=coords[rest, 1], mode="markers", name="not tested",
-                               marker=dict(size=4, color="#D0D0D0", opacity=0.5), hoverinfo="skip"))
-    for flag, name, symbol in ((False, "ID test", "circle"), (True, "OOD test", "diamond")):
-        sel = flags == flag
-        if not sel.any():
-            continue
-        fig.add_trace(go.Scattergl(
-            x=coords[rows[sel], 0], y=coords[rows[sel], 1], mode="markers", name=name,
-            text=None if hover is None else [hover[i] for i in np.flatnonzero(sel)],
-            hovertemplate="%{text}<extra></extra>" if hover is not None else f"{name}<extra></extra>",
-            marker=dict(size=7, symbol=symbol, color=values[sel], colorscale="Viridis", cmin=lo, cmax=hi,
-                        line=dict(width=0.5, color="#333333"),
-                        colorbar=dict(title="OOD score", thickness=12) if not flag or not (~flags).any() else None,
-                        showscale=not flag or not (~flags).any())))
-    fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", y=-0.05),
-                      xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
-    return fig
 
 
 def document_table(rows: list[dict[str, Any]], *, key: str, empty: str = "None.") -> None:
@@ -160,69 +120,6 @@ def document_table(rows: list[dict[str, Any]], *, key: str, empty: str = "None."
 
 
 FLAGGED_COLOUR = "#D62728"
-
-
-def score_layer_figure(coords: np.ndarray, test_rows: Sequence[int], scores: Sequence[float],
-                       is_ood: Sequence[bool], threshold: float, *, hover: Sequence[str] | None = None,
-                       focus: int | None = None, uirevision: str | None = None, height: int = 560) -> go.Figure:
-    """The Atlas map with an OOD score layer: documents outside the run's test set grey, test documents coloured
-    by score (circles ID, diamonds OOD), those flagged at `threshold` (score ≥ threshold) ringed in red, the
-    focused document a star. 2-D or 3-D like the map; every trace carries the document row as customdata (clicks
-    focus it). `hover`: escaped text per document (row), or None."""
-    coords = np.asarray(coords, dtype=np.float32)
-    three_d = coords.shape[1] == 3
-    rows = np.asarray(test_rows, dtype=np.int64)
-    values = np.asarray(scores, dtype=float)
-    flags = np.asarray(is_ood, dtype=bool)
-    rest = np.setdiff1d(np.arange(len(coords)), rows)
-    lo, hi = score_colour_range(values)
-    trace = go.Scatter3d if three_d else go.Scattergl
-
-    def points(idx: np.ndarray, **kwargs) -> go.Scatter3d | go.Scattergl:
-        xyz = dict(x=coords[idx, 0], y=coords[idx, 1])
-        if three_d:
-            xyz["z"] = coords[idx, 2]
-        text = None if hover is None else [hover[i] for i in idx]
-        return trace(**xyz, customdata=idx.astype(np.int32), hovertext=text, mode="markers", **kwargs)
-
-    def template(head: str, with_score: bool) -> str:
-        score = " · score %{marker.color:.4g}" if with_score else ""
-        body = "<br>%{hovertext}" if hover is not None else ""
-        return f"<b>#%{{customdata}}</b> · {head}{score}{body}<extra></extra>"
-
-    size = 3 if three_d else 5
-    fig = go.Figure()
-    fig.add_trace(points(rest, name="not tested", marker=dict(size=size, color="#C8C8C8", opacity=0.6),
-                         hovertemplate=template("not tested", False)))
-    for flag, name, symbol in ((False, "ID test", "circle"), (True, "OOD test", "diamond")):
-        sel = flags == flag
-        if not sel.any():
-            continue
-        fig.add_trace(points(rows[sel], name=name, hovertemplate=template(name, True),
-                             marker=dict(size=size + 2, symbol=symbol, color=values[sel], coloraxis="coloraxis",
-                                         line=dict(width=0.5, color="#333333"))))
-    flagged = values >= threshold
-    if flagged.any():
-        order = np.flatnonzero(flagged)
-        fig.add_trace(points(rows[order], name=f"flagged (score ≥ {threshold:.4g})",
-                             hovertemplate=template("flagged", False),
-                             marker=dict(size=size + 6, symbol="circle-open", color=FLAGGED_COLOUR,
-                                         line=dict(width=1.5, color=FLAGGED_COLOUR))))
-    if focus is not None and 0 <= focus < len(coords):
-        fig.add_trace(points(np.asarray([focus]), name="focus", hovertemplate=template("focus", False),
-                             marker=dict(size=(10 if three_d else 18), symbol="diamond" if three_d else "star",
-                                         color="#111111", line=dict(width=1.5, color="#FFFFFF"))))
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision=uirevision or "ood-layer",
-                      coloraxis=dict(colorscale="Viridis", cmin=float(lo), cmax=float(hi),
-                                     colorbar=dict(title="OOD score", thickness=12)),
-                      legend=dict(orientation="h", x=0, y=-0.02, yanchor="top", font=dict(size=11)),
-                      hovermode="closest")
-    if three_d:
-        axis = dict(showticklabels=False, title=dict(text=""))
-        fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis))
-    else:
-        fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False))
-    return fig
 
 
 def threshold_control(scores: np.ndarray, is_ood: np.ndarray, method: str, *, key: str) -> tuple[float, dict]:

@@ -9,17 +9,17 @@ ensure_app_shell()  # first: a deep link shows the real navigation before the pa
 import numpy as np
 import streamlit as st
 
-from components.data import label_counts_of, run_test_documents, shared_matrix
+from components.data import corpus_view, label_counts_of, run_test_documents, shared_matrix
 from components.job_progress import active_jobs_panel
 from components.map_links import ood_on_atlas, open_on_atlas_button
+from components.map_view import draw_map
 from components.ood_plots import (
     document_table,
     histogram_grid,
-    hover_text,
     results_table,
     roc_figure,
+    score_colour_range,
     score_histogram,
-    score_map_figure,
     threshold_control,
 )
 from components.param_form import changed_params
@@ -28,6 +28,7 @@ from components.share_link import shown_run_id
 from components.state import get_workspace, require_session
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
+from embedlab.map_colours import numeric_colour
 from embedlab.ood import describe_methods, disabled_methods
 from embedlab.ood.run_reading import document_rows, review_lists, setup_row
 from embedlab.ood.split import DEFAULT_FRACTION, split_corpus
@@ -205,14 +206,15 @@ def score_map(run: OODRun, method: str, scores: np.ndarray, is_ood: np.ndarray, 
         return
     coords = shared_matrix(meta.id)
     on_map = np.flatnonzero([int(p[0]) == cid for p in pairs])
-    rows = [int(pairs[i][1]) for i in on_map]
-    hover = None
-    if len(on_map) <= 20_000:
-        labels = run.test_labels
-        hover = [hover_text((texts.get((cid, rows[j])) or {}).get("text"), labels[i], float(scores[i]),
-                            bool(is_ood[i])) for j, i in enumerate(on_map)]
-    fig = score_map_figure(coords, rows, scores[on_map], is_ood[on_map], hover)
-    st.plotly_chart(fig, width="stretch", key=f"ood_map_{run.id}_{method}_{cid}")
+    rows = np.array([int(pairs[i][1]) for i in on_map], dtype=np.int64)
+    values = np.full(len(coords), np.nan)
+    values[rows] = scores[on_map]
+    kind = np.zeros(len(coords), dtype=np.uint16)                           # 0 not tested, 1 ID test, 2 OOD test
+    kind[rows] = np.where(is_ood[on_map].astype(bool), 2, 1)
+    draw_map(coords, numeric_colour(f"{method} score", values), key=f"ood_map_{run.id}_{cid}",
+             revision=f"ood-page-{meta.id}", texts=corpus_view(stored[cid]).texts,
+             tags=(kind, ["not tested", "ID test", "OOD test"]),
+             numeric={"value_range": score_colour_range(scores), "missing_name": "not tested"}, height=520)
 
 
 @st.fragment

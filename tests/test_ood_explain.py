@@ -417,23 +417,6 @@ def test_why_ood_tab_on_a_corpus_tested_as_ood_explains_with_the_training_corpus
     assert any("(in intents," in m.value for m in at.markdown)
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_score_layer_marks_flagged_documents_and_carries_rows(dims):
-    from components.ood_plots import score_layer_figure
-
-    coords = np.random.default_rng(0).normal(size=(12, dims))
-    rows, scores, is_ood = [1, 4, 5, 9], [0.1, 0.9, 0.5, 0.7], [False, True, False, True]
-    fig = score_layer_figure(coords, rows, scores, is_ood, 0.6, focus=3, hover=[f"d{i}" for i in range(12)])
-    traces = {t.name: t for t in fig.data}
-    assert plotly_array(traces["not tested"].customdata).tolist() == [0, 2, 3, 6, 7, 8, 10, 11]
-    assert plotly_array(traces["ID test"].customdata).tolist() == [1, 5]
-    assert plotly_array(traces["OOD test"].customdata).tolist() == [4, 9]
-    flagged = next(t for n, t in traces.items() if n.startswith("flagged"))
-    assert plotly_array(flagged.customdata).tolist() == [4, 9]
-    assert plotly_array(traces["focus"].customdata).tolist() == [3]
-    assert {t.type for t in fig.data} == {"scatter3d" if dims == 3 else "scattergl"}
-
-
 def test_the_atlas_colours_the_main_map_by_an_ood_runs_score(atlas_ood_env):
     """DESIGN's Atlas "colour by OOD score": each run testing this corpus offers its best detector's score; tested
     documents carry the run's stored score, untested (training) ones are grey, not the lowest colour."""

@@ -15,6 +15,7 @@ from embedlab.ood.run_reading import confusion_at, id_quantile_threshold, review
 from embedlab.ood.split import split_corpus
 from embedlab.runs import list_runs, load_run
 from embedlab.text_display import display_text
+from map_support import maps
 from storage.corpora import save_corpus
 from storage.sessions import ensure_session
 
@@ -225,6 +226,15 @@ def test_page_shows_a_stored_run(app_env):
     at = open_page()
     assert not at.exception, at.exception
     assert not any(i.value.startswith("No UMAP map") for i in at.info)
+    run = load_run(db, int(ref.split(":")[1]))
+    method = at.selectbox(key=f"ood_detector_{run.id}").value
+    (shown_map,) = maps(at).values()                       # the WebGL map of the test corpus, scores as colours
+    tested = {int(r): bool(o) for (_, r), o in zip(run.test_idx, run.is_ood)}
+    assert all(shown_map.tag_of(i) == ("not tested" if i not in tested else "OOD test" if tested[i] else "ID test")
+               for i in range(info.n_docs))
+    grey = len(shown_map.layer["palette"]) - 1
+    assert {i for i in range(info.n_docs) if shown_map.codes[i] == grey} == set(range(info.n_docs)) - set(tested)
+    assert shown_map.layer["title"] == f"{method} score"
 
 
 def test_results_table_stars_the_best_of_each_column_and_shows_the_interval():
@@ -244,13 +254,8 @@ def test_results_table_stars_the_best_of_each_column_and_shows_the_interval():
     assert frame["AUROC 95 % CI"].tolist() == ["0.850–0.950", "0.700–0.900"]
 
 
-def test_hover_text_is_escaped():
-    from components.ood_plots import hover_text
-
-    out = hover_text("<img src=x onerror=alert(1)> & more", "<b>label</b>", 0.5, True)
-    assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt; &amp; more" in out
-    assert "&lt;b&gt;label&lt;/b&gt;" in out and out.startswith("<b>OOD")
-    for path in ("pages/ood.py", "components/ood_plots.py"):  # document text never reaches raw HTML
+def test_document_text_never_reaches_raw_html():
+    for path in ("pages/ood.py", "components/ood_plots.py"):
         assert "unsafe_allow_html" not in (ROOT / path).read_text()
 
 
