@@ -33,9 +33,10 @@ RETRIEVAL_RUN_KEY, FAILURE_RUN_KEY, OOD_RUN_KEY = "atlas_rmap_run", "atlas_fail_
 RETRIEVAL_ORDER_KEY = "atlas_rmap_order"
 
 # The Atlas's tabs (labels as shown); a link names one by its words, without the emoji (`tab_name`).
-ATLAS_TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare",
-              "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
+ATLAS_TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "✍️ Judgments", "📏 Quality",
+              "⚖️ Compare", "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
 RETRIEVAL_TAB, FAILURE_TAB, OOD_TAB = "🎯 Retrieval", "🗺️ Failure regions", "🚨 Why OOD"
+SEARCH_TAB, JUDGMENTS_TAB = "🔎 Search hits", "✍️ Judgments"
 RUN_KEYS = {RETRIEVAL_TAB: RETRIEVAL_RUN_KEY, FAILURE_TAB: FAILURE_RUN_KEY, OOD_TAB: OOD_RUN_KEY}  # tab -> its run
 
 
@@ -75,6 +76,7 @@ class AtlasView:
     run: int | None = None             # the run of the tab (Retrieval, Failure regions, Why OOD)
     query: str | None = None           # Retrieval: the query placed on the map
     methods: tuple[str, ...] = ()      # Retrieval: the methods whose hits are shown
+    order: str | None = None           # Retrieval: the order to step through the queries (default: disagreement)
     detector: str | None = None        # Why OOD: the detector whose score colours the map
 
 
@@ -220,7 +222,7 @@ def show_view(ws: Workspace, session_id: int, view: AtlasView, *, whole: bool = 
         if view.methods:
             ss[retrieval_methods_key(view.run)] = list(view.methods)
         if view.query is not None:
-            ss[RETRIEVAL_ORDER_KEY] = ORDERS[0]
+            ss[RETRIEVAL_ORDER_KEY] = view.order if view.order in ORDERS else ORDERS[0]
             ss[retrieval_query_key(view.run)] = view.query
         if view.detector:
             ss[ood_detector_key(view.run)] = view.detector

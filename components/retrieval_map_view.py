@@ -1,7 +1,8 @@
 """Atlas view "Retrieval": a stored retrieval run on the corpus's map. Pick a run that fits the corpus, methods
 and a query (stepped through in the drill-down's orders); the map shows the query, its relevant documents ringed
-and each method's top 10 as hits and misses, with nDCG@10 per method and the ranked lists under it. The run picker
-is shared with the Failure regions view."""
+and each method's top 10 as hits and misses, with nDCG@10 per method and the ranked lists under it, each listed
+document judged in place for the query (`components.judge_lab.run_judging`). The run picker is shared with the
+Failure regions view."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,12 +15,15 @@ from components.atlas_context import AtlasContext
 from components.atlas_state import (RETRIEVAL_ORDER_KEY, RETRIEVAL_RUN_KEY, retrieval_methods_key,
                                     retrieval_query_key, settle_run)
 from components.data import run_fit_for, stored_run
+from components.judge_buttons import JudgeScope
+from components.judge_lab import run_judging
 from components.map_view import draw_map
 from components.state import focus_on_pick, keep_widgets, restore_widget
+from embedlab.errors import UserError
 from embedlab.map_colours import ColourSpec, label_colour, label_palette
 from embedlab.map_figure import Highlight
 from embedlab.map_retrieval import (ORDERS, PLACEMENT_K, RunFit, best_methods, method_marks, place_query,
-                                    query_order, ranked_rows, relevant_rows)
+                                    query_is_document, query_order, ranked_rows, relevant_rows)
 from embedlab.runs import RetrievalRun
 from embedlab.text_display import display_text, short_text, snippet
 
@@ -191,7 +195,7 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
         st.info("Compute the map first (the map above offers it): the query and each method's top 10 are drawn "
                 "on it.")
     else:
-        _draw_map(ctx, rid, details, qid, rows, relevant, marks, run.source == "labels")
+        _draw_map(ctx, rid, details, qid, rows, relevant, marks, query_is_document(run, qid))
 
     st.markdown("**Top 10 per method** (click a row to focus the document on the Atlas)")
     per_row = 2
@@ -200,6 +204,8 @@ def retrieval_map_view(ctx: AtlasContext) -> None:
         for col, m in zip(cols, methods[start:start + per_row]):
             with col:
                 _ranked_list(ctx, rid, details, m, qid, rows)
+    run_judging(run, qid, methods, scope=JudgeScope(ctx.session_id, ctx.corpus.id), rows=rows, texts=ctx.texts,
+                key="atlas-rmap-judge")
 
 
 def _draw_map(ctx: AtlasContext, rid: int, details: dict, qid: str, rows: dict[str, int], relevant: list[int],
@@ -230,10 +236,14 @@ def _draw_map(ctx: AtlasContext, rid: int, details: dict, qid: str, rows: dict[s
         how = "The query document is not in this corpus: it is not drawn."
     else:
         text = details.get("queries", {}).get(qid, "")
-        placed = placed_query(ctx.ws.path, ctx.emb_id, ctx.proj_id, rid, str(qid), text, ctx.encode, ctx.X,
-                              ctx.coords)
-        how = (f"The ★ is placed at the mean map position of the query's {PLACEMENT_K} nearest documents under "
-               f"{display_text(ctx.model)} (cosine in the embedding space; not a projection of the query itself).")
+        try:
+            placed = placed_query(ctx.ws.path, ctx.emb_id, ctx.proj_id, rid, str(qid), text, ctx.encode, ctx.X,
+                                  ctx.coords)
+            how = (f"The ★ is placed at the mean map position of the query's {PLACEMENT_K} nearest documents under "
+                   f"{display_text(ctx.model)} (cosine in the embedding space; not a projection of the query "
+                   "itself).")
+        except UserError as exc:     # imported vectors without a query encoder
+            how = f"The query is not drawn: {display_text(exc)}."
     spots = [(f"query {qid} (placed)", tuple(placed[0]), QUERY_COLOUR)] if placed is not None else []
     draw_map(ctx.coords, background_colour(ctx, by_label), key="atlas_rmap_map", texts=ctx.texts,
              labels=ctx.shown_labels, highlights=highlights, placed=spots, height=600,

@@ -1,14 +1,15 @@
 """Share links: a full URL that reopens the app on the same session, page and view.
 
 The query string carries the session, the corpus, model and colour-by of the Atlas, the focused document,
-the selection, the Atlas's tab and the run on screen (the Atlas's tab's, Retrieval's, OOD's); the page is the URL's
-path (`/atlas`). The URL owns the view: `app.py` calls `apply_share_link` on every run, before the page draws, and
-whenever the URL is not the one this browser session last wrote (a first visit, a link, Back or Forward in the
-browser) its values land in the pages' widget keys, the Atlas's through `components.atlas_state.show_view` (a value
-that does not exist falls back with a toast). Then `current_share_state` reads the settled view and `sync_url`
-writes it to the address bar (Streamlit pushes a history entry for each change, so Back steps through the views).
-The pure half (`ShareState`, `build_link`, `parse_link`) knows no Streamlit runtime and is what the round-trip
-test checks.
+the selection, the Atlas's tab and the run on screen (the Atlas's tab's, Retrieval's, OOD's), and the judge's name
+(`?judge=`: the address bar remembers it; the link offered to others leaves it out, so nobody judges under
+another's name); the page is the URL's path (`/atlas`). The URL owns the view: `app.py` calls `apply_share_link` on
+every run, before the page draws, and whenever the URL is not the one this browser session last wrote (a first visit,
+a link, Back or Forward in the browser) its values land in the pages' widget keys, the Atlas's through
+`components.atlas_state.show_view` (a value that does not exist falls back with a toast). Then
+`current_share_state` reads the settled view and `sync_url` writes it to the address bar (Streamlit pushes a history
+entry for each change, so Back steps through the views). The pure half (`ShareState`, `build_link`, `parse_link`)
+knows no Streamlit runtime and is what the round-trip test checks.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.judge_name import JUDGE_KEY, set_judge
 from components.session_picker import SESSION_KEY, select_session
 from components.state import current_session, get_workspace
 from embedlab.errors import UserError
@@ -32,7 +34,7 @@ MAX_SELECTION = 20_000           # indices a link carries at most (as ranges, us
 MAX_SELECTION_CHARS = 6_000      # beyond this the selection is left out of the link (browsers cap URL length)
 
 # Session-state keys of the labs a link writes to before they draw (the Atlas's: `components.atlas_state`).
-RETRIEVAL_CORPORA = {"labels": "retr_label_corpus", "typed": "retr_typed_corpus"}
+RETRIEVAL_CORPORA = {"labels": "retr_label_corpus", "judgments": "retr_judged_corpus", "typed": "retr_typed_corpus"}
 RETRIEVAL_SOURCE, RETRIEVAL_MODEL = "retr_source", "retr_model"
 OOD_CORPUS, OOD_MODEL = "ood_id_corpus", "ood_model"
 RUN_TABLES = {"retrieval": "retrieval-runs-table", "ood": "ood-runs-table"}   # components.run_history keys
@@ -52,6 +54,7 @@ class ShareState:
     selection: tuple[int, ...] = ()
     run: int | None = None
     tab: str | None = None          # the Atlas tab, by its words ("Failure regions")
+    judge: str | None = None        # who judges in this browser (`components.judge_name`)
 
 
 # --------------------------------------------------------------------------------------------- pure part
@@ -123,6 +126,8 @@ def to_query(state: ShareState) -> dict[str, str]:
         query["run"] = str(int(state.run))
     if state.tab:
         query["tab"] = state.tab
+    if state.judge:
+        query["judge"] = state.judge
     return query
 
 
@@ -134,7 +139,8 @@ def from_query(params: Mapping[str, Any], page: str = "") -> ShareState:
                       corpus=get.get("corpus"), model=get.get("model"), colour=get.get("colour"),
                       focus=_int(get.get("focus")) if get.get("focus") else None,
                       selection=decode_indices(get.get("sel") or ""),
-                      run=_int(get.get("run")) if get.get("run") else None, tab=get.get("tab"))
+                      run=_int(get.get("run")) if get.get("run") else None, tab=get.get("tab"),
+                      judge=get.get("judge"))
 
 
 def build_link(base: str, state: ShareState) -> str:
@@ -179,6 +185,8 @@ def describe(state: ShareState) -> str:
         bits.append(f"run #{state.run}")
     if state.tab:
         bits.append(f"tab {state.tab}")
+    if state.judge:
+        bits.append(f"judge {state.judge}")
     return " · ".join(bits)
 
 
@@ -232,6 +240,7 @@ def apply_share_link(page: str) -> None:
         return
     st.session_state[WRITTEN_KEY] = (page if page in PAGE_PATHS else "", query)
     state = from_query(query, page)
+    _apply_judge(state.judge)
     if not state.session:
         if query.get("session"):       # a name no session can have (too long, blank): say so, never silently
             st.toast(f"The link names a session that cannot exist ({len(str(query['session'])):,} characters): "
@@ -270,6 +279,16 @@ def apply_share_link(page: str) -> None:
         st.session_state[LINKED_RUN_KEY] = {page: int(state.run)}
 
 
+def _apply_judge(name: str | None) -> None:
+    """The URL's judge becomes this browser's (a name no judge can have is refused with a toast)."""
+    if not name or name == st.session_state.get(JUDGE_KEY):
+        return
+    try:
+        set_judge(name)
+    except UserError as exc:
+        st.toast(f"The link's judge name cannot be used: {display_text(exc)}", icon=":material/warning:")
+
+
 def shown_run_id(kind: str, runs: Sequence[RunHeader]) -> int:
     """The run a page shows when none is picked in its history table: the one a share link asked for (when it is
     one of `runs`), else the latest (`runs` come newest first, as `list_runs` gives them)."""
@@ -306,10 +325,11 @@ def current_share_state(page: str) -> ShareState:
     Atlas's view is settled first, `settle_view`, so the URL never names what the page will not show)."""
     ss = st.session_state
     current = current_session()
+    judge = _text(ss.get(JUDGE_KEY))
     if current is None:
-        return ShareState(page=page if page in PAGE_PATHS else "")
+        return ShareState(page=page if page in PAGE_PATHS else "", judge=judge)
     sid, name = current
-    state = ShareState(session=name, page=page if page in PAGE_PATHS else "")
+    state = ShareState(session=name, page=page if page in PAGE_PATHS else "", judge=judge)
     if page == "atlas":
         ws, atlas = get_workspace(), _atlas_state()
         atlas.settle_view(ws, sid)
@@ -339,8 +359,10 @@ def sync_url(state: ShareState) -> None:
 
 
 def share_link_box(state: ShareState, *, where=None) -> str:
-    """The full link with a copy button (st.code's) and what it restores; returns the link."""
+    """The full link with a copy button (st.code's) and what it restores (not the judge: the link is for others);
+    returns the link."""
     where = where or st
+    state = replace(state, judge=None)
     link = build_link(base_url(), state)
     where.code(link, language=None, wrap_lines=True)
     where.caption("Restores " + display_text(describe(state)) + ".")

@@ -21,6 +21,7 @@ from embedlab.runs import RetrievalRun, RunHeader
 MIN_FOUND = 0.9               # share of a run's document ids a corpus must hold for the run to fit it
 PLACEMENT_K = 10              # a BEIR query sits at the mean map position of its this many nearest documents
 ORDERS = ("methods disagree most", "worst first", "run order")
+CORPUS_SOURCES = ("labels", "judgments")   # runs whose queries come from a stored corpus (documents named alike)
 
 
 # --- which runs fit a corpus ------------------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def corpus_keys(doc_ids: Sequence[str], *, source: str) -> dict[str, int]:
     when they are unique, else str(row) (as `comparison._labels_comparison` does); BEIR runs use the doc ids (the
     first row of a repeated id)."""
     ids = [str(d) for d in doc_ids]
-    if source == "labels" and len(set(ids)) != len(ids):
+    if source in CORPUS_SOURCES and len(set(ids)) != len(ids):
         return {str(i): i for i in range(len(ids))}
     rows: dict[str, int] = {}
     for i, d in enumerate(ids):
@@ -94,10 +95,12 @@ def fit_run(run: RetrievalRun, *, corpus_id: int, corpus_name: str, doc_ids: Seq
     if not has_details(details):
         return RunFit(int(run.id), title, source, False, 0, 0, "no per-query details")
     labels = source == "labels"
-    if labels and params.get("corpus_id") != corpus_id and run.dataset != corpus_name:
-        return RunFit(int(run.id), title, source, False, 0, 0, "queries from the labels of another corpus")
+    if source in CORPUS_SOURCES and params.get("corpus_id") != corpus_id and run.dataset != corpus_name:
+        return RunFit(int(run.id), title, source, False, 0, 0, f"queries from the {source} of another corpus")
     keys = corpus_keys(doc_ids, source=source)
     wanted = run_doc_ids(details, with_queries=labels)
+    if source == "judgments":     # its queries that are documents (typed ones are placed like BEIR queries)
+        wanted = list(dict.fromkeys([*wanted, *map(str, details.get("document_queries") or {})]))
     rows = {d: keys[d] for d in wanted if d in keys}
     fits = bool(wanted) and len(rows) >= min_found * len(wanted)
     reason = "" if fits else f"the corpus holds {len(rows):,} of its {len(wanted):,} document ids"
@@ -105,6 +108,20 @@ def fit_run(run: RetrievalRun, *, corpus_id: int, corpus_name: str, doc_ids: Seq
 
 
 # --- one query on the map ---------------------------------------------------------------------------------------
+
+
+def query_row(run: RetrievalRun, qid: str, rows: Mapping[str, int]) -> int | None:
+    """The corpus row of a query that is a document of the corpus (its own place on the map): every query of a
+    labels run, a judgments run's document queries; None for a typed or BEIR query (placed by `place_query`) or a
+    document the corpus does not hold."""
+    if run.source == "labels" or (run.source == "judgments" and str(qid) in run.document_queries):
+        return rows.get(str(qid))
+    return None
+
+
+def query_is_document(run: RetrievalRun, qid: str) -> bool:
+    """Whether a run's query is a document of its corpus (drawn at its own place, or not at all when absent)."""
+    return run.source == "labels" or (run.source == "judgments" and str(qid) in run.document_queries)
 
 
 def best_methods(metrics: Mapping[str, Mapping[str, Any]], baseline: str | None, methods: Sequence[str]) -> list[str]:

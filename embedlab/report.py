@@ -4,8 +4,9 @@ Each corpus's 2-D map is drawn by the app's own WebGL map (regl-scatterplot and 
 end of the page, the points and colours as base64 payloads), so a 100k-point corpus stays usable; Plotly's
 JavaScript is inlined once, before the first Plotly figure (3-D maps, ROC curves, histograms). Each corpus's map
 (the latest stored projection of each of its embeddings, hover text and label colours as on the Atlas),
-bookmarked documents with their nearest neighbours (cosine, in the embedding space), and every retrieval and OOD
-run with its metric table and plots. All text from the session, in the page and in the figures (Plotly renders
+bookmarked documents with their nearest neighbours (cosine, in the embedding space), the relevance judgments (counts
+per judge, the agreement of every two judges), and every retrieval and OOD run with its metric table and plots (a
+run on the user's judgments with its condensed-list scores too). All text from the session, in the page and in the figures (Plotly renders
 HTML tags and entities in its text), goes through `embedlab.text_display.html_text`; hover text through
 `hover_texts`.
 """
@@ -25,6 +26,7 @@ import sqlite_utils
 from embedlab.embedding.embedders import DEFAULT_MODEL
 from embedlab.errors import UserError
 from embedlab.formatting import as_number
+from embedlab.judgments import agreement
 from embedlab.map_colours import document_lengths, label_colour, numeric_colour
 from embedlab.map_figure import HOVER_TEXT_MAX_POINTS, build_map_figure
 from embedlab.neighbours import l2_normalise, top_k
@@ -36,6 +38,7 @@ from embedlab.scatter_payload import (LEGEND_CSS, LEGEND_HTML, MAP_CSS, MAP_HTML
 from embedlab.text_display import hover_texts, html_text
 from storage.bookmarks import list_bookmarks
 from storage.corpora import list_corpora, load_documents
+from storage.judgments import judgment_counts
 from storage.label_names import get_label_names
 from storage.matrices import list_matrices, load_matrix
 from storage.output_files import atomic_output, check_output_path
@@ -119,6 +122,9 @@ def build_report(db: sqlite_utils.Database, session: str, *, neighbours: int = N
         marked |= _bookmarks(doc, db, sid, corpus, k=neighbours)
     if not marked:
         doc.add("<p>No bookmarked documents.</p>")
+
+    doc.heading(2, "Judgments")
+    _judgments(doc, db, sid)
 
     doc.heading(2, "Runs")
     if not runs:
@@ -261,6 +267,35 @@ def _bookmarks(doc: _Doc, db, session_id: int, corpus, *, k: int) -> bool:
     return True
 
 
+def _judgments(doc: _Doc, db, session_id: int) -> None:
+    """Per corpus with judgments: counts per judge, and the agreement of every two judges on their shared pairs."""
+    counts = judgment_counts(db, session_id)
+    if not counts:
+        doc.add("<p>No relevance judgments.</p>")
+        return
+    by_corpus: dict[int, list[dict]] = {}
+    for row in counts:
+        by_corpus.setdefault(row["corpus_id"], []).append(row)
+    for corpus_id, rows in by_corpus.items():
+        doc.heading(3, f"Judgments of “{rows[0]['corpus']}”")
+        doc.add(_table(["judge", "judgments", "queries", "relevant (grade > 0)", "last judged"],
+                       [[r["judge"], f"{r['judgments']:,}", f"{r['queries']:,}", f"{r['relevant']:,}", r["last"]]
+                        for r in rows], cls="metrics"))
+        judges = [r["judge"] for r in rows]
+        pairs = [(a, b) for i, a in enumerate(judges) for b in judges[i + 1:]]
+        if not pairs:
+            continue
+        table = []
+        for a, b in pairs:
+            found = agreement(db, session_id, corpus_id, a, b)
+            table.append([a, b, f"{found.pairs:,}", "—" if found.agreement is None else f"{found.agreement:.3f}",
+                          "—" if found.kappa is None else f"{found.kappa:.3f}", f"{len(found.disagreements):,}"])
+        doc.add(_table(["judge A", "judge B", "shared pairs", "raw agreement", "Cohen's kappa", "disagreements"],
+                       table, cls="metrics"))
+        doc.add("<p class='meta'>Agreement on the pairs both judges graded; kappa is “—” where undefined (no shared "
+                "pair, or one grade everywhere).</p>")
+
+
 # ------------------------------------------------------------------------------------------------ runs
 
 def _run_section(doc: _Doc, run: Run) -> None:
@@ -278,6 +313,14 @@ def _run_section(doc: _Doc, run: Run) -> None:
         note = build_time_note(run.embed_s) if any("build_s" in v for v in metrics.values()) else ""
         doc.add(f"<p class='meta'>{html_text(legend(significance=bool(run.significance), baseline=run.baseline))}. "
                 f"{html_text(note)}</p>")
+        if run.condensed:
+            shown = ("ndcg@10", "recall@10", "mrr@10", "map@100")
+            doc.add("<p class='meta'>Condensed lists (Sakai 2007): every document nobody judged removed from each "
+                    "ranking before scoring; beside the scores above, where unjudged documents count as not "
+                    "relevant.</p>")
+            doc.add(_table(["method", *shown], [[m, *("—" if v.get(k) is None else f"{float(v[k]):.4f}"
+                                                      for k in shown)] for m, v in run.condensed.items()],
+                           cls="metrics"))
         for x, title in (("ms_per_query", "ms per query"), ("index_bytes", "index size (bytes)")):
             fig = _tradeoff_figure(metrics, x=x, x_title=title)
             if fig is not None:

@@ -83,12 +83,35 @@ class RunHeader:
 
 @dataclass(frozen=True)
 class RetrievalRun(RunHeader):
-    """A retrieval comparison. params (validated, `embedlab.retrieval.params`): source ("beir" | "labels"), model,
-    methods, params, baseline, dataset, and the source's own keys (beir_dir, split, max_docs, max_queries; or
-    corpus_id, n_queries, seed, max_relevant). details: `embedlab.retrieval.run_details.run_details` (the
-    drill-down) and embed_s (seconds spent embedding before any index was built; absent in schema-1 runs)."""
+    """A retrieval comparison. params (validated, `embedlab.retrieval.params`): source ("beir" | "labels" |
+    "judgments"), model, methods, params, baseline, dataset, and the source's own keys (beir_dir, split, max_docs,
+    max_queries; or corpus_id, n_queries, seed, max_relevant; or corpus_id, judges). details:
+    `embedlab.retrieval.run_details.run_details` (the drill-down) and embed_s (seconds spent embedding before any
+    index was built; absent in schema-1 runs); a "judgments" run adds "condensed" ({method: metrics} on condensed
+    lists: unjudged documents removed, Sakai 2007), "condensed_significance" and "document_queries" ({query id:
+    corpus row} of the queries that are documents; the others are typed texts)."""
 
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def condensed(self) -> dict[str, dict[str, float | None]]:
+        """{method: {metric: value}} on condensed lists ({} unless the queries are the user's judgments)."""
+        return self.details.get("condensed") or {}
+
+    @property
+    def condensed_significance(self) -> dict[str, dict[str, float | None]]:
+        return self.details.get("condensed_significance") or {}
+
+    @property
+    def document_queries(self) -> dict[str, int]:
+        """{query id: corpus row} of a "judgments" run's queries that are documents of its corpus (judged as a
+        document's neighbours); {} for other runs (a labels run's queries are all documents, named by doc id)."""
+        return {str(q): int(r) for q, r in (self.details.get("document_queries") or {}).items()}
+
+    @property
+    def judges(self) -> list[str] | None:
+        """The judges whose grades a "judgments" run counted (None: every judge)."""
+        return self.params.get("judges")
 
     @property
     def baseline(self) -> str:

@@ -127,6 +127,25 @@ MIGRATIONS: list[str] = [
         heartbeat_at REAL NOT NULL
     );
     """,
+    # 4: relevance judgments (issue 25): a judge's grade of a document for a query of a corpus. The query is a
+    # document (query_idx) or a typed text (query_text), never both; query_key names it stably ("doc:<idx>" or
+    # "text:<sha256 of the text>", `storage.judgments.query_key`). Re-judging a pair replaces the row.
+    """
+    CREATE TABLE judgments (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        corpus_id INTEGER NOT NULL REFERENCES corpora(id) ON DELETE CASCADE,
+        query_key TEXT NOT NULL,
+        query_idx INTEGER,
+        query_text TEXT,
+        doc_idx INTEGER NOT NULL,
+        grade INTEGER NOT NULL CHECK (grade BETWEEN 0 AND 3),
+        judge TEXT NOT NULL,
+        judged_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, corpus_id, query_key, doc_idx, judge),
+        CHECK ((query_idx IS NULL) <> (query_text IS NULL))
+    );
+    CREATE INDEX judgments_corpus ON judgments(corpus_id, query_key);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -145,7 +164,10 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     "runs": {"id", "session_id", "kind", "params_json", "metrics_json", "details_json", "created_at"},
     "bookmarks": {"session_id", "corpus_id", "idx", "tag", "note"},
 }
-# Version 3 added `leases`, which is never exported or imported.
+# Version 3 added `leases`, which is never exported or imported. Version 4 added `judgments`, which a session file of
+# version 4 must hold (`storage.transfer.judgment_rows`); older files have none.
+JUDGMENT_COLUMNS = {"session_id", "corpus_id", "query_key", "query_idx", "query_text", "doc_idx", "grade", "judge",
+                    "judged_at"}
 
 
 def user_version(db: sqlite_utils.Database) -> int:

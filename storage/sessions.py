@@ -147,7 +147,7 @@ def delete_session(db: sqlite_utils.Database, name: str) -> None:
 
 
 def duplicate_session(db: sqlite_utils.Database, name: str, new_name: str | None = None) -> str:
-    """Copy a session (corpora, documents, runs, bookmarks; matrices are shared by content)."""
+    """Copy a session (corpora, documents, runs, bookmarks, judgments; matrices are shared by content)."""
     with transaction(db) as conn:
         sid = require_session(db, name)
         target = unique_session_name(db, new_name or f"{name[:MAX_NAME_LEN - 7].rstrip()} (copy)")
@@ -171,6 +171,10 @@ def duplicate_session(db: sqlite_utils.Database, name: str, new_name: str | None
         for old_cid, new_cid in corpus_map.items():
             conn.execute("INSERT INTO bookmarks (session_id, corpus_id, idx, tag, note) "
                          "SELECT ?, ?, idx, tag, note FROM bookmarks WHERE session_id = ? AND corpus_id = ?",
+                         [new_sid, new_cid, sid, old_cid])
+            conn.execute("INSERT INTO judgments (session_id, corpus_id, query_key, query_idx, query_text, doc_idx, "
+                         "grade, judge, judged_at) SELECT ?, ?, query_key, query_idx, query_text, doc_idx, grade, "
+                         "judge, judged_at FROM judgments WHERE session_id = ? AND corpus_id = ? ORDER BY rowid",
                          [new_sid, new_cid, sid, old_cid])
     return target
 
@@ -223,4 +227,7 @@ def session_fingerprint(db: sqlite_utils.Database, name: str) -> str:
         parts.append(db.execute("SELECT corpus_id, label, name FROM label_names WHERE corpus_id IN "
                                 "(SELECT id FROM corpora WHERE session_id = ?) ORDER BY corpus_id, label",
                                 [sid]).fetchall())
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'judgments'").fetchone():
+        parts.append(db.execute("SELECT corpus_id, query_key, doc_idx, judge, grade FROM judgments "
+                                "WHERE session_id = ? ORDER BY rowid", [sid]).fetchall())
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]

@@ -1,7 +1,8 @@
 """The one comparison of retrieval methods, used by the Retrieval page's job and by `bench-retrieval` alike.
 
 `compare_methods(db, params)` loads the documents, queries and judgements that the params describe (a BEIR split,
-or queries drawn from a stored corpus's labels), embeds them through the corpus's `EmbeddingSpace` (documents
+queries drawn from a stored corpus's labels, or a stored corpus's own relevance judgments: `embedlab.retrieval.
+judged`, whose runs also get the condensed-list scores), embeds them through the corpus's `EmbeddingSpace` (documents
 stored once; queries encoded in the same space, so a corpus-fitted model uses the corpus's fit), evaluates every
 method, and returns the results; the job turns them into a stored run, the CLI into the JSON of DESIGN §3.
 """
@@ -21,6 +22,7 @@ from embedlab.errors import Cancelled, InputError
 from embedlab.retrieval.base import TextSet
 from embedlab.retrieval.beir import load_beir, queries_from_labels
 from embedlab.retrieval.evaluate import METRICS, MethodResult, evaluate_method
+from embedlab.retrieval.judged import MixedQueries, condensed_metrics, judged_queries
 from embedlab.retrieval.params import method_needs, validate_comparison
 from embedlab.retrieval.registry import create_method
 from storage.corpora import get_corpus, load_documents
@@ -84,6 +86,7 @@ class Comparison:
     query_rows: np.ndarray | None = None     # labels: queries are these corpus rows, left out of their own ranking
     warnings: list[str] = field(default_factory=list)
     exclude_rows: np.ndarray | None = None   # labels, capped: per query its row and its label's unjudged rows
+    document_queries: dict[str, int] = field(default_factory=dict)   # judgments: query id -> its document's row
 
     @property
     def space(self) -> EmbeddingSpace:
@@ -140,7 +143,9 @@ def load_comparison(db: sqlite_utils.Database | None, p: dict) -> Comparison:
     if p["source"] == "beir":
         return _beir_comparison(db, p)
     if db is None:
-        raise InputError("queries from labels need the database that holds the corpus")
+        raise InputError(f"queries from {p['source']} need the database that holds the corpus")
+    if p["source"] == "judgments":
+        return _judgments_comparison(db, p)
     return _labels_comparison(db, p)
 
 
@@ -183,6 +188,17 @@ def _labels_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
                       query_rows=lq.rows, exclude_rows=lq.exclude)
 
 
+def _judgments_comparison(db: sqlite_utils.Database, p: dict) -> Comparison:
+    """A corpus's judged queries: documents of the corpus take their stored rows (and leave their own ranking),
+    typed ones are encoded in the corpus's space (`embedlab.retrieval.judged`)."""
+    jq = judged_queries(db, p)
+    enc = SpaceEncoders(EmbeddingSpace.for_corpus(db, p["corpus_id"], p["model"]), jq.texts)
+    mixed = MixedQueries(enc, jq.query_rows)
+    return Comparison(p.get("dataset") or jq.corpus_name, enc.corpus_set(jq.doc_ids),
+                      mixed.text_set(jq.query_texts, jq.query_ids), jq.qrels, enc, warnings=jq.warnings,
+                      exclude_rows=mixed.exclude, document_queries=jq.document_queries)
+
+
 @dataclass
 class ComparisonResult:
     """A finished comparison: the normalised params, what was compared, each method's evaluation, and the seconds
@@ -191,6 +207,8 @@ class ComparisonResult:
     comparison: Comparison
     results: dict[str, MethodResult]
     embed_s: float = 0.0
+    condensed: dict[str, dict[str, float | None]] = field(default_factory=dict)   # judgments: condensed lists
+    condensed_significance: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict[str, dict[str, float | int | None]]:
@@ -236,8 +254,13 @@ def compare_methods(db: sqlite_utils.Database | None, params: dict, *, progress:
         results[name] = evaluate_method(method, comp.corpus, comp.queries, comp.qrels, k=EVAL_K, metrics=METRICS,
                                         exclude=comp.exclude,
                                         progress=lambda f, m, i=i: report(share + span * (i + f), m))
+    done = ComparisonResult(p, comp, results, embed_s)
+    if p["source"] == "judgments":     # beside it, unjudged documents removed from every ranking (Sakai 2007)
+        means, significance = condensed_metrics(comp.qrels, done.runs, p["baseline"])
+        done.condensed = {name: finite_entry(m) for name, m in means.items()}
+        done.condensed_significance = significance
     report(1.0, f"compared {len(names)} method(s) on {len(comp.queries)} queries")
-    return ComparisonResult(p, comp, results, embed_s)
+    return done
 
 
 def finite_entry(entry: dict) -> dict:

@@ -7,6 +7,10 @@ A comparison (JSON):
   {"source": "labels", "corpus_id": ID, "n_queries": 200, "seed": 0, "max_relevant": N | None, ...}
      (max_relevant: at most N relevant documents per query, a seeded sample of its label, the rest of the label
      unjudged; None: every other document of its label; see `embedlab.retrieval.beir.queries_from_labels`)
+  {"source": "judgments", "corpus_id": ID, "judges": [names] | None, ...}
+     ("My judgments": the corpus's judged queries with a relevant document, graded by those judges (None: every
+     judge of the corpus's session; several judges' grades of a pair combine to their lower median); the corpus
+     names the session whose judgments count; see `embedlab.retrieval.judged`)
   ... with "model", "methods": [names] (None: every method the model can serve), "params": {method: {param: value}},
   "baseline": name, "dataset": label.
 A job's params add "session_id" (the session that keeps the run).
@@ -16,11 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
+from embedlab.embedding.imported import is_imported
 from embedlab.errors import InputError
+from embedlab.judgments import clean_judge
 from embedlab.retrieval.beir import dataset_label
 from embedlab.retrieval.registry import create_method, method_info, parse_method_list
 
-SOURCES = ("beir", "labels")
+SOURCES = ("beir", "labels", "judgments")
 
 
 def validate_params(params: dict) -> dict:
@@ -81,6 +87,9 @@ def validate_comparison(params: dict) -> dict:
         p["max_docs"] = positive_int(p.get("max_docs"), "max docs", allow_none=True)
         p["max_queries"] = positive_int(p.get("max_queries"), "max queries", allow_none=True)
         p["dataset"] = str(p.get("dataset") or dataset_label(p["beir_dir"]))
+    elif source == "judgments":
+        p["corpus_id"] = positive_int(p.get("corpus_id"), "corpus_id")
+        p["judges"] = judge_list(p.get("judges"))
     else:
         p["corpus_id"] = positive_int(p.get("corpus_id"), "corpus_id")
         p["n_queries"] = positive_int(p.get("n_queries", 200), "number of queries")
@@ -92,9 +101,20 @@ def validate_comparison(params: dict) -> dict:
     return p
 
 
+def judge_list(value: Any) -> list[str] | None:
+    """Judges whose grades count: None (every judge), or names ("a,b" or a list), cleaned, duplicates dropped."""
+    if value is None or value == "" or value == []:
+        return None
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)):
+        raise InputError("judges must be a list of names")
+    cleaned = [clean_judge(n) for n in names if not (isinstance(n, str) and not n.strip())]
+    return list(dict.fromkeys(cleaned)) or None
+
+
 def model_has_tokens(model: str) -> bool:
     """Whether the model gives token embeddings (read from the embedder's flag; loads no weights)."""
-    return bool(get_embedder(model).has_tokens)
+    return not is_imported(model) and bool(get_embedder(model).has_tokens)   # imported vectors have no tokens
 
 
 def positive_int(value: Any, what: str, *, allow_none: bool = False) -> int | None:

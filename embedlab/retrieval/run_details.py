@@ -59,7 +59,13 @@ def details_of(done: ComparisonResult) -> dict:
     job and from `bench-retrieval --session` alike."""
     baseline = done.params["baseline"]
     significance = significance_vs_baseline(done.comparison.qrels, done.runs, baseline)
-    return run_details(done.comparison, done.results, significance, baseline=baseline)
+    details = run_details(done.comparison, done.results, significance, baseline=baseline)
+    if done.params.get("source") == "judgments":   # the queries that are documents, and the condensed lists
+        details["document_queries"] = {q: int(r) for q, r in done.comparison.document_queries.items()
+                                       if q in details["queries"]}
+        details["condensed"] = done.condensed
+        details["condensed_significance"] = done.condensed_significance
+    return details
 
 
 def disagreements(details: dict, a: str, b: str) -> list[tuple[str, float]]:
@@ -112,3 +118,21 @@ def labels_note(params: dict, details: dict) -> str | None:
 def _short_float(x: float) -> float:
     x = float(x)
     return float(f"{x:.6g}") if math.isfinite(x) else 0.0
+
+
+def judgments_note(params: dict, details: dict) -> str | None:
+    """What the numbers of a run on the user's own judgments mean, as Markdown (None for other sources)."""
+    if params.get("source") != "judgments":
+        return None
+    who = ", ".join(params.get("judges") or []) or "every judge (a pair graded by several: the lower median)"
+    qrels = details.get("qrels") or {}
+    only_relevant = bool(qrels) and all(g > 0 for judged in qrels.values() for g in judged.values())
+    text = (f"**My judgments.** The queries are the judged ones with at least one relevant document, graded by "
+            f"{who}; a document nobody judged counts as not relevant (as in BEIR and TREC), so a method that finds "
+            "good documents nobody looked at scores lower. The condensed scores (Sakai 2007) drop every unjudged "
+            "document from each ranking before scoring: where they differ much from the first ones, the ranking "
+            "of methods depends on unjudged results, and judging the pooled pairs of “What to judge next” helps.")
+    if only_relevant:
+        text += (" Only relevant documents are judged here, so a condensed list holds nothing else: its scores "
+                 "only say which relevant documents a method found in its top 100.")
+    return text

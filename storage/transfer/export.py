@@ -15,13 +15,13 @@ from storage.db import StorageError, connect, explain_sqlite_error, transaction
 from storage.matrices import session_matrices
 from storage.output_files import atomic_output, check_output_path
 from storage.sessions import require_session
-from storage.transfer.file_format import CORPUS_COLS, MATRIX_COLS, db_file, rows_of
+from storage.transfer.file_format import CORPUS_COLS, JUDGMENT_COLS, MATRIX_COLS, db_file, rows_of
 
 
 def export_session(db: sqlite_utils.Database, name: str, out_path: str | os.PathLike, *,
                    overwrite: bool = False) -> Path:
-    """Write session `name` (its corpora, documents, runs, bookmarks and the complete matrices computed for its
-    corpora' content) to a standalone `.sqlite` file; return its path. An existing file is kept unless
+    """Write session `name` (its corpora, documents, runs, bookmarks, judgments and the complete matrices computed
+    for its corpora' content) to a standalone `.sqlite` file; return its path. An existing file is kept unless
     `overwrite`. Jobs are not exported."""
     out, sid = export_target(db, name, out_path, overwrite=overwrite)
     try:
@@ -112,6 +112,10 @@ def _copy_out(db: sqlite_utils.Database, sid: int, target: sqlite_utils.Database
                             "(SELECT id FROM corpora WHERE session_id = ?)", [sid]).fetchall()
         out.executemany("INSERT INTO label_names (corpus_id, label, name) VALUES (?,?,?)",
                         [(corpus_map[c], label, name) for c, label, name in names])
+        jcols = ", ".join(JUDGMENT_COLS[1:])
+        judged = src.execute(f"SELECT {jcols} FROM judgments WHERE session_id = ? ORDER BY rowid", [sid]).fetchall()
+        out.executemany(f"INSERT INTO judgments (session_id, {jcols}) VALUES (?{',?' * (len(JUDGMENT_COLS) - 1)})",
+                        [(new_sid, corpus_map[r[0]], *r[1:]) for r in judged if r[0] in corpus_map])
         mcols = MATRIX_COLS[1:]
         # the matrices its corpora see (never another corpus's private copy); a private one under its shared key
         for meta in session_matrices(db, sid):

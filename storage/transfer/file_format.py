@@ -12,9 +12,11 @@ from storage.errors import StorageError
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 # Schema versions whose copied tables (COPIED below) have exactly these columns: version 2 only added label_names,
-# which a version-1 file lacks (imported when present). A migration that changes a copied table must end this range
-# at the version before it.
-IMPORTABLE_VERSIONS = (1, 2, 3)
+# which a version-1 file lacks (imported when present); version 4 added judgments, which a file of version 4 must
+# hold and older files lack (`judgment_rows`). A migration that changes a copied table must end this range at the
+# version before it.
+IMPORTABLE_VERSIONS = (1, 2, 3, 4)
+JUDGMENTS_SINCE = 4
 MAX_MATRIX_ROWS = 100_000_000
 MAX_MATRIX_COLS = 1_000_000
 MAX_VALUE_BYTES = 256 * 1024**2  # one text or one chunk; SQLite's own ceiling is 1e9
@@ -30,9 +32,11 @@ MATRIX_COLS = ("id", "corpus_id", "content_hash", "kind", "model", "params_json"
 CHUNK_COLS = ("matrix_id", "chunk_no", "data")
 RUN_COLS = ("id", "session_id", "kind", "params_json", "metrics_json", "details_json", "created_at")
 BOOKMARK_COLS = ("session_id", "corpus_id", "idx", "tag", "note")
+JUDGMENT_COLS = ("session_id", "corpus_id", "query_key", "query_idx", "query_text", "doc_idx", "grade", "judge",
+                 "judged_at")   # schema version 4
 COPIED: dict[str, tuple[str, ...]] = {"sessions": SESSION_COLS, "corpora": CORPUS_COLS, "documents": DOC_COLS,
                                       "matrices": MATRIX_COLS, "matrix_chunks": CHUNK_COLS, "runs": RUN_COLS,
-                                      "bookmarks": BOOKMARK_COLS}
+                                      "bookmarks": BOOKMARK_COLS, "judgments": JUDGMENT_COLS}
 
 # What `typeof()` may say for each copied column (TEXT columns convert numbers to text on insert).
 _T, _TN, _I, _IN, _B = ("text",), ("text", "null"), ("integer",), ("integer", "null"), ("blob",)
@@ -47,6 +51,9 @@ VALUE_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "runs": dict(id=_I, session_id=_I, kind=_T, params_json=_T, metrics_json=_T, details_json=_T, created_at=_T),
     "bookmarks": dict(session_id=_I, corpus_id=_I, idx=_I, tag=_T, note=_T),
 }
+# judgments (version 4 on; checked by `judgment_rows`, as older files have no such table)
+JUDGMENT_TYPES: dict[str, tuple[str, ...]] = dict(session_id=_I, corpus_id=_I, query_key=_T, query_idx=_IN,
+                                                  query_text=_TN, doc_idx=_I, grade=_I, judge=_T, judged_at=_T)
 MATRIX_KINDS = ("embedding", "projection", "tokens", "token_offsets")
 FLOAT_KINDS = ("embedding", "projection", "tokens")    # whose values are checked: float, finite
 FLOAT_DTYPES = ("float32", "float16")

@@ -13,8 +13,8 @@ from storage.cache_keys import private_key
 from storage.db import StorageError, explain_sqlite_error, transaction
 from storage.matrices import DTYPES
 from storage.sessions import MAX_NAME_LEN, clean_name, unique_session_name
-from storage.transfer.file_format import (CORPUS_COLS, MATRIX_COLS, ImportRefused, db_file, one_line, rows_of,
-                                          source_rows)
+from storage.transfer.file_format import (CORPUS_COLS, JUDGMENT_COLS, MATRIX_COLS, ImportRefused, db_file, one_line,
+                                          rows_of, source_rows)
 from storage.transfer.validation import Plan, check_values, content_hash_of, decode_block
 
 
@@ -71,6 +71,9 @@ def copy_in(db: sqlite_utils.Database, src: sqlite3.Connection, plan: Plan) -> s
             conn.executemany("INSERT INTO label_names (corpus_id, label, name) VALUES (?,?,?)",
                              [(corpus_map[cid], label, name) for cid, names in plan.label_names.items()
                               for label, name in names.items()])
+            conn.executemany(f"INSERT INTO judgments ({', '.join(JUDGMENT_COLS)}) VALUES "
+                             f"({', '.join('?' * len(JUDGMENT_COLS))})",
+                             [(new_sid, corpus_map[r[1]], *r[2:]) for r in plan.judgments])
             for m in plan.matrices:
                 _copy_matrix(conn, src, m, corpus_map[m["corpus"]["id"]])
         return name

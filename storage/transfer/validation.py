@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from storage.cache_keys import (LOOKUP_PREFIXES, OFFSETS_SUFFIX, PRIVATE_PREFIX, identity_cache_key, offsets_key,
-                                projection_cache_key)
+from storage.cache_keys import (IMPORTED_PREFIX, LOOKUP_PREFIXES, OFFSETS_SUFFIX, PRIVATE_PREFIX, identity_cache_key,
+                                imported_cache_key, offsets_key, projection_cache_key)
 from storage.content import content_hash
 from storage.errors import InputError
 from storage.label_names import clean_label_names
@@ -22,6 +22,7 @@ from storage.sessions import InvalidName, clean_name
 from storage.transfer.file_format import (CORPUS_COLS, FLOAT_DTYPES, FLOAT_KINDS, MATRIX_COLS,
                                           MATRIX_KINDS, MAX_MATRIX_COLS, MAX_MATRIX_ROWS, NORM_TOLERANCE, RUN_COLS,
                                           SESSION_COLS, ImportRefused, one_line, rows_of, source_rows)
+from storage.transfer.judgment_rows import validate_judgments
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Plan:
     corpora: list[dict[str, Any]] = field(default_factory=list)
     matrices: list[dict[str, Any]] = field(default_factory=list)
     label_names: dict[int, dict[str, str]] = field(default_factory=dict)   # corpus id -> label -> name
+    judgments: list[tuple] = field(default_factory=list)    # rows of JUDGMENT_COLS, by the file's ids
 
 
 def _json(value: str, what: str, kind: type) -> Any:
@@ -120,6 +122,7 @@ def validate(src: sqlite3.Connection, db: sqlite_utils.Database | None = None) -
             raise ImportRefused(f"bookmark on corpus {cid} idx {idx} tag {tag!r} appears twice")
         seen_marks.add((cid, idx, tag))
     plan.label_names = _label_names(src, by_id)
+    plan.judgments = validate_judgments(src, sid, by_id)
 
     hashes = {c["hash"] for c in plan.corpora}
     chunks: dict[int, list[tuple[int, int]]] = {}
@@ -211,7 +214,10 @@ def _derive_keys(src: sqlite3.Connection, db: sqlite_utils.Database | None, plan
     embeddings: dict[str, dict[str, dict | None]] = {}   # content hash -> embedding key -> the file's matrix
     for m in plan.matrices:
         h = m["corpus"]["hash"]
-        if m["kind"] == "embedding":
+        if m["kind"] == "embedding" and m["cache_key"].startswith(IMPORTED_PREFIX):   # a user's own vectors
+            m["key"] = imported_cache_key(str(m["params"].get("name")), str(m["params"].get("vectors")), h)
+            embeddings.setdefault(h, {})[m["key"]] = m
+        elif m["kind"] == "embedding":
             m["key"] = identity_cache_key(m["params"], h, "embedding")
             embeddings.setdefault(h, {})[m["key"]] = m
         elif m["kind"] == "tokens":
