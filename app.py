@@ -1,4 +1,4 @@
-"""EmbedLab: the Streamlit entry. Navigation over pages/, the sidebar session picker and share link.
+"""EmbedLab: the Streamlit entry. Navigation over pages/, the sidebar session picker, judge name and share link.
 
 The navigation is declared before anything slow is imported or run: on a fresh server Streamlit first shows
 the raw `pages/` folder as navigation, and only `st.navigation` replaces it, so it comes first.
@@ -27,6 +27,7 @@ navigation = st.navigation(PAGES)
 
 # Imported after the navigation on purpose: these imports take 0.35-0.4 s (min of 8 fresh processes after `import
 # streamlit`, 2-core machine), during which a fresh server would still show the raw pages/ list.
+from components.judge_name import judge_dialog, judge_sidebar
 from components.page_setup import mark_app_shell
 from components.session_picker import session_picker
 from components.share_link import apply_share_link, current_share_state, share_link_box, sync_url
@@ -48,6 +49,8 @@ mark_app_shell()
 _first_start(db_path())
 apply_share_link(navigation.url_path)
 session_picker()
+judge_sidebar()
+judge_dialog()
 view = current_share_state(navigation.url_path)
 sync_url(view)
 with st.sidebar.popover("Share link", icon=":material/link:", width="stretch"):

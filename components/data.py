@@ -7,6 +7,7 @@ corpus's documents by its id and content hash, a run by its id and time); anythi
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from embedlab.clusters import assign_noise, cluster, keyword_labels
 from embedlab.compare import linear_cka, mean_neighbour_overlap, neighbour_disagreement
 from embedlab.diagnostics import diagnose, k_occurrence
 from embedlab.embedding.embedders import Embedder, get_embedder
+from embedlab.embedding.imported import is_imported
 from embedlab.embedding.space import EmbeddingSpace
+from embedlab.judgments import Query
 from embedlab.map_colours import ColourSpec, label_colour, label_palette
 from embedlab.map_retrieval import RunFit, fit_run
 from embedlab.nearest_documents import semantic_hits
@@ -135,6 +138,10 @@ def label_colour_for(corpus: CorpusInfo, names: tuple[tuple[str, str], ...]) -> 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the corpus's embedding space…")
 def _embedding_space(key: CorpusKey, model: str) -> EmbeddingSpace:
+    if is_imported(model):   # imported vectors: what their stored params say (their query encoder is shared)
+        with Workspace.open(key[0]) as ws:
+            return EmbeddingSpace(None, _corpus_view(key).texts, ws.embedder(ws.corpus(key[1]), model),
+                                  content_hash=key[2], corpus_id=key[1])
     embedder = get_embedder(model)   # a corpus-fitted embedder is this space's own; a loaded model is shared
     if not embedder.fitted_on_corpus:
         embedder = shared_embedder(model)
@@ -400,3 +407,24 @@ def _run_test_documents(path: str, run_id: int, created_at: str) -> dict[tuple[i
 def run_test_documents(run: RunHeader) -> dict[tuple[int, int], dict]:
     """The stored documents of an OOD run's test set by (corpus id as in the run, idx)."""
     return _run_test_documents(get_workspace().path, int(run.id), str(run.created_at))
+
+
+# --- judgments: what to judge next (helper "judgments-ui") ---
+# Keys: a pool's rankings by the corpus (`CorpusKey`), its queries ((idx, text) pairs), methods, models and depth;
+# the grades are read fresh on every rerun (they change as the user judges), only the rankings are kept.
+
+
+@st.cache_data(max_entries=8, show_spinner="Pooling: every method and model ranks the queries…")
+def _pool_rankings(corpus: CorpusKey, queries: tuple[tuple[int | None, str | None], ...], methods: tuple[str, ...],
+                   models: tuple[str, ...], k: int) -> dict[str, list[list[int]]]:
+    with Workspace.open(corpus[0]) as ws:
+        return ws.pool_rankings(corpus[1], [Query(idx=i, text=t) for i, t in queries], list(methods), list(models), k)
+
+
+def pool_rankings(corpus: CorpusInfo, queries: Sequence[tuple[int | None, str | None]], methods: Sequence[str],
+                  models: Sequence[str], k: int) -> dict[str, list[list[int]]]:
+    """{system: per query its top-k document rows} of every method under every model (`embedlab.judgment_pool.
+    rank_systems`), computed once per query set and systems."""
+    return _pool_rankings(get_workspace().corpus_cache_key(corpus), tuple((None if i is None else int(i), t)
+                                                                          for i, t in queries),
+                          tuple(methods), tuple(models), int(k))

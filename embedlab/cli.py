@@ -39,7 +39,21 @@ def _lazy_command(command: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-INPUT_ATTRS = ("path", "beir", "clinc", "train", "test", "ood", "file")   # the files and folders commands read
+INPUT_ATTRS = ("path", "beir", "clinc", "train", "test", "ood", "file", "qrels", "queries",
+               "vectors")   # what commands read
+
+
+def _outputs(args) -> list[tuple[str, str]]:
+    """(flag, path) of every file a command writes: `--json`, `--out` (an export's OUT), and for `judgments export`
+    the two files it writes into its `--out` folder."""
+    if args.command == "judgments" and args.action == "export":
+        return [("--out", str(Path(args.out) / name)) for name in ("qrels.tsv", "queries.jsonl")]
+    out = []
+    for attr in ("json", "out"):
+        value = getattr(args, attr, None)
+        if value:
+            out.append(("OUT" if attr == "out" and getattr(args, "action", None) == "export" else f"--{attr}", value))
+    return out
 
 
 def _check_output_paths(args) -> None:
@@ -51,11 +65,7 @@ def _check_output_paths(args) -> None:
     for given in inputs:
         if any(same_file(Path(given), p) for p in database_files(database)):
             raise CliError(f"{given}: that is the database {database}; give another file")
-    for attr in ("json", "out"):
-        value = getattr(args, attr, None)
-        if not value:
-            continue
-        flag = "OUT" if attr == "out" and getattr(args, "action", None) == "export" else f"--{attr}"
+    for flag, value in _outputs(args):
         check_output_path(value, flag=flag, database=database, inputs=inputs)
         path = Path(value)
         if path.is_dir():
@@ -125,7 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="the file's text encoding when it is not UTF-8 (e.g. cp1251, gb18030, "
                                       "shift_jis); by default UTF-8, or detected when unambiguous")
     p.add_argument("--replace", action="store_true", help="replace a corpus of the same name")
+    # --- vectors ---
+    p.add_argument("--vectors", metavar="FILE", help="vectors beside the table, one row per data row: .npy, .npz, "
+                                                     "or the Projector's vectors.tsv (PATH: its metadata.tsv)")
+    p.add_argument("--vectors-col", metavar="NAME", help="the table's column holding one list of numbers per row "
+                                                         "(Parquet list, JSON array); with an .npz, its array's name")
+    p.add_argument("--vectors-model", metavar="NAME", help="the vectors' model, free text (default 'imported'); "
+                                                           "listed as 'NAME (imported)'")
+    p.add_argument("--query-model", metavar="MODEL", help="the sentence-transformers model (name or path) that made "
+                                                          "the vectors: it encodes queries and new texts")
     p.set_defaults(func=_lazy_command("ingest"))
+
+    p = sub.add_parser("export-vectors", parents=[common],
+                       help="a corpus's vectors and 2-D map to Parquet (doc_id, text, label, vector, x, y)")
+    p.add_argument("--session", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--model", help=f"the model whose vectors (default: the corpus's imported vectors, else "
+                                   f"{DEFAULT_MODEL})")
+    p.add_argument("--out", required=True, help="the Parquet file to write (replaced if it exists)")
+    p.set_defaults(func=_lazy_command("export_vectors"))
 
     p = sub.add_parser("embed", parents=[common], help="embed a corpus (a cache hit is instant)")
     p.add_argument("--session", required=True)
@@ -144,8 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_lazy_command("project"))
 
-    p = sub.add_parser("bench-retrieval", parents=[common], help="compare retrieval methods on a BEIR folder")
-    p.add_argument("--beir", required=True)
+    p = sub.add_parser("bench-retrieval", parents=[common],
+                       help="compare retrieval methods on a BEIR folder or on a session's relevance judgments")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--beir", help="a BEIR folder (corpus, queries.jsonl, qrels/SPLIT.tsv)")
+    source.add_argument("--judgments", metavar="SESSION[:CORPUS]",
+                        help="the judgments kept in a session for one of its corpora (the corpus may be left out "
+                             "when only one has judgments); adds the condensed-list scores")
+    p.add_argument("--judges", help="with --judgments: only these judges' grades (comma-separated; default all)")
     p.add_argument("--split", default="test")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--methods", help="comma-separated (default: all)")
@@ -200,6 +234,31 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="only this model's matrices")
     c.add_argument("--kind", choices=["embedding", "tokens", "projection", "all"], default="all")
     p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("judgments", parents=[common], help="import, export or compare relevance judgments")
+    jsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    j = jsub.add_parser("import", parents=[common], help="add a qrels file's judgments to a corpus (TREC's 4 columns, "
+                                                          "or BEIR's qrels/*.tsv with its header)")
+    j.add_argument("qrels")
+    j.add_argument("--session", required=True)
+    j.add_argument("--corpus", required=True)
+    j.add_argument("--queries", required=True, help="the queries file (BEIR's queries.jsonl: _id and text); a "
+                                                    "query id that is a document id of the corpus needs no line")
+    j.add_argument("--judge", default="imported", help="the judge the grades are kept under (default: imported)")
+    j = jsub.add_parser("export", parents=[common], help="write qrels.tsv (query-id 0 doc-id grade) and "
+                                                          "queries.jsonl of a corpus's judgments into a folder")
+    j.add_argument("--session", required=True)
+    j.add_argument("--corpus", required=True)
+    j.add_argument("--out", required=True, metavar="DIR")
+    j.add_argument("--judges", help="only these judges' grades (comma-separated; default all, a pair's grades "
+                                    "combined to their lower median)")
+    j = jsub.add_parser("agreement", parents=[common], help="two judges on their shared pairs: raw agreement and "
+                                                             "Cohen's kappa")
+    j.add_argument("--session", required=True)
+    j.add_argument("--corpus", required=True)
+    j.add_argument("--judges", required=True, metavar="A,B")
+    j.add_argument("--json", help="also write the JSON to this file")
+    p.set_defaults(func=_lazy_command("judgments"))
 
     p = sub.add_parser("report", parents=[common], help="one self-contained HTML report of a session")
     p.add_argument("--session", required=True)

@@ -1,5 +1,5 @@
 """The CLI commands that read files or compute: datasets, ingest, embed, project, diagnostics, bench-retrieval,
-bench-ood, report, and `sessions export/import` (an import re-encodes a sample of each imported embedding to verify
+bench-ood, report, `judgments import/export/agreement`, and `sessions export/import` (an import re-encodes a sample of each imported embedding to verify
 it). `embedlab.cli` imports this module only when one of them runs: `sessions list` and `cache list` never load the
 engine."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sqlite_utils
 
 import embedlab.tasks  # noqa: F401 - registers the job kinds that `run_job` runs
 from embedlab.cli_support import EXIT_OK, CliError, open_db, progress_printer
+from embedlab.cli_vectors import cmd_export_vectors, ingest_with_vectors, wants_vectors  # noqa: F401 - dispatched
 from embedlab.datasets import list_datasets
 from embedlab.diagnostics import diagnose, require_enough_documents
 from embedlab.embedding.ray_engine import embed_corpus_ray
@@ -20,21 +21,25 @@ from embedlab.embedding.space import EmbeddingSpace
 from embedlab.formatting import format_size
 from embedlab.ingest import load_corpus
 from embedlab.jobs import run_job
+from embedlab.judgment_files import export_judgments, import_judgments
+from embedlab.judgments import agreement
 from embedlab.ood import parse_methods
 from embedlab.ood.bench import bench_json, bench_params, bench_task, read_bench_sets
 from embedlab.ood.comparison import compare_detectors
 from embedlab.projection import projection_params
 from embedlab.report import ReportError, write_report
 from embedlab.retrieval.comparison import compare_methods
-from embedlab.retrieval.params import validate_comparison
+from embedlab.retrieval.params import judge_list, validate_comparison
 from embedlab.runs import save_ood_run, save_retrieval_run
 from embedlab.session_files import import_session_file
 from embedlab.tasks import map_params
-from storage.corpora import CorpusInfo, find_corpus, save_corpus_in_session
+from storage.corpora import CorpusInfo, find_corpus, list_corpora, save_corpus_in_session
+from storage.db import default_db_path
 from storage.export_options import export_contents, export_session_with_options, parse_without
+from storage.judgments import judge_names
 from storage.matrices import get_matrix
 from storage.output_files import atomic_output
-from storage.sessions import ensure_session, require_session
+from storage.sessions import ensure_session, get_session_id, require_session
 
 
 def named_corpus(db: sqlite_utils.Database, args) -> CorpusInfo:
@@ -67,6 +72,8 @@ def cmd_datasets(args) -> int:
 
 def cmd_ingest(args) -> int:
     meta_cols = None if args.meta_cols is None else [c.strip() for c in args.meta_cols.split(",") if c.strip()]
+    if wants_vectors(args):
+        return ingest_with_vectors(args, meta_cols=meta_cols, max_bytes=_max_bytes(args.max_mb))
     corpus = load_corpus(args.path, name=args.name, text_col=args.text_col, label_col=args.label_col,
                          id_col=args.id_col, meta_cols=meta_cols, max_bytes=_max_bytes(args.max_mb),
                          encoding=args.encoding)
@@ -139,7 +146,12 @@ def cmd_diagnostics(args) -> int:
 
 
 def cmd_bench_retrieval(args) -> int:
-    """The Retrieval page's comparison (`compare_methods`) on one BEIR split; only the JSON is the CLI's own."""
+    """The Retrieval page's comparison (`compare_methods`) on one BEIR split, or on a session's judgments of one of
+    its corpora (`--judgments S[:C]`, the JSON adding "condensed"); only the JSON is the CLI's own."""
+    if args.judgments is not None:
+        return _bench_judgments(args)
+    if args.judges:
+        raise CliError("--judges goes with --judgments")
     if not Path(args.beir).is_dir():
         raise CliError(f"{args.beir}: not a folder (expected a BEIR folder with corpus, queries and qrels)")
     if args.max_docs is not None and args.max_docs < 1:
@@ -155,6 +167,72 @@ def cmd_bench_retrieval(args) -> int:
     if args.session:  # kept by the page job's writer: the same params, metrics and drill-down details
         save_retrieval_run(db, ensure_session(db, args.session), done)
     write_json(result, args.json)
+    return EXIT_OK
+
+
+def _bench_judgments(args) -> int:
+    """`bench-retrieval --judgments S[:C]`: the same JSON as with --beir, plus {"condensed": {method: metrics}}."""
+    if args.max_docs is not None:
+        raise CliError("--max-docs goes with --beir: with --judgments every document of the corpus is ranked")
+    db = open_db(args)
+    info = judged_corpus(db, args.judgments)
+    params = validate_comparison({"source": "judgments", "corpus_id": info.id, "judges": judge_list(args.judges),
+                                  "model": args.model, "methods": method_list(args.methods)})
+    done = compare_methods(db, params, progress=progress_printer("bench-retrieval"))
+    p, comp = done.params, done.comparison
+    result = {"dataset": p["dataset"], "split": "judgments", "model": p["model"], "n_docs": len(comp.corpus),
+              "n_queries": len(comp.queries), "methods": done.metrics,
+              "condensed": {name: {k: v for k, v in m.items()} for name, m in done.condensed.items()}}
+    if args.session:
+        save_retrieval_run(db, ensure_session(db, args.session), done)
+    write_json(result, args.json)
+    return EXIT_OK
+
+
+def judged_corpus(db: sqlite_utils.Database, spec: str) -> CorpusInfo:
+    """The corpus `SESSION[:CORPUS]` names: a session (whose only corpus with judgments is meant), or a session and
+    one of its corpora split at a colon (names may hold colons: every split is tried, the first that names a
+    corpus wins)."""
+    sid = get_session_id(db, spec) if spec.strip() else None
+    if sid is not None:
+        judged = [c for c in list_corpora(db, sid) if judge_names(db, sid, c.id)]
+        if len(judged) == 1:
+            return judged[0]
+        names = ", ".join(repr(c.name) for c in judged)
+        raise CliError(f"session {spec!r} has {'no corpus' if not judged else 'several corpora'} with judgments"
+                       + (f" ({names}): name one as SESSION:CORPUS" if judged else ""))
+    for i, ch in enumerate(spec):
+        if ch != ":":
+            continue
+        session, corpus = spec[:i], spec[i + 1:]
+        sid = get_session_id(db, session) if session.strip() else None
+        if sid is not None and corpus:
+            found = [c for c in list_corpora(db, sid) if c.name == corpus]
+            if found:
+                return found[0]
+    raise CliError(f"--judgments {spec!r}: no session of that name, and no SESSION:CORPUS split of it names a "
+                   "corpus")
+
+
+def cmd_judgments(args) -> int:
+    """`judgments import | export | agreement` (`embedlab.judgment_files`, `embedlab.judgments`)."""
+    db = open_db(args)
+    info = named_corpus(db, args)
+    if args.action == "import":
+        done = import_judgments(db, info.session_id, info.id, args.qrels, args.queries, judge=args.judge)
+        print(f"imported {done.judgments:,} judgments of {done.queries:,} queries ({done.document_queries:,} of them "
+              f"documents of the corpus) into corpus {info.name!r} of session {args.session!r}, judge "
+              f"{done.judge!r}")
+    elif args.action == "export":
+        qrels, queries, n = export_judgments(db, info.session_id, info.id, args.out, judges=judge_list(args.judges),
+                                             database=args.db or default_db_path())
+        print(f"exported {n:,} judged pairs of corpus {info.name!r} to {qrels} and {queries}")
+    else:
+        names = judge_list(args.judges) or []
+        if len(names) != 2:
+            raise CliError(f"--judges takes two judges' names, A,B; got {args.judges!r}")
+        found = agreement(db, info.session_id, info.id, names[0], names[1])
+        write_json(found.as_json(), args.json)
     return EXIT_OK
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite_utils
 
 from embedlab.embedding.cache import cache_key
-from embedlab.embedding.embedders import DEFAULT_MODEL, get_embedder
+from embedlab.embedding.embedders import DEFAULT_MODEL
+from embedlab.embedding.imported import embedder_for
 from embedlab.embedding.space import EmbeddingSpace, embed_corpus
 from embedlab.jobs import JobContext, job_kind
 from embedlab.progress import StageProgress
@@ -40,7 +41,8 @@ def tokens_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str
 def projection_key(db: sqlite_utils.Database, corpus_id: int, model: str, params: dict) -> str:
     """The key of the projection (`params`) of a corpus's embedding under `model`: derived from the embedding's
     shared key, and private to the corpus when its embedding (or this projection) is (see `corpus_key`)."""
-    emb_key = cache_key(get_embedder(model), get_corpus(db, corpus_id).content_hash)
+    content_hash = get_corpus(db, corpus_id).content_hash
+    emb_key = cache_key(embedder_for(db, model, content_hash, corpus_id), content_hash)
     return corpus_key(db, projection_cache_key(emb_key, params), corpus_id, derived_from=emb_key)
 
 

@@ -38,13 +38,20 @@ import sqlite_utils
 from embedlab import jobs, tasks
 from embedlab.datasets import load_sample
 from embedlab.embedding.cache import find_embedding, find_tokens
-from embedlab.embedding.embedders import Embedder, available_models, get_embedder
+from embedlab.embedding.embedders import Embedder, available_models
+from embedlab.embedding.imported import ImportedVectors, embedder_for, imported_models, save_with_vectors
 from embedlab.errors import UserError
 from embedlab.jobs import Job
+from embedlab.judgment_files import QRELS_NAME, QUERIES_NAME, qrels_tsv, queries_jsonl
+from embedlab.judgment_pool import DEFAULT_POOL_METHODS, Pool, judgment_pool, pool_queries, rank_systems
+from embedlab.judgments import (Agreement, JudgedQuery, JudgmentRow, Query, agreement, clear, grades_of,
+                                judge_names, judged_queries, judgment_counts, judgments, record, session_qrels)
+from embedlab.ingest import CorpusVectors
 from embedlab.ood.run_reading import resolve_run_corpora
 from embedlab.report import build_report
 from embedlab.runs import OODRun, Run, RunHeader, job_of_run, list_runs, load_run
 from embedlab.session_files import import_session_file
+from embedlab.vectors_export import vectors_parquet
 from storage.bookmarks import add_bookmarks, bookmark_tags, delete_bookmark, list_bookmarks
 from storage.cache_admin import CachedMatrix, cached_matrices, evict_matrix
 from storage.corpora import (
@@ -282,7 +289,7 @@ class Workspace:
         """The Corpora page's table: one row per corpus, with the models it is embedded with and mapped (UMAP)."""
         rows = []
         for c in self.corpora(session_id):
-            done = [m for m in models if self.embedding(c, m) is not None]
+            done = [m for m in models if self.embedding(c, m) is not None] + self.imported_models(c)
             mapped = [m for m in done if self.projection(c.id, m, method="umap") is not None]
             rows.append({"corpus": c.name, "documents": c.n_docs, "skipped": c.n_skipped,
                          "label column": c.label_col or "—", "embedded with": ", ".join(done) or "not yet",
@@ -292,7 +299,7 @@ class Workspace:
     def model_status(self, corpus: CorpusInfo, model: str) -> ModelStatus:
         """Whether a corpus is embedded and mapped under `model`, or being worked on. An unknown model raises a
         UserError (the model is not loaded)."""
-        embedder = get_embedder(model)
+        embedder = embedder_for(self.db, model, corpus.content_hash, corpus.id)
         embedded = find_embedding(self.db, corpus.content_hash, embedder, corpus.id) is not None
         mapped = embedded and self.projection(corpus.id, model, method="umap") is not None
         working = not mapped and (self.active_job("project", tasks.map_params(corpus.id, model)) is not None
@@ -379,6 +386,78 @@ class Workspace:
     def delete_bookmark(self, session_id: int, corpus_id: int, idx: int, tag: str) -> None:
         delete_bookmark(self.db, session_id, corpus_id, idx, tag)
 
+    # --- judgments --- (helper "judgments-engine": `embedlab.judgments`, `embedlab.judgment_pool`; read fresh)
+
+    def judge(self, session_id: int, corpus_id: int, query: Query, doc_idx: int, grade: int, judge: str) -> None:
+        """Keep `judge`'s grade (2 relevant, 1 partly, 0 not relevant) of a document for a query (`Query.document
+        (idx)` or `Query.typed(text)`), replacing that judge's earlier grade of the pair."""
+        record(self.db, session_id, corpus_id, query, doc_idx, grade, judge)
+
+    def unjudge(self, session_id: int, corpus_id: int, query: Query, doc_idx: int, judge: str) -> bool:
+        """Remove `judge`'s grade of a pair; whether there was one."""
+        return clear(self.db, session_id, corpus_id, query, doc_idx, judge)
+
+    def judgments(self, session_id: int, corpus_id: int | None = None, *, judges: Sequence[str] | None = None,
+                  query: Query | None = None, doc_idxs: Sequence[int] | None = None) -> list[JudgmentRow]:
+        """Stored judgments (filtered), in the order they were first made."""
+        return judgments(self.db, session_id, corpus_id, judges=judges, query=query, doc_idxs=doc_idxs)
+
+    def grades_of(self, session_id: int, corpus_id: int, query: Query, judge: str,
+                  doc_idxs: Sequence[int] | None = None) -> dict[int, int]:
+        """{document index: grade} `judge` gave for `query`: the marks a list of results shows."""
+        return grades_of(self.db, session_id, corpus_id, query, judge, doc_idxs)
+
+    def judged_queries(self, session_id: int, corpus_id: int, *,
+                       judges: Sequence[str] | None = None) -> list[JudgedQuery]:
+        """The corpus's judged queries with their counts (judged, relevant) and judges."""
+        return judged_queries(self.db, session_id, corpus_id, judges=judges)
+
+    def judge_names(self, session_id: int, corpus_id: int | None = None) -> list[str]:
+        return judge_names(self.db, session_id, corpus_id)
+
+    def judgment_counts(self, session_id: int) -> list[dict[str, Any]]:
+        """Per corpus and judge: judgments, queries, relevant ones, last time."""
+        return judgment_counts(self.db, session_id)
+
+    def judgment_agreement(self, session_id: int, corpus_id: int, judge_a: str, judge_b: str) -> Agreement:
+        """Two judges on their shared pairs: counts, raw agreement, Cohen's kappa and the pairs they disagree on."""
+        return agreement(self.db, session_id, corpus_id, judge_a, judge_b)
+
+    def judgment_pool(self, session_id: int, corpus_id: int, *, source: str = "judged", n_queries: int = 20,
+                      seed: int = 0, texts: Sequence[str] = (), methods: Sequence[str] = DEFAULT_POOL_METHODS,
+                      models: Sequence[str] | None = None, depth: int = 10, judges: Sequence[str] | None = None,
+                      progress: Any = None) -> Pool:
+        """What to judge next: the top `depth` of each method under each model (default: the models the corpus is
+        embedded with) pooled for a query set ("judged", "sample" of `n_queries` documents, or "typed" `texts`),
+        unjudged pairs first where the systems disagree most, with judged@10 per system."""
+        if models is None:
+            models = self.embedded_models(self.corpus(corpus_id)) or None
+        return judgment_pool(self.db, session_id, corpus_id, source=source, n_queries=n_queries, seed=seed,
+                             texts=texts, methods=methods, models=models, depth=depth, judges=judges,
+                             progress=progress)
+
+    def judgment_files(self, session_id: int, corpus_id: int, *,
+                       judges: Sequence[str] | None = None) -> dict[str, str]:
+        """{"qrels.tsv": TREC qrels, "queries.jsonl": BEIR queries} of a corpus's judgments, for downloads."""
+        sq = session_qrels(self.db, session_id, corpus_id, judges=judges)
+        return {QRELS_NAME: qrels_tsv(sq), QUERIES_NAME: queries_jsonl(sq)}
+
+    # (judgments-ui) the Atlas's pool keeps its rankings between reruns and reads the grades fresh; a run's queries
+    def pool_queries(self, session_id: int, corpus_id: int, source: str, *, n_queries: int = 20, seed: int = 0,
+                     texts: Sequence[str] = (), judges: Sequence[str] | None = None) -> list[Query]:
+        """A pool's query set ("judged", "sample", "typed"): `embedlab.judgment_pool.pool_queries`."""
+        return pool_queries(self.db, session_id, corpus_id, source, n_queries=n_queries, seed=seed, texts=texts,
+                            judges=judges)
+
+    def pool_rankings(self, corpus_id: int, queries: Sequence[Query], methods: Sequence[str],
+                      models: Sequence[str], k: int) -> dict[str, list[list[int]]]:
+        """{system: per query its top-k rows}: `embedlab.judgment_pool.rank_systems` (pool with `build_pool`)."""
+        return rank_systems(self.db, corpus_id, queries, methods, models, k)
+
+    def judged_query_ids(self, session_id: int, corpus_id: int) -> dict[str, Query]:
+        """{query id as a "My judgments" run names it: the query} of a corpus's judged queries."""
+        return dict(session_qrels(self.db, session_id, corpus_id).queries)
+
     # --- jobs ---
 
     def submit(self, kind: str, params: dict, *, session_id: int | None = None) -> int:
@@ -411,6 +490,40 @@ class Workspace:
     def mark_interrupted(self) -> int:
         """Mark jobs whose process is gone as interrupted; return how many."""
         return jobs.mark_interrupted(self.db)
+
+    # --- vectors --- (helper "vectors": `embedlab.embedding.imported`, `embedlab.vectors_export`)
+
+    def save_corpus_with_vectors(self, session_id: int, loaded: CorpusVectors, *, name: str,
+                                 query_model: str | None = None) -> CorpusInfo:
+        """Store an ingested corpus and its vectors ("NAME (imported)") in one transaction (a taken corpus name
+        gets a suffix); a refusal writes nothing."""
+        info, _ = save_with_vectors(self.db, lambda: save_corpus(self.db, session_id, loaded.corpus),
+                                    loaded.vectors, name=name, query_model=query_model,
+                                    zero_rows=len(loaded.zero_rows), source=loaded.source)
+        return info
+
+    def imported_models(self, corpus: CorpusInfo) -> list[str]:
+        """The imported vectors ("NAME (imported)") this corpus has, in the order they were stored."""
+        return imported_models(self.db, corpus.content_hash, corpus.id)
+
+    def embedder(self, corpus: CorpusInfo, model: str) -> Embedder:
+        """The embedder `model` stands for with this corpus (its imported vectors', else the model's)."""
+        return embedder_for(self.db, model, corpus.content_hash, corpus.id)
+
+    def query_problem(self, corpus: CorpusInfo, model: str) -> str | None:
+        """None when new texts (queries, test texts) can be encoded under `model` for this corpus, else the one
+        line that says why not (imported vectors without a query encoder)."""
+        try:
+            embedder = self.embedder(corpus, model)
+        except UserError as exc:      # e.g. imported vectors this corpus does not have
+            return str(exc)
+        return embedder.query_problem() if isinstance(embedder, ImportedVectors) else None
+
+    def vectors_parquet(self, corpus: CorpusInfo, model: str | None = None) -> bytes:
+        """The corpus's vectors and 2-D map as a Parquet file's bytes (`embedlab.vectors_export`), built now on a
+        connection of its own (any thread: a download button's callback)."""
+        with Workspace.open(self.path) as own:
+            return vectors_parquet(own.db, corpus, model)
 
     # --- atlas ---
 

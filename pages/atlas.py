@@ -26,6 +26,7 @@ from components.data import (corpus_view, embedding_space, hover_for, shared_mat
 from components.diagnostics_view import diagnostics_view
 from components.failure_regions_view import failure_regions_view
 from components.job_progress import active_jobs_panel
+from components.judge_view import judgments_view
 from components.ood_explain_view import ood_explain_view
 from components.retrieval_map_view import retrieval_map_view
 from components.selection_table import bookmarks_view, selection_view
@@ -133,8 +134,9 @@ with left:
 
 
 # --- the tabs: each draws from the same context ------------------------------------------------------------------
-TAB_VIEWS = (lambda c: hits_view(c, search), selection_view, clusters_view, bookmarks_view, quality_view, compare_view,
-             retrieval_map_view, failure_regions_view, compression_view, ood_explain_view, diagnostics_view)
+TAB_VIEWS = (lambda c: hits_view(c, search), selection_view, clusters_view, bookmarks_view, judgments_view,
+             quality_view, compare_view, retrieval_map_view, failure_regions_view, compression_view, ood_explain_view,
+             diagnostics_view)
 for tab, draw in zip(st.tabs(ATLAS_TABS, key=TAB_KEY, on_change="rerun"), TAB_VIEWS):
     if tab.open:
         with tab:

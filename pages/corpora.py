@@ -12,6 +12,7 @@ import streamlit as st
 from components.atlas_state import AtlasView, open_atlas
 from components.job_progress import active_jobs_panel
 from components.state import get_workspace, require_session
+from components.vectors_form import ingest_with_vectors, vectors_download, vectors_inputs
 from embedlab.datasets import SAMPLES
 from embedlab.embedding.embedders import DEFAULT_MODEL, available_models
 from embedlab.errors import UserError
@@ -58,39 +59,51 @@ with add_tab:
             label_col = c2.selectbox("Label column", [none, *columns], index=([none, *columns]).index(label_guess))
             id_guess = guess.id or none
             id_col = c3.selectbox("Id column", [none, *columns], index=([none, *columns]).index(id_guess))
-            rest = [c for c in columns if c not in (text_col, label_col, id_col)]
+            vectors = vectors_inputs(table)
+            rest = [c for c in columns if c not in (text_col, label_col, id_col, vectors and vectors.column)]
             meta_cols = st.multiselect("Metadata columns", rest, default=rest[:MAX_META_COLS],
                                        max_selections=MAX_META_COLS,
                                        help=f"At most {MAX_META_COLS}; the first {MAX_META_COLS} are picked when "
                                             "the file has more.")
             name = st.text_input("Corpus name", value=upload.name.rsplit(".", 1)[0])
-            then_map = st.checkbox(f"Embed with {DEFAULT_MODEL} and map right after ingesting", value=True,
-                                   key="ingest_then_map", help="One job: embedding, then the UMAP map. "
-                                   "Untick to pick another model below.")
+            map_model = vectors.model if vectors else DEFAULT_MODEL
+            then_map = st.checkbox(f"Map right after ingesting (with {display_text(map_model)})" if vectors else
+                                   f"Embed with {DEFAULT_MODEL} and map right after ingesting", value=True,
+                                   key="ingest_then_map", help="One job: embedding (unless given), then the UMAP "
+                                   "map. Untick to pick another model below.")
             # One ingestion per upload and choice of columns: a double click reruns the page twice, and the second
             # run finds the first one's corpus instead of making "papers (2)".
-            request = Workspace.ingest_request_key(data, (name, text_col, label_col, id_col, meta_cols, encoding))
+            request = Workspace.ingest_request_key(data, (name, text_col, label_col, id_col, meta_cols, encoding,
+                                                          vectors and vectors.request_key()))
             ingested = st.session_state.setdefault("corpora_ingested", {})
             clicked = st.button("Ingest and map" if then_map else "Ingest", type="primary")
             if clicked and ingested.get(request) in {c.name for c in ws.corpora(session_id)}:
                 st.info(f"Already ingested as {display_text(repr(ingested[request]))}: to ingest the file again, "
                         "give another corpus name.")
             elif clicked:
+                picked = dict(name=name, text_col=text_col, label_col=None if label_col == none else label_col,
+                              id_col=None if id_col == none else id_col, meta_cols=meta_cols, encoding=encoding)
+                loaded = None
                 try:
-                    corpus = load_corpus_bytes(data, upload.name, name=name, text_col=text_col,
-                                               label_col=None if label_col == none else label_col,
-                                               id_col=None if id_col == none else id_col, meta_cols=meta_cols,
-                                               encoding=encoding)
-                    info = ws.save_corpus(session_id, corpus)
+                    if vectors:
+                        info, loaded = ingest_with_vectors(ws, session_id, data, upload.name, vectors, **picked)
+                        corpus = loaded.corpus
+                    else:
+                        corpus = load_corpus_bytes(data, upload.name, **picked)
+                        info = ws.save_corpus(session_id, corpus)
                     ingested[request] = info.name      # before any other st call: a second click's rerun sees it
                 except UserError as exc:
                     st.error(display_text(exc))
                 else:
                     st.session_state["corpora_chosen"] = info.name
                     if then_map:
-                        ws.embed_and_map(info.id, DEFAULT_MODEL, session_id=session_id)
-                    st.success(f"Ingested {info.n_docs:,} documents as {display_text(repr(info.name))}."
+                        ws.embed_and_map(info.id, map_model, session_id=session_id)
+                    st.success(f"Ingested {info.n_docs:,} documents as {display_text(repr(info.name))}"
+                               + (f" with {loaded.dim}-dimensional vectors as {display_text(map_model)}" if loaded
+                                  else "") + "."
                                + (" Embedding and mapping it now (progress below)." if then_map else ""))
+                    if loaded is not None and loaded.zero_rows:
+                        st.warning(display_text(loaded.zero_note()))
                     if corpus.skipped:
                         reasons = pd.DataFrame([{"row": s.row, "reason": s.reason} for s in corpus.skipped])
                         st.warning(f"Skipped {len(corpus.skipped)} documents:")
@@ -112,8 +125,7 @@ if not corpora:
     st.info("No corpus yet: upload a file or load a bundled sample.")
     st.stop()
 
-models = available_models()
-st.dataframe(pd.DataFrame(ws.corpora_table(session_id, models)), width="stretch", hide_index=True)
+st.dataframe(pd.DataFrame(ws.corpora_table(session_id, available_models())), width="stretch", hide_index=True)
 
 names = [c.name for c in corpora]
 if st.session_state.get("corpora_chosen") not in names:
@@ -133,6 +145,7 @@ with left:
     else:
         st.caption("This corpus has no labels.")
 with right:
+    models = available_models() + ws.imported_models(corpus)
     model = st.selectbox("Model", models, index=models.index(DEFAULT_MODEL),
                          help=f"{DEFAULT_MODEL} is bundled (offline); tfidf-svd needs no weights.")
     custom = st.text_input("…or any sentence-transformers name or local path", "")
@@ -146,6 +159,7 @@ with right:
         if status.embedded:
             st.success(f"Embedded with {display_text(model)}"
                        + (f" (backend {display_text(status.backend)})." if status.backend else "."))
+            vectors_download(ws, corpus, model)
         if status.mapped:
             if st.button("Open the map on the Atlas", type="primary", icon=":material/map:"):
                 open_atlas(AtlasView(corpus=corpus.name))

@@ -61,7 +61,7 @@ def comparison_setup() -> None:
                                       key="ood_id_corpus",
                                       help="Detectors are fitted on it (on part of it when the ID test set is "
                                            "held out of it).")]
-        models = available_models()
+        models = available_models() + ws.imported_models(corpus)
         model = st.selectbox("Model", models, index=models.index(DEFAULT_MODEL) if DEFAULT_MODEL in models else 0,
                              key="ood_model", help="Embeddings are cached: a corpus already embedded is not "
                                                    "embedded again.")
@@ -126,6 +126,10 @@ def comparison_setup() -> None:
         if n_ood == 0:
             guidance = nothing_ood_guidance(corpus, corpora, label_counts_of, has_labels=bool(options),
                                             other_corpus_can_be_ood=bool(ood_others))
+    no_query = ws.query_problem(corpus, model)    # imported vectors without a query encoder: no new texts
+    for other in (id_test_corpus, test_corpus):
+        if no_query and other is not None and not problem and model not in ws.imported_models(other):
+            problem = f"“{other.name}” has no vectors named {model}, so its texts must be encoded: {no_query}"
     if problem:
         st.error(display_text(problem))
     elif guidance:
@@ -134,7 +138,7 @@ def comparison_setup() -> None:
     st.markdown("**Detectors**")
     train_labels = None if split is None or split.labels is None else [split.labels[i] for i in split.train]
     records = describe_methods()
-    reasons = disabled_methods([r["name"] for r in records], train_labels)
+    reasons = disabled_methods([r["name"] for r in records], train_labels, has_embedder=not no_query)
     chosen: list[str] = []
     chosen_params: dict[str, dict] = {}
     columns = st.columns(2)

@@ -1,6 +1,7 @@
 """Retrieval lab: compare retrieval methods on BEIR queries (shared folder or ZIP upload), on queries drawn from a
-corpus's labels, or on one typed query; every comparison is a stored run with its table, trade-off plots and a
-per-query drill-down of two methods side by side."""
+corpus's labels, on the user's own judgments ("My judgments", with the condensed-list variant), or on one typed
+query; every comparison is a stored run with its table, trade-off plots and a per-query drill-down of two methods
+side by side, whose results are judged in place."""
 from __future__ import annotations
 
 from components.page_setup import ensure_app_shell
@@ -14,6 +15,7 @@ import streamlit as st
 
 from components.data import beir_summary_of
 from components.job_progress import active_jobs_panel
+from components.judge_lab import condensed_table, judgments_source, run_judging, worst_query_button
 from components.map_links import open_on_atlas_button, retrieval_on_atlas
 from components.metric_table import metric_table, tradeoff_figure
 from components.param_form import changed_params, param_widget
@@ -35,7 +37,7 @@ from embedlab.text_display import display_text
 from embedlab.workspace import embed_params
 
 SOURCES = {"beir": "BEIR dataset", "zip": "BEIR ZIP upload", "labels": "Labels of a corpus",
-           "typed": "A typed query"}
+           "judgments": "My judgments", "typed": "A typed query"}
 MATRYOSHKA = "matryoshka-N"
 DEFAULT_PICK = ["bm25", "dense"]
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
@@ -84,7 +86,9 @@ def show_run(run: RetrievalRun, job_id: int | None) -> None:
                             + (f" · stored by job #{job_id}" if job_id is not None else "")))
     for w in details.get("warnings", [])[:5]:
         st.warning(display_text(w))
+    worst_query_button(run)
     metric_table(metrics, significance=run.significance, baseline=baseline, key=f"retr-table-{rid}")
+    condensed_table(run)
     if any("build_s" in v for v in metrics.values()):
         st.caption(display_text(build_time_note(run.embed_s)))
     note = labels_note(params, details)
@@ -140,6 +144,7 @@ def show_run(run: RetrievalRun, job_id: int | None) -> None:
         col.markdown(f"**{display_text(m)}** — nDCG@10 {per_query.get(m, {}).get(qid, 0.0):.3f}")
         col.dataframe(pd.DataFrame(ranked_list_rows(details, m, qid)), hide_index=True, width="stretch",
                       column_config={"text": TEXT_COLUMN})
+    run_judging(run, qid, [a, b], key="retr-judge")
 
 
 # --- page -----------------------------------------------------------------------------------------------------------
@@ -217,6 +222,9 @@ elif source == "labels":
         setup = {"source": "labels", "corpus_id": corpus.id, "n_queries": int(n_queries), "seed": int(seed),
                  "max_relevant": int(max_relevant) or None, "dataset": corpus.name}
 
+elif source == "judgments":
+    setup, ready = judgments_source(session_id, corpora)
+
 else:
     if not corpora:
         st.info("No corpus in this session yet: add one on the Corpora page.")
@@ -225,7 +233,7 @@ else:
         chosen = st.selectbox("Corpus", [c.name for c in corpora], key="retr_typed_corpus")
         corpus = next(c for c in corpora if c.name == chosen)
 
-models = available_models()
+models = available_models() + (ws.imported_models(corpus) if source in ("labels", "typed") and ready else [])
 c1, c2 = st.columns(2)
 model = c1.selectbox("Model", models, index=models.index(DEFAULT_MODEL), key="retr_model",
                      help="all-MiniLM-L6-v2 is bundled (offline); tfidf-svd needs no weights.")
@@ -247,9 +255,12 @@ if source == "typed":
                 if st.button("Embed in the background", key="retr_embed"):
                     ws.embed(corpus.id, model, session_id=session_id)
                     st.rerun()
+        no_query = ws.query_problem(corpus, model) if needs_embeddings else None   # imported, no query encoder
         with st.form("retr_typed_form", border=False):
             query = st.text_input("Query", key="retr_query", max_chars=2000)
-            searched = st.form_submit_button("Search", type="primary")
+            searched = st.form_submit_button("Search", type="primary", disabled=bool(no_query))
+        if no_query:
+            st.caption(f"Search is off for dense methods: {display_text(no_query)}")
         if (searched or st.session_state.get("retr_typed_on")) and query.strip() and names:
             st.session_state["retr_typed_on"] = True
             try:

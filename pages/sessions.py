@@ -1,4 +1,4 @@
-"""Sessions: list, rename, duplicate, delete, export/import, share link, report, notes, run history."""
+"""Sessions: list, rename, duplicate, delete, export/import, share link, report, notes, judgments, run history."""
 from __future__ import annotations
 
 from components.page_setup import ensure_app_shell
@@ -8,6 +8,7 @@ ensure_app_shell()
 import pandas as pd
 import streamlit as st
 
+from components.judge_summary import judgments_summary
 from components.run_history import run_history, run_metrics
 from components.session_picker import select_session
 from components.share_link import ShareState, share_link_box
@@ -178,6 +179,9 @@ if edited != notes and st.button("Save notes"):
     st.rerun()
 if notes:
     st.markdown(display_text(notes, keep_lines=True))  # shown as written: notes also come from imported files
+
+st.markdown("#### Judgments")
+judgments_summary(sid)
 
 st.markdown("#### Run history")
 run = run_history(sid, key="sessions-runs")

@@ -4,7 +4,9 @@ A matrix computed here is stored under its shared key, found by every corpus of 
 * an embedding or token embeddings: `identity_cache_key(identity, content hash, kind)`, a hash of the embedder's
   identity (model, weights' hash, normalisation, max length, backend) and of the content hash
   (`storage.content.content_hash`); token offsets live beside their tokens (`offsets_key`);
-* a projection: `projection_cache_key(embedding key, projection parameters)`.
+* a projection: `projection_cache_key(embedding key, projection parameters)`;
+* vectors a user brought with a corpus (`ingest --vectors`): `imported_cache_key(name, vectors digest, content hash)`,
+  in a namespace of its own, so never the key of an embedding EmbedLab computed.
 A matrix imported from a file that did not verify (`storage.transfer`) is private to the corpus it came with:
 stored under `private_key(shared key, corpus id)`, a key no other corpus's lookup computes. `corpus_key` is the one
 place that says which key a corpus's matrix lives under, and `sharing_scope` what an in-process cache of a corpus's
@@ -20,8 +22,11 @@ from typing import Any
 import sqlite_utils
 
 PRIVATE_PREFIX = "private:"
+IMPORTED_PREFIX = "imported:"
 OFFSETS_SUFFIX = ":offsets"
 # The key namespaces that lookups compute (a private key too: an imported file's key there is refused, never kept).
+# Imported vectors are found by their name among a corpus's matrices, never computed from a model's identity: a
+# session file's "imported:" matrix stays private to the corpus it came with.
 LOOKUP_PREFIXES = ("embedding:", "tokens:", "projection:", PRIVATE_PREFIX)
 
 
@@ -30,6 +35,15 @@ def identity_cache_key(identity: Mapping[str, Any], content_hash: str, kind: str
     texts of this content hash."""
     payload = json.dumps({"identity": identity, "content": content_hash, "kind": kind}, sort_keys=True)
     return f"{kind}:{hashlib.sha256(payload.encode()).hexdigest()}"
+
+
+def imported_cache_key(name: str, vectors_digest: str, content_hash: str) -> str:
+    """The shared key of vectors a user imported for the texts of this content hash under the model name `name`
+    (free text): a hash of the name, of the vectors' stored bytes (`vectors_digest`, the sha256 of the L2-normalised
+    little-endian float32 rows) and of the content hash. Its namespace ("imported:") is no embedder's: imported
+    vectors are never taken for an embedding EmbedLab computed, nor the other way round."""
+    payload = json.dumps({"imported": name, "vectors": vectors_digest, "content": content_hash}, sort_keys=True)
+    return IMPORTED_PREFIX + hashlib.sha256(payload.encode()).hexdigest()
 
 
 def offsets_key(tokens_key: str) -> str:

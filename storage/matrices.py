@@ -6,6 +6,7 @@ corpus sees.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from storage.cache_keys import PRIVATE_PREFIX, is_private, private_key, shared_key_of
+from storage.cache_keys import IMPORTED_PREFIX, PRIVATE_PREFIX, is_private, private_key, shared_key_of
 from storage.db import now, transaction
 
 DTYPES: dict[str, np.dtype] = {
@@ -60,6 +61,16 @@ def encode_chunk(array: np.ndarray, dtype: str) -> bytes:
     return np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
 
 
+def array_digest(array: np.ndarray, dtype: str = "float32") -> str:
+    """sha256 of a 2-D matrix's bytes as it would be stored (little-endian `dtype`), hashed in blocks of rows (no
+    copy of the whole matrix)."""
+    h = hashlib.sha256()
+    rows = max(1, CHUNK_BYTES // max(1, array.shape[1] * DTYPES[dtype].itemsize))
+    for start in range(0, len(array), rows):
+        h.update(encode_chunk(array[start:start + rows], dtype))
+    return h.hexdigest()
+
+
 def decode_chunk(data: bytes, dtype: str, cols: int) -> np.ndarray:
     """Inverse of `encode_chunk`; a read-only view on `data`."""
     return np.frombuffer(data, dtype=DTYPES[dtype]).reshape(-1, cols)
@@ -97,12 +108,15 @@ def find_matrix(db: sqlite_utils.Database, cache_key: str, *, complete_only: boo
 
 IMPORTED_LABEL = "imported, not verified"
 SHARED_LABEL = "shared"
+VECTORS_LABEL = "imported vectors"   # a user's own vectors (`ingest --vectors`), shared by corpora of the same texts
 DERIVED_KINDS = ("projection", "tokens", "token_offsets")   # follow their embedding into privacy
 
 
 def status_label(key: str) -> str:
-    """"shared", or "imported, not verified" for a private matrix."""
-    return IMPORTED_LABEL if is_private(key) else SHARED_LABEL
+    """"shared", "imported vectors" for vectors a user ingested, or "imported, not verified" for a private matrix."""
+    if is_private(key):
+        return IMPORTED_LABEL
+    return VECTORS_LABEL if key.startswith(IMPORTED_PREFIX) else SHARED_LABEL
 
 
 def list_matrices(db: sqlite_utils.Database, content_hash: str, kind: str | None = None, *,
@@ -156,6 +170,13 @@ def create_matrix(db: sqlite_utils.Database, *, cache_key: str, kind: str, rows:
             [corpus_id, content_hash, kind, model, json.dumps(params or {}, sort_keys=True), dtype, rows, cols,
              chunk_rows or default_chunk_rows(cols, dtype), cache_key, now()])
         return get_matrix(db, cur.lastrowid)
+
+
+def set_matrix_params(db: sqlite_utils.Database, matrix_id: int, params: dict) -> None:
+    """Replace a matrix's params (what it says about itself, never its values or its key)."""
+    with transaction(db) as conn:
+        conn.execute("UPDATE matrices SET params_json = ? WHERE id = ?",
+                     [json.dumps(params, sort_keys=True), matrix_id])
 
 
 def stored_chunks(db: sqlite_utils.Database, matrix_id: int) -> set[int]:

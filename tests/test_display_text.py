@@ -5,6 +5,7 @@ and failed jobs carry them, every page and Atlas tab run under AppTest, the repo
 imported under a hostile file name."""
 from __future__ import annotations
 
+import base64
 import copy
 import html
 import json
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 
 from map_support import maps
+
+from embedlab.scatter_payload import decode_map
 
 from embedlab.text_display import WORD_JOINER, display_text, hover_texts, html_text, marked_to_markdown, snippet
 from tests.builders import open_page, use_copy_of, write_beir, zip_folder
@@ -353,8 +356,8 @@ def test_corpora_page_shows_data_inertly(hostile_env):
     seen.check(escaped=[NAME, FILE_STEM], in_figures=[QUOTES, SCRIPT])
 
 
-ATLAS_TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare",
-              "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
+ATLAS_TABS = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "✍️ Judgments", "📏 Quality",
+              "⚖️ Compare", "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
 
 
 def test_atlas_page_and_its_tabs_show_data_inertly(hostile_env):
@@ -463,7 +466,8 @@ def test_report_holds_no_live_payload(hostile_env):
     page.feed(text)
     tags = {tag for tag, _ in page.tags}
     assert tags <= {"html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "h3", "nav", "ul", "li", "a",
-                    "p", "pre", "div", "table", "thead", "tbody", "tr", "th", "td", "blockquote", "b", "script"}, tags
+                    "p", "pre", "div", "table", "thead", "tbody", "tr", "th", "td", "blockquote", "b", "script",
+                    "canvas", "button"}, tags                                    # the WebGL map's canvas and tools
     assert all(a.get("href", "").startswith("#") for tag, a in page.tags if tag == "a")
     assert not [a for tag, a in page.tags if tag == "script" and a.get("src")]
     shown = "".join(page.text)
@@ -473,6 +477,10 @@ def test_report_holds_no_live_payload(hostile_env):
     assert figures
     strings = [s for data, layout in figures for s in figure_strings_of([data, layout])]
     assert not [s for s in strings if re.search(r"<(img|script|a[\s>])", s, re.IGNORECASE) or "&quot;" in s]
-    names = [plotly_shows(t["name"]) for data, _ in figures for t in data if t.get("name")]
-    assert QUOTES in names                                                  # the legend reads the raw label
+    buttons = [a for tag, a in page.tags if tag == "button"]
+    assert len(buttons) == 2 * text.count('class="embedlab-map-host"')    # only the map's own box/lasso tools
+    maps = [decode_map(base64.b64decode(p), base64.b64decode(lay)) for p, lay in re.findall(
+        r'class="points">([^<]*)</script><script type="application/octet-stream" class="layer">([^<]*)</script>', text)]
+    legends = [name for m in maps for name, _ in m.layer["legend"]]
+    assert QUOTES in legends                    # the map's legend reads the raw label (set as text by the page)
     assert html_text(METHOD) in strings                                     # a method named by a crafted run

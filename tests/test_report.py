@@ -2,6 +2,7 @@
 CLI `sessions export --without`)."""
 from __future__ import annotations
 
+import base64
 import re
 import sqlite3
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from embedlab.cli import main
+from embedlab.scatter_payload import decode_map
 from storage.bookmarks import add_bookmarks
 from storage.matrices import save_matrix
 from storage.sessions import save_run
@@ -51,16 +53,24 @@ def small_session(db, name: str = "s") -> tuple[int, object]:
 
 # --------------------------------------------------------------------------------------------- report
 
-def test_report_holds_maps_bookmarks_and_runs_with_plotly_inlined_once(db):
+def report_maps(text: str) -> list:
+    """The WebGL maps of a report, decoded from the base64 payloads the page carries."""
+    found = re.findall(r'<script type="application/octet-stream" class="points">([^<]*)</script>'
+                       r'<script type="application/octet-stream" class="layer">([^<]*)</script>', text)
+    return [decode_map(base64.b64decode(p), base64.b64decode(lay)) for p, lay in found]
+
+
+def test_report_holds_maps_bookmarks_and_runs_with_the_libraries_inlined_once(db):
     from embedlab.report import build_report
 
     small_session(db)
     text = build_report(db, "s")
     assert text.count("<script") == text.count("</script>")
-    assert len(re.findall(r"plotly\.js v\d", text)) == 1                       # the library, inlined once
+    assert len(re.findall(r"plotly\.js v\d", text)) == 1                       # Plotly, inlined once
+    assert text.count("var ReglScatterplot=") == 1                             # the WebGL map's library, once
     assert not re.search(r"<script[^>]+src=", text)                            # nothing fetched from anywhere
-    # 1 map + 2 retrieval trade-off plots + ROC + histogram
-    assert text.count('class="plotly-graph-div"') == 5
+    assert text.count('class="embedlab-map-host"') == 1                        # the corpus's 2-D map
+    assert text.count('class="plotly-graph-div"') == 4                         # 2 trade-off plots, ROC, histogram
     assert "Run #1 · retrieval" in text and "Run #2 · ood" in text
     assert "0.5200 ★" in text and "0.850–0.950" in text
     assert HOSTILE not in text and "see <this>" not in text                   # every session text escaped
@@ -68,16 +78,16 @@ def test_report_holds_maps_bookmarks_and_runs_with_plotly_inlined_once(db):
     assert text.count("<table class='neighbours'>") == 2
 
 
-def test_report_map_has_every_point_and_escaped_hover(db):
+def test_report_map_has_every_point_and_its_texts_as_data(db):
     from embedlab.report import build_report
 
     small_session(db)
     text = build_report(db, "s")
-    start = text.index('Plotly.newPlot(')
-    payload = text[start:text.index("</script>", start)]
-    assert "<script>alert" not in payload
-    assert "&lt;script&gt;" in payload
-    assert payload.count('"customdata":{') == 4                               # one trace per label
+    (shown,) = report_maps(text)
+    assert shown.coords.shape == (N_DOCS, 2)
+    assert shown.texts[3] == HOSTILE[:90]         # carried as data (base64), set as text by the page, never markup
+    assert "<script>alert" not in text
+    assert [name for name, _ in shown.layer["legend"]] == [f"topic-{i}" for i in range(4)]   # one per label
 
 
 def test_report_shows_label_names_in_the_atlas_colours(db):
@@ -88,10 +98,11 @@ def test_report_shows_label_names_in_the_atlas_colours(db):
     _, corpus = small_session(db)
     set_label_names(db, corpus.id, {"topic-1": "Sports & <more>"})
     text = build_report(db, "s")
-    assert "Sports &amp; &lt;more&gt;" in text and "Sports & <more>" not in text
+    assert "Sports & <more>" not in text
     colour = label_palette([f"topic-{i % 4}" for i in range(N_DOCS)])["topic-1"]
-    start = text.index("Sports &amp; &lt;more&gt;")
-    assert colour in text[start - 2000:start + 2000]
+    (shown,) = report_maps(text)
+    assert ["Sports & <more>", colour] in shown.layer["legend"]
+    assert all(shown.colour_of(i) == colour for i in range(1, N_DOCS, 4))
 
 
 def test_report_of_missing_session_and_folder_output_exit_2_and_write_nothing(db_path, db, tmp_path, capsys):

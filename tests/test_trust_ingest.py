@@ -118,7 +118,7 @@ TABLES = [
      ("body", "category", None)),
     ("beir.jsonl", (b'{"_id": "d1", "title": "Short", "text": "a longer text about it"}\n'
                     b'{"_id": "d2", "title": "Other", "text": "another longer text here"}\n'),
-     ("text", None, "_id")),
+     ("title + text", None, "_id")),              # a BEIR corpus is read as BEIR embeds it: title + text
     ("long_ids.csv", (b"id,text\nan-identifier-much-longer-than-the-text-0001,hi there\n"
                       b"an-identifier-much-longer-than-the-text-0002,bye now\n"), ("text", None, "id")),
     ("ag_news.csv", AG_NEWS, ("col3", "col1", None)),

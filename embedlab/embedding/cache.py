@@ -12,6 +12,7 @@ import numpy as np
 import sqlite_utils
 
 from embedlab.embedding.embedders import DEFAULT_MODEL, Embedder, Progress, get_embedder
+from embedlab.embedding.imported import IMPORTED_EMBEDDER, find_imported, imported_key, is_imported
 from embedlab.errors import Cancelled, EmbedLabError
 from storage.cache_keys import corpus_key, identity_cache_key, offsets_key
 from storage.content import content_hash as hash_texts
@@ -23,8 +24,14 @@ from storage.matrices import (MatrixMeta, create_matrix, find_matrix, load_matri
 
 def cache_key(embedder: Embedder, content_hash: str, kind: str = "embedding") -> str:
     """The shared key of this embedder's `kind` matrix of this content (`storage.cache_keys.identity_cache_key` of
-    its identity: model, weights' hash, normalisation, max length, backend)."""
-    return identity_cache_key(embedder.identity(), content_hash, kind)
+    its identity: model, weights' hash, normalisation, max length, backend); imported vectors' own key
+    (`storage.cache_keys.imported_cache_key`: their name, their bytes, the texts)."""
+    identity = embedder.identity()
+    if identity.get("embedder") == IMPORTED_EMBEDDER:
+        if kind != "embedding":
+            raise EmbedLabError(f"{embedder.name} has no token embeddings: pick a sentence-transformers model")
+        return imported_key(identity, content_hash)
+    return identity_cache_key(identity, content_hash, kind)
 
 
 def _as_embedder(model: str | Embedder) -> Embedder:
@@ -50,13 +57,19 @@ def tokens_key(db: sqlite_utils.Database | None, embedder: Embedder, content_has
 def find_embedding(db: sqlite_utils.Database, content_hash: str, model: str | Embedder,
                    corpus_id: int | None = None) -> MatrixMeta | None:
     """The finished embedding of this content with this model, if stored (never loads the model); with
-    `corpus_id`, the one that corpus uses."""
+    `corpus_id`, the one that corpus uses. A model name of imported vectors finds them (None when these texts have
+    none of that name)."""
+    if is_imported(model):
+        return find_imported(db, content_hash, model, corpus_id)
     return find_matrix(db, embedding_key(db, _as_embedder(model), content_hash, corpus_id))
 
 
 def find_tokens(db: sqlite_utils.Database, content_hash: str, model: str | Embedder,
                 corpus_id: int | None = None) -> tuple[MatrixMeta, MatrixMeta] | None:
-    """(token matrix, offsets) of this content with this model as corpus `corpus_id` uses them, if both stored."""
+    """(token matrix, offsets) of this content with this model as corpus `corpus_id` uses them, if both stored
+    (imported vectors have none)."""
+    if is_imported(model) or not _as_embedder(model).has_tokens:
+        return None
     key = tokens_key(db, _as_embedder(model), content_hash, corpus_id)
     meta, offsets = find_matrix(db, key), find_matrix(db, offsets_key(key))
     return None if meta is None or offsets is None else (meta, offsets)

@@ -15,7 +15,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from embedlab.embedding import DEFAULT_MODEL
+from embedlab.embedding import DEFAULT_MODEL, IMPORTED_SUFFIX
 from embedlab.errors import EmbedLabError
 from embedlab.neighbours import l2_normalise
 from storage.content import content_hash
@@ -430,6 +430,9 @@ def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:
     """The embedder for a model name: the TF-IDF baseline, or any sentence-transformers name or path."""
     if not model or not model.strip():
         raise ModelError("no model given")
+    if model.endswith(IMPORTED_SUFFIX):
+        raise ModelError(f"{model} are vectors imported with a corpus, not a model to load: pick that corpus "
+                         "(they are read from the database that holds it)")
     if model == TFIDF_MODEL:
         return TfidfSvdEmbedder(**kwargs)
     return SentenceTransformerEmbedder(model, **kwargs)

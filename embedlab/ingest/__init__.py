@@ -40,6 +40,12 @@ Conventions
 * **Texts** are kept literally (no normalisation, no HTML stripping); TXT lines lose only their
   line break, ZIP members one trailing line break. Missing, empty and whitespace-only texts are
   skipped and reported in ``Corpus.skipped``.
+* **A BEIR corpus** (JSON/JSONL records with ``_id``, ``title`` and ``text``) gets a first column
+  ``title + text`` (the two joined by a space, stripped, as BEIR embeds and indexes them), which the
+  column guess takes as the text; ``text`` is then not kept as metadata (``--text-col text`` picks the
+  body alone).
+* **Vectors** may come with the texts (`load_corpus_with_vectors`: a column of lists, or a .npy/.npz/Projector
+  vectors.tsv beside the table, row-aligned; see `embedlab.ingest.vectors`): a skipped document drops its vector.
 * Nothing is written anywhere: every function is pure and refuses a bad file as a whole.
 """
 from __future__ import annotations
@@ -57,16 +63,18 @@ from embedlab.ingest.decoding import LEGACY_ENCODINGS, check_encoding_name, deco
 from embedlab.ingest.delimited import read_csv, read_tsv, read_txt
 from embedlab.ingest.documents import build_corpus
 from embedlab.ingest.formats import FORMATS, Table, basename, format_of, gunzip, is_txt_name, stem
-from embedlab.ingest.json_records import read_json, read_jsonl
+from embedlab.ingest.json_records import add_beir_text, read_json, read_jsonl
 from embedlab.ingest.limits import (DEFAULT_MAX_BYTES, MAX_COLUMNS, MAX_DOC_BYTES, MAX_META_COLS, MAX_ZIP_MEMBERS,
                                     check_max_bytes, check_size, check_txt_bytes, check_txt_file, doc_limit)
 from embedlab.ingest.parquet import read_parquet
+from embedlab.ingest.vectors import VECTOR_FILE_TYPES, CorpusVectors, align, pop_vectors_column, read_vectors
 from embedlab.ingest.zip_archive import read_zip
 
 # The public names; the readers, the encoding guess, the limits and the column guess live in the modules beside this
 # one (`formats`, `delimited`, `json_records`, `parquet`, `zip_archive`, `decoding`, `limits`, `columns`, `documents`).
 __all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "LEGACY_ENCODINGS", "MAX_COLUMNS", "MAX_DOC_BYTES", "MAX_META_COLS",
-           "MAX_ZIP_MEMBERS", "ColumnGuess", "check_max_bytes", "guess_columns", "load_corpus", "load_corpus_bytes",
+           "MAX_ZIP_MEMBERS", "VECTOR_FILE_TYPES", "ColumnGuess", "CorpusVectors", "check_max_bytes", "guess_columns",
+           "load_corpus", "load_corpus_bytes", "load_corpus_with_vectors", "load_corpus_with_vectors_bytes",
            "read_file", "read_table"]
 
 
@@ -115,6 +123,49 @@ def load_corpus(path: str | os.PathLike, *, name: str | None = None, text_col: s
     return load_corpus_bytes(data, p.name, name=name, text_col=text_col, label_col=label_col,
                              id_col=id_col, meta_cols=meta_cols, max_bytes=max_bytes,
                              encoding=encoding, max_doc_bytes=max_doc_bytes)
+
+
+def load_corpus_with_vectors_bytes(data: bytes, filename: str, *, vectors_col: str | None = None,
+                                   vectors_data: bytes | None = None, vectors_filename: str | None = None,
+                                   name: str | None = None, text_col: str | None = None,
+                                   label_col: str | None = None, id_col: str | None = None,
+                                   meta_cols: list[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                                   encoding: str | None = None, max_doc_bytes: int | None = None) -> CorpusVectors:
+    """A file's bytes read into a validated Corpus with its vectors (`embedlab.ingest.vectors`): the table's column
+    `vectors_col`, or the matrix file `vectors_data` (.npy, .npz, a Projector vectors.tsv; `vectors_col` then names
+    an .npz's array). Vector row i belongs to the table's data row i; a skipped document drops its vector."""
+    file = basename(filename)
+    limit = doc_limit(max_doc_bytes)
+    table = _parse(data, file, max_bytes, encoding, limit)
+    n_rows = len(table.frame)
+    if vectors_data is not None:
+        vfile = basename(vectors_filename or "vectors")
+        matrix, column, source = read_vectors(vectors_data, vfile, array=vectors_col, max_bytes=max_bytes), None, vfile
+    elif vectors_col:
+        matrix = pop_vectors_column(table, vectors_col, file)
+        vfile, column, source = file, vectors_col, f"{file}, column {vectors_col}"
+        meta_cols = None if meta_cols is None else [c for c in meta_cols if c != vectors_col]
+    else:
+        raise InputError("no vectors given: name the column that holds them, or a matrix file beside the table")
+    corpus = build_corpus(table, file, name=name if name else stem(file), text_col=text_col, label_col=label_col,
+                          id_col=id_col, meta_cols=meta_cols, max_doc_bytes=limit)
+    vectors, zero_rows = align(matrix, corpus, n_rows, file=vfile, table_file=file, column=column,
+                               header=table.header)
+    return CorpusVectors(corpus, vectors, source, zero_rows)
+
+
+def load_corpus_with_vectors(path: str | os.PathLike, *, vectors_path: str | os.PathLike | None = None,
+                             vectors_col: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                             encoding: str | None = None, max_doc_bytes: int | None = None,
+                             **columns) -> CorpusVectors:
+    """`load_corpus_with_vectors_bytes` of files: both are checked (kind, size) before they are read."""
+    p = Path(path)
+    data = read_file(p, max_bytes, max_doc_bytes=max_doc_bytes, encoding=encoding)
+    vectors_data = None if vectors_path is None else read_file(vectors_path, max_bytes)
+    return load_corpus_with_vectors_bytes(data, p.name, vectors_col=vectors_col, vectors_data=vectors_data,
+                                          vectors_filename=None if vectors_path is None else Path(vectors_path).name,
+                                          max_bytes=max_bytes, encoding=encoding, max_doc_bytes=max_doc_bytes,
+                                          **columns)
 
 
 def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, *,
@@ -188,4 +239,6 @@ def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None,
               "txt": read_txt}[fmt]
     table = reader(text, file, max_doc_bytes) if fmt != "txt" else reader(text, file)
     table.encoding = encoding
+    if fmt in ("jsonl", "json"):
+        add_beir_text(table)        # a BEIR corpus: its text is title + text, as BEIR embeds it
     return table

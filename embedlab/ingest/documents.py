@@ -12,7 +12,7 @@ from embedlab.corpus import Corpus, Skip
 from embedlab.errors import InputError
 from embedlab.ingest.columns import guess_columns, infer_numbers, is_missing, pick
 from embedlab.ingest.formats import Table
-from embedlab.ingest.json_records import JsonFloat, JsonInt, json_type
+from embedlab.ingest.json_records import BEIR_TEXT_COL, JsonFloat, JsonInt, json_type
 from embedlab.ingest.limits import MAX_META_COLS, check_value_size, doc_limit
 
 
@@ -30,8 +30,9 @@ def build_corpus(table: Table, file: str, *, name: str, text_col: str | None,
                           id_col=id_col)
     text_col, label_col, id_col = guess.text, guess.label, guess.id
     used = {text_col, label_col, id_col}
-    if meta_cols is None:
-        meta_cols = [c for c in df.columns if c not in used]
+    if meta_cols is None:   # a BEIR corpus's joined text is never metadata, nor its text once joined into the text
+        beir = {BEIR_TEXT_COL} | ({"text"} if text_col == BEIR_TEXT_COL else set())
+        meta_cols = [c for c in df.columns if c not in used | beir]
     else:
         meta_cols = [c for c in (pick(df, m, "metadata", file) for m in meta_cols)
                      if c not in used]

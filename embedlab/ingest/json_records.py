@@ -196,3 +196,28 @@ def json_type(v: Any) -> str:
         return "null"
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
             list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
+
+
+# A BEIR corpus (corpus.jsonl: "_id", "title", "text") is embedded and indexed as title + " " + text, stripped (what
+# BEIR's dense models and MTEB embed and BEIR's BM25 indexes; `embedlab.retrieval.beir.BeirDataset.corpus_texts`).
+BEIR_TEXT_COL = "title + text"
+_BEIR_FIELDS = ("_id", "title", "text")
+
+
+def add_beir_text(table: Table) -> None:
+    """Give a BEIR corpus table a first column `BEIR_TEXT_COL` (title and text joined by a space, stripped; a missing
+    one as ""), which the column guess then takes as the text (the longest). Other tables, and tables whose title or
+    text holds anything but strings, are left as they are."""
+    df = table.frame
+    if not all(c in df.columns for c in _BEIR_FIELDS) or BEIR_TEXT_COL in df.columns:
+        return
+    titles, bodies = df["title"].tolist(), df["text"].tolist()
+    if not all(v is None or isinstance(v, str) or _missing(v) for v in (*titles, *bodies)):
+        return
+    joined = [f"{t if isinstance(t, str) else ''} {b if isinstance(b, str) else ''}".strip()
+              for t, b in zip(titles, bodies)]
+    df.insert(0, BEIR_TEXT_COL, pd.Series(joined, index=df.index, dtype=object))
+
+
+def _missing(v: Any) -> bool:
+    return isinstance(v, float) and v != v

@@ -176,7 +176,7 @@ def runnable_methods(task: OODTask, methods: Sequence[str] | str | None = None, 
     problem = task.label_problem
     skipped: dict[str, str] = {}
     for name in names:
-        reason = method_problem(REGISTRY[name], labels_problem=problem, has_embedder=True)
+        reason = method_problem(REGISTRY[name], labels_problem=problem, has_embedder=not task.space.query_problem)
         if reason and not skip:
             raise InputError(f"OOD method {name!r} {reason}")
         if reason:
@@ -217,7 +217,8 @@ def compare_detectors(task: OODTask, methods: Sequence[str] | str | None = None,
         raise ValueError(f"{len(task.train_labels)} training labels for {len(emb.train)} training rows")
     out = run_ood_comparison(
         emb.train, task.train_labels, emb.test, emb.is_ood, runnable, label_names=task.label_names,
-        embed_fn=lambda texts: task.space.encode(list(texts)), params=params, y_test=task.y_test,
+        embed_fn=None if task.space.query_problem else lambda texts: task.space.encode(list(texts)),   # MCM's
+        params=params, y_test=task.y_test,
         interval=interval, should_stop=should_stop,
         progress=lambda f, m: report(EMBED_SHARE + (1 - EMBED_SHARE) * f, m))
     return Comparison(n_id=out["n_id"], n_ood=out["n_ood"], methods=out["methods"], scores=out["scores"],
