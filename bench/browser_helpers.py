@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 # many tabs at once: keep background tabs rendering (Plotly draws on animation frames)
+                 # many tabs at once: keep background tabs rendering (the maps draw on animation frames)
                  "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
                  "--disable-backgrounding-occluded-windows"]
 
@@ -145,15 +145,62 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+# Every map on the page: the WebGL maps (window.__embedlabMaps, one per key; an entry outlives its element, so a map
+# counts only while its canvas is in the document) and the Plotly graphs (3-D maps, the report's charts).
+# `points` is what regl-scatterplot holds after its last draw finished; `visible`: the canvas takes up space.
+MAPS_STATE = """() => { const out = [];
+    const maps = window.__embedlabMaps || {};
+    for (const [key, m] of Object.entries(maps)) {
+        if (key.startsWith('__') || !m || !m.sp || !m.canvas || !m.canvas.isConnected) continue;
+        const drawn = !m.drawing && m.lastDrawnAt !== undefined;
+        out.push({key, kind: 'webgl', points: drawn ? m.sp.get('points').length : 0, drawn,
+                  layers: m.layersDrawn || 0, revision: m.revision || null,
+                  visible: m.canvas.getClientRects().length > 0 && m.canvas.clientWidth > 0}); }
+    document.querySelectorAll('.js-plotly-plot').forEach((gd, i) => {
+        if (!gd._fullData || !gd.querySelector('canvas')) return;
+        const points = gd._fullData.reduce((s, t) => s + (t.x ? t.x.length : 0), 0);
+        out.push({key: gd.id || `plotly-${i}`, kind: 'plotly', points, drawn: points > 0, layers: 0,
+                  revision: null, visible: gd.getClientRects().length > 0}); });
+    return out; }"""
+
+
+def maps_state(page) -> list[dict]:
+    """Each map of the page in the document: key, kind ('webgl' or 'plotly'), points drawn, whether its last draw
+    has finished, the WebGL map's count of layer draws and its revision, and whether it takes up space."""
+    return page.evaluate(MAPS_STATE)
+
+
 def wait_for_points(page, n: int, timeout_ms: int = 600_000) -> int:
-    """Wait until a Plotly graph of the page has drawn at least `n` points (WebGL canvas present); return the count."""
-    script = """() => { let best = 0;
-        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-            if (!gd._fullData || !gd.querySelector('canvas')) continue;
-            best = Math.max(best, gd._fullData.reduce((s, t) => s + (t.x ? t.x.length : 0), 0)); }
-        return best; }"""
+    """Wait until some map of the page (a WebGL map, or a Plotly graph with its WebGL canvas, for 3-D) has drawn at
+    least `n` points; return the largest count drawn."""
+    script = f"() => Math.max(0, ...({MAPS_STATE})().filter(m => m.drawn).map(m => m.points))"
     page.wait_for_function(f"() => ({script})() >= {int(n)}", timeout=timeout_ms, polling=200)
     return int(page.evaluate(script))
+
+
+def wait_for_map(page, key: str, *, points: int | None = None, layers: int = 1, visible: bool = True,
+                 timeout_ms: int = 120_000) -> dict:
+    """Wait until the WebGL map `key` is in the document (and on screen, with `visible`), its last draw has
+    finished, it has drawn its layer (colours, marks) at least `layers` times and, given `points`, exactly that
+    many points; return its state (see `maps_state`)."""
+    page.wait_for_function(
+        f"""([key, points, layers, visible]) => {{ const m = ({MAPS_STATE})().find(s => s.key === key);
+            return !!m && m.drawn && m.layers >= layers && (points === null || m.points === points)
+                   && (!visible || m.visible); }}""",
+        arg=[key, points, layers, visible], timeout=timeout_ms, polling=100)
+    return next(m for m in maps_state(page) if m["key"] == key)
+
+
+def map_layer(page, key: str) -> dict:
+    """The layer the WebGL map `key` shows: its header (legend, focus, marks, zoom_to, …) and the selected
+    indices."""
+    return page.evaluate("""(key) => { const l = window.__embedlabMaps[key].layer;
+        return {...l.header, selected: l.selected ? Array.from(l.selected) : []}; }""", key)
+
+
+def camera_view(page, key: str) -> list[float]:
+    """The WebGL map `key`'s camera view (regl-scatterplot's 4 x 4 view matrix, flattened)."""
+    return page.evaluate("(key) => Array.from(window.__embedlabMaps[key].sp.get('cameraView'))", key)
 
 
 def page_urls(page) -> dict[str, str]:
@@ -171,8 +218,17 @@ def choose(page, label: str, option: str) -> bool:
     box.wait_for(timeout=30_000)
     if box.locator("input").input_value() == option:
         return False
-    box.locator("input").click()
-    page.get_by_role("option", name=option, exact=True).click()
+    choice = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        box.locator("input").click()
+        try:
+            choice.click(timeout=5_000)
+            break
+        except Exception as e:        # playwright's TimeoutError (playwright is imported only where it is needed)
+            # the list closes when the page scrolls under it (react-aria), as it may right after the click: again
+            if type(e).__name__ != "TimeoutError" or attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     wait_for_app(page)
     return True
 

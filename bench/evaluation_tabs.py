@@ -61,10 +61,19 @@ def time_tabs(path: Path, n: int) -> dict:
     with web.streamlit_server(path) as url, web.browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 2200})
 
-        def step(name: str, action, marker: str) -> None:
+        def layers(key: str) -> int:
+            return page.evaluate("(key) => { const m = (window.__embedlabMaps || {})[key];"
+                                 " return (m && m.layersDrawn) || 0; }", key)
+
+        def step(name: str, action, marker: str, map_key: str | None = None, points: int = n) -> None:
+            """Time `action` until `marker` shows in the open tab and, given `map_key`, that view's WebGL map has
+            drawn its `points` points with the new layer."""
+            before = layers(map_key) if map_key else 0
             t0 = time.perf_counter()
             action()
             page.locator("[role='tabpanel']:visible").get_by_text(marker).first.wait_for(timeout=900_000)
+            if map_key:
+                web.wait_for_map(page, map_key, points=points, layers=before + 1, timeout_ms=900_000)
             web.wait_for_app(page, 900_000)
             errors = page.locator("[data-testid='stException']").count()
             if errors:
@@ -76,22 +85,24 @@ def time_tabs(path: Path, n: int) -> dict:
 
         t0 = time.perf_counter()
         page.goto(f"{url}/atlas?session=s&corpus=big&model=tfidf-svd&focus=7")
-        web.wait_for_points(page, n)
+        web.wait_for_points(page, n)                   # the main map holds every document
         out["atlas_s"] = round(time.perf_counter() - t0, 1)
-        step("retrieval_s", tab("Retrieval"), "Top 10 per method")
-        step("retrieval_next_s", lambda: page.get_by_role("button", name="Next ▶").click(), "Top 10 per method")
-        step("failure_regions_s", tab("Failure regions"), "Worst clusters first")
-        step("why_ood_s", tab("Why OOD"), "ID flagged (FPR)")
-        step("compression_focus_s", tab("Compression"), "overlap@10 with exact dense")
-        if n > 20_000:
+        step("retrieval_s", tab("Retrieval"), "Top 10 per method", "atlas_rmap_map")
+        step("retrieval_next_s", lambda: page.get_by_role("button", name="Next ▶").click(), "Top 10 per method",
+             "atlas_rmap_map")
+        step("failure_regions_s", tab("Failure regions"), "Worst clusters first", "atlas_fail_map")
+        step("why_ood_s", tab("Why OOD"), "ID flagged (FPR)", "atlas_oodx_map")
+        if n > 20_000:    # the map comes with the sample, behind a button
+            step("compression_focus_s", tab("Compression"), "overlap@10 with exact dense")
             step("compression_sample_layer_s",
                  lambda: page.get_by_role("button", name="Estimate on a sample of 2,000 documents").click(),
-                 "Colour the map by the overlap@10 of")
+                 "Colour the map by the overlap@10 of", "atlas_comp_map", points=2_000)
             step("diagnostics_button_s", tab("Diagnostics"), "Compute the diagnostics")
             step("diagnostics_s", lambda: page.get_by_role("button", name="Compute the diagnostics").click(),
-                 "Hubs of tfidf-svd")
+                 "Hubs of tfidf-svd", "atlas_diag_map")
         else:
-            step("diagnostics_s", tab("Diagnostics"), "Hubs of tfidf-svd")
+            step("compression_focus_s", tab("Compression"), "overlap@10 with exact dense", "atlas_comp_map")
+            step("diagnostics_s", tab("Diagnostics"), "Hubs of tfidf-svd", "atlas_diag_map")
     return out
 
 

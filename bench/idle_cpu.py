@@ -62,6 +62,7 @@ SESSION = "idle"
 EMBED_SESSION = "embed"
 AGNEWS = ROOT.parent / "shared" / "data" / "ag-news-test" / "test.csv"
 SETTLE_S = 2.0
+SAMPLE_DOCS = 1100        # the CLINC150 sample's documents: the Atlas's map draws them all
 WARMUP_DOCS = 64
 
 
@@ -108,7 +109,7 @@ def open_tabs(b, url: str, name: str, n: int, session: str = SESSION):
     for p in pages:
         web.wait_for_app(p, timeout_ms=180_000)
         if name == "atlas":
-            p.wait_for_selector(".js-plotly-plot canvas", state="attached", timeout=180_000)
+            web.wait_for_points(p, SAMPLE_DOCS, timeout_ms=180_000)     # the WebGL map, every document drawn
             web.wait_for_app(p, timeout_ms=180_000)
         if p.locator("[data-testid='stException']").count():
             raise RuntimeError(f"an exception is shown on {name}: {p.inner_text('[data-testid=stException]')[:500]}")

@@ -19,7 +19,8 @@ import numpy as np
 from synthetic import build_db, clustered
 
 from embedlab.map_colours import categorical_colour
-from embedlab.map_figure import build_map_figure, map_payload_bytes
+from embedlab.scatter_layer import layer_of
+from embedlab.scatter_payload import pack_layer, pack_points
 from embedlab.neighbours import top_k
 from embedlab.projection import project
 from storage import connect
@@ -38,8 +39,9 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def browser_figures(db_path: Path) -> dict:
-    """Cold start (server start to the first rendered page) and the Atlas map: bytes received and draw time."""
+def browser_figures(db_path: Path, n: int) -> dict:
+    """Cold start (server start to the first rendered page) and the Atlas's WebGL map of `n` documents: bytes
+    received and the time until every point is drawn with its colours."""
     out: dict = {}
     t0 = time.perf_counter()
     with web.streamlit_server(db_path) as url, web.browser() as b:
@@ -59,13 +61,8 @@ def browser_figures(db_path: Path) -> dict:
             page.on("websocket", on_ws)
             t1 = time.perf_counter()
             page.goto(f"{url}/atlas?session=scale")
-            page.wait_for_function(
-                "() => { const p = document.querySelector('.js-plotly-plot');"
-                " return p && p._fullData && p._fullData.reduce((s, t) => s + (t.x ? t.x.length : 0), 0) > 0"
-                " && p.querySelector('canvas'); }", timeout=180_000)
+            points = web.wait_for_map(page, "atlas_map", points=n, timeout_ms=180_000)["points"]   # all, coloured
             drawn = time.perf_counter() - t1
-            points = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
-                                   ".reduce((s, t) => s + (t.x ? t.x.length : 0), 0)")
             web.wait_for_app(page, timeout_ms=180_000)
             out[f"map_draw_{attempt}_s"] = round(drawn, 2)
             out[f"map_points_{attempt}"] = int(points)
@@ -98,7 +95,8 @@ def neighbour_figures(X: np.ndarray) -> dict:
 
 
 def umap_figures(X: np.ndarray, labels: np.ndarray, baseline_n: int) -> tuple[dict, np.ndarray]:
-    """Ours (PCA-50, tuned epochs) at n; both paths at baseline_n against umap-learn's defaults; the map's payload.
+    """Ours (PCA-50, tuned epochs) at n; both paths at baseline_n against umap-learn's defaults; the WebGL map's
+    payload (`map_bytes`: coordinates and label colours; up to 100k points the hover snippets come on top, once).
     Returns the figures and the map."""
     t0 = time.perf_counter()
     coords = project(X, method="umap")
@@ -115,8 +113,9 @@ def umap_figures(X: np.ndarray, labels: np.ndarray, baseline_n: int) -> tuple[di
         plain_b = time.perf_counter() - t0
         out.update(umap_baseline_n=baseline_n, umap_ours_at_baseline_s=round(ours_b, 1),
                    umap_plain_defaults_s=round(plain_b, 1), umap_ratio=round(plain_b / ours_b, 2))
-    fig = build_map_figure(coords, categorical_colour("label", [f"topic {c}" for c in labels]))
-    out["map_bytes"] = map_payload_bytes(fig)
+    layer = layer_of(categorical_colour("label", [f"topic {c}" for c in labels]))
+    out["map_bytes"] = len(pack_points(coords, key="atlas_map", height=640)) + \
+        len(pack_layer(layer, key="atlas_map", n=len(coords), coords=coords))   # the WebGL map's two payloads
     return out, coords
 
 
@@ -149,7 +148,7 @@ def main() -> None:
         result.update(figures)
         if "browser" in parts:
             build_db(work / "atlas.sqlite", X, labels, coords)
-            result.update(browser_figures(work / "atlas.sqlite"))
+            result.update(browser_figures(work / "atlas.sqlite", args.n))
     web.emit(result, args.json)
 
 

@@ -6,7 +6,7 @@ class,title,description; with `--n N` its first N rows, written to a temporary `
 (text: the description `col3`; label: the class `col1`; metadata: the title `col2`), keeps "Embed with
 all-MiniLM-L6-v2 and map right after ingesting" ticked, clicks "Ingest and map", waits for the chained job
 (embedding, then the UMAP map) to finish, clicks "Open the map on the Atlas" and waits until the Atlas's WebGL
-graph holds every document.
+map has drawn every document (`wait_for_points`).
 
 Phases (seconds, wall clock of this script; the database is polled every 0.2 s, read-only):
     upload_s   file chosen -> the preview and the column pickers shown (the page idle again)

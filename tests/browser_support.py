@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser_helpers import (CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, browser, choose, cpu_seconds,
-                                   free_port, page_urls, process_tree, screenshot, server_pid, streamlit_server,
-                                   wait_for_app, wait_for_points)
+from bench.browser_helpers import (CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, browser, camera_view, choose,
+                                   cpu_seconds, free_port, map_layer, maps_state, page_urls, process_tree, screenshot,
+                                   server_pid, streamlit_server, wait_for_app, wait_for_map, wait_for_points)
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "ROOT", "SCREENSHOTS", "browser", "choose", "cpu_seconds", "free_port",
-           "page_urls", "process_tree", "require_chromium", "screenshot", "server_pid", "streamlit_server",
-           "wait_for_app", "wait_for_points"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "ROOT", "SCREENSHOTS", "browser", "camera_view", "choose", "cpu_seconds",
+           "free_port", "map_layer", "maps_state", "page_urls", "process_tree", "require_chromium", "screenshot",
+           "server_pid", "streamlit_server", "wait_for_app", "wait_for_map", "wait_for_points"]
 
 
 def require_chromium() -> None:

@@ -9,10 +9,12 @@ from embedlab.jobs import run_job
 from storage import connect
 from storage.corpora import find_corpus
 from storage.sessions import ensure_session
-from tests.browser_support import browser, require_chromium, screenshot, streamlit_server, wait_for_app
+from tests.browser_support import (browser, require_chromium, screenshot, streamlit_server, wait_for_app,
+                                  wait_for_map)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+N_SAMPLE = 1100    # documents of the CLINC sample
 PAGES = {"corpora": "Corpora", "atlas": "Atlas", "retrieval": "Retrieval", "ood": "OOD", "sessions": "Sessions"}
 
 
@@ -43,12 +45,14 @@ def test_every_page_renders_without_exception(prepared_db):
             screenshot(page, f"page-{name}")
 
 
-ATLAS_TAB_NAMES = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "📏 Quality", "⚖️ Compare",
-                   "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD", "🩺 Diagnostics"]
+ATLAS_TAB_NAMES = ["🔎 Search hits", "☑️ Selection", "🧩 Clusters", "🔖 Bookmarks", "✍️ Judgments", "📏 Quality",
+                   "⚖️ Compare", "🎯 Retrieval", "🗺️ Failure regions", "🗜️ Compression", "🚨 Why OOD",
+                   "🩺 Diagnostics"]
 
 
 def test_every_atlas_tab_and_popover_opens_without_exception(prepared_db):
-    """The demo path on the Atlas: with a map on screen, open every tab and every popover in turn."""
+    """The demo path on the Atlas: with a map on screen, open every tab and every popover in turn; the main map
+    (WebGL) holds every document throughout."""
     db = connect(prepared_db)
     corpus = find_corpus(db, ensure_session(db, "demo"), "clinc150-sample")
     run_job(db, "project", {"corpus_id": corpus.id, "model": "tfidf-svd", "method": "pca"})
@@ -57,7 +61,7 @@ def test_every_atlas_tab_and_popover_opens_without_exception(prepared_db):
         page = b.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"{url}/atlas?session=demo")
         wait_for_app(page)
-        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        wait_for_map(page, "atlas_map", points=N_SAMPLE)
         tabs = page.locator("[role='tab']")
         assert [t.strip() for t in tabs.all_inner_texts()] == ATLAS_TAB_NAMES
         n_tabs = tabs.count()
@@ -66,6 +70,7 @@ def test_every_atlas_tab_and_popover_opens_without_exception(prepared_db):
             tabs.nth(i).click()
             wait_for_app(page)
             assert page.locator("[data-testid='stException']").count() == 0, f"exception on tab {i}"
+            wait_for_map(page, "atlas_map", points=N_SAMPLE)      # the map survives each tab's rerun
             popovers = page.locator("[data-testid='stPopover'] button")
             for j in range(popovers.count()):
                 button = popovers.nth(j)

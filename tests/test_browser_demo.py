@@ -7,10 +7,12 @@ import time
 
 import pytest
 
-from tests.browser_support import browser, require_chromium, screenshot, streamlit_server, wait_for_app
+from tests.browser_support import (browser, map_layer, maps_state, require_chromium, screenshot, streamlit_server,
+                                  wait_for_app, wait_for_map)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 VIEWPORT = {"width": 1440, "height": 900}
+N_SAMPLE = 1100    # documents of the CLINC sample
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,7 @@ def test_share_link_opened_in_a_fresh_context_restores_the_view(demo_db):
         fresh = b.new_context(viewport=VIEWPORT).new_page()
         fresh.goto(link)
         wait_for_app(fresh)
-        fresh.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        wait_for_map(fresh, "atlas_map", points=N_SAMPLE)
         screenshot(fresh, "share-link-restored")
         assert fresh.locator("[data-testid='stException']").count() == 0
         assert fresh.locator("h1").first.inner_text().strip() == "Atlas"
@@ -123,15 +125,18 @@ def test_share_link_opened_in_a_fresh_context_restores_the_view(demo_db):
         main = fresh.locator("[data-testid='stMain']")
         assert selected(main, "Corpus") == "clinc150-sample"
         assert selected(main, "Colour by") == "length (characters)"
+        assert map_layer(fresh, "atlas_map")["title"] == "length (characters)"     # the map is coloured so too
         screenshot(fresh, "share-link-restored")
 
         # focus and selection travel too
         fresh2 = b.new_context(viewport=VIEWPORT).new_page()
         fresh2.goto(link + "&focus=5&sel=5-9")
         wait_for_app(fresh2)
-        fresh2.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        wait_for_map(fresh2, "atlas_map", points=N_SAMPLE)
         assert fresh2.locator("[data-testid='stException']").count() == 0
         assert fresh2.get_by_text("Document #5").count() >= 1
+        shown = map_layer(fresh2, "atlas_map")                                      # and the map shows them
+        assert shown["focus"] == 5 and shown["selected"] == [5, 6, 7, 8, 9], (shown["focus"], shown["selected"])
         screenshot(fresh2, "share-link-focus")
 
 
@@ -198,12 +203,18 @@ def test_upload_takes_the_first_file_and_drops_its_error_when_removed(demo_db, t
 
 
 def test_report_opens_offline_with_the_map_and_the_tables(demo_db, tmp_path):
+    """The report's map is the app's WebGL map, drawn from the base64 payloads inlined in the page: with every
+    request that leaves the file blocked, it draws every document of the corpus and shows its legend."""
     from embedlab.report import write_report
     from storage import connect
+    from storage.corpora import find_corpus
+    from storage.sessions import ensure_session
 
     db = connect(demo_db)
     out = write_report(db, "demo", tmp_path / "report.html")
+    corpus = find_corpus(db, ensure_session(db, "demo"), "clinc150-sample")
     db.close()
+    key = f"report-{corpus.id}-tfidf-svd"
     blocked: list[str] = []
 
     def only_files(route) -> None:
@@ -220,16 +231,21 @@ def test_report_opens_offline_with_the_map_and_the_tables(demo_db, tmp_path):
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(out.as_uri())
+        drawn = wait_for_map(page, key, points=N_SAMPLE, timeout_ms=60_000)
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-        page.wait_for_timeout(1000)
-        points = page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
-            return gd._fullData.reduce((n, t) => n + (t._length || 0), 0); }""")
+        maps = maps_state(page)
+        legend = page.evaluate("""(key) => { const host = window.__embedlabMaps[key].canvas
+            .closest('.embedlab-map-host'); return Array.from(host.querySelectorAll('.embedlab-legend-item'))
+            .map(item => item.textContent); }""", key)
+        layer = map_layer(page, key)
         n_plots = page.locator(".js-plotly-plot").count()
         metric_tables = page.locator("table.metrics").count()
         neighbour_rows = page.locator("table.neighbours tbody tr").count()
         screenshot(page, "report-offline")
     assert blocked == [], f"the report asked the network for {blocked[:3]}"
     assert errors == []
-    assert points == 1100                     # every document of the map
-    assert n_plots == 1 + 2 + 1               # the map, two retrieval trade-offs, the ROC curves
+    assert drawn["points"] == N_SAMPLE and drawn["layers"] >= 1        # every document of the map, coloured
+    assert [m["key"] for m in maps if m["kind"] == "webgl"] == [key]  # the one map, WebGL
+    assert legend and legend == [label for label, _ in layer["legend"]]   # its legend, as the layer names it
+    assert n_plots == 2 + 1                   # Plotly draws the two retrieval trade-offs and the ROC curves
     assert metric_tables == 2 and neighbour_rows == 5

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import SCREENSHOTS, browser, require_chromium, streamlit_server, wait_for_app
+from tests.browser_support import (SCREENSHOTS, browser, map_layer, require_chromium, streamlit_server, wait_for_app,
+                                  wait_for_map)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,14 +62,15 @@ def _open_tab(page, name: str):
     return panel
 
 
-# (tab, texts that show the view drew its content for the focused document, screenshot name); each draws a map
+# (tab, texts that show the view drew its content for the focused document, its map's key, screenshot name)
 VIEWS = [
-    ("🎯 Retrieval", ("nDCG@10 · bm25", "Top 10 per method"), "atlas-eval-retrieval-on-the-map"),
-    ("🗺️ Failure regions", ("Queries counted", "Worst clusters first"), "atlas-eval-failure-regions"),
+    ("🎯 Retrieval", ("nDCG@10 · bm25", "Top 10 per method"), "atlas_rmap_map", "atlas-eval-retrieval-on-the-map"),
+    ("🗺️ Failure regions", ("Queries counted", "Worst clusters first"), "atlas_fail_map", "atlas-eval-failure-regions"),
     ("🗜️ Compression", ("The focused document", "overlap@10 with exact dense", "Across the corpus"),
-     "atlas-eval-compression"),
-    ("🚨 Why OOD", ("ID flagged (FPR)", "Why is this OOD?", "Every detector of the run"), "atlas-eval-why-ood"),
-    ("🩺 Diagnostics", ("RankMe", "Hubs of tfidf-svd"), "atlas-eval-diagnostics"),
+     "atlas_comp_map", "atlas-eval-compression"),
+    ("🚨 Why OOD", ("ID flagged (FPR)", "Why is this OOD?", "Every detector of the run"), "atlas_oodx_map",
+     "atlas-eval-why-ood"),
+    ("🩺 Diagnostics", ("RankMe", "Hubs of tfidf-svd"), "atlas_diag_map", "atlas-eval-diagnostics"),
 ]
 
 
@@ -78,14 +80,15 @@ def test_every_evaluation_view_opens_with_its_numbers_and_no_traceback(evaluatio
         page = b.new_page(viewport={"width": 1440, "height": 2400})   # tall: a tab's whole view is on screen
         page.goto(f"{url}/atlas?session=s&corpus=news&model=tfidf-svd&focus=2")
         wait_for_app(page)
-        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        wait_for_map(page, "atlas_map", points=N_DOCS)
         _no_exception(page, "on opening the Atlas")
-        for tab, markers, shot in VIEWS:
+        for tab, markers, key, shot in VIEWS:
             panel = _open_tab(page, tab)
             for marker in markers:
                 panel.get_by_text(marker).first.wait_for(timeout=120_000)
-            panel.locator(".js-plotly-plot canvas").first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)      # Plotly draws its WebGL points after the element appears
+            wait_for_map(page, key, points=N_DOCS)               # the view's own map, on screen, every document
+            assert panel.locator("canvas.embedlab-map-canvas").count() == 1, f"{tab}: its map is not in its tab"
+            assert map_layer(page, key)["legend"], f"{tab}: the map has no legend"
             _no_exception(page, f"in {tab}")
             SCREENSHOTS.mkdir(exist_ok=True)
             panel.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))
@@ -108,3 +111,5 @@ def test_every_evaluation_view_opens_with_its_numbers_and_no_traceback(evaluatio
         page.wait_for_function(f"() => location.search.includes('focus={top_hub}&')", timeout=60_000)
         wait_for_app(page)
         _no_exception(page, "after picking a hub")
+        page.wait_for_function("(hub) => window.__embedlabMaps.atlas_map.layer.header.focus === hub", arg=top_hub,
+                               timeout=60_000)                                 # the main map shows the new focus

@@ -7,7 +7,8 @@ import urllib.parse
 
 import pytest
 
-from tests.browser_support import browser, choose, require_chromium, screenshot, streamlit_server, wait_for_app
+from tests.browser_support import (browser, choose, map_layer, require_chromium, screenshot, streamlit_server,
+                                  wait_for_app, wait_for_map)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,8 +76,9 @@ def test_back_and_forward_restore_the_atlas_view_and_a_missing_colour_falls_back
         page = b.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"{url}/atlas?session=s&corpus=news&colour=label")
         wait_for_app(page)
-        page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
+        wait_for_map(page, "atlas_map", points=N_DOCS, timeout_ms=WAIT_MS)
         _shows(page, corpus="news", colour="label", tab="🔎 Search hits")
+        first_map = wait_for_map(page, "atlas_map", points=N_DOCS)["revision"]
 
         # another corpus: it has no labels, so "label" gives way to "cluster", and a toast says so
         assert choose(page, "Corpus", "plain")
@@ -86,6 +88,9 @@ def test_back_and_forward_restore_the_atlas_view_and_a_missing_colour_falls_back
         assert "“label”" in toast.first.inner_text() and "“cluster”" in toast.first.inner_text()
         screenshot(page, "history-colour-falls-back")
         assert _query(page)["colour"] == "cluster" and "focus" not in _query(page)
+        page.wait_for_function("(first) => window.__embedlabMaps.atlas_map.revision !== first", arg=first_map,
+                               timeout=WAIT_MS)                                 # the map is the other corpus's
+        wait_for_map(page, "atlas_map", points=N_DOCS, timeout_ms=WAIT_MS)
 
         assert choose(page, "Colour by", "length (characters)")
         _shows(page, corpus="plain", colour="length (characters)", tab="🔎 Search hits")
@@ -102,8 +107,12 @@ def test_back_and_forward_restore_the_atlas_view_and_a_missing_colour_falls_back
         page.go_back()
         _shows(page, corpus="news", colour="label", tab="🔎 Search hits")
         screenshot(page, "history-back-to-the-first-view")
-        legend = page.evaluate("() => document.querySelector('.js-plotly-plot').data.map(t => t.name)")
+        news = wait_for_map(page, "atlas_map", points=N_DOCS, timeout_ms=WAIT_MS)["revision"]
+        page.wait_for_function("() => window.__embedlabMaps.atlas_map.layer.header.title === 'label'",
+                               timeout=WAIT_MS)
+        legend = [name for name, _ in map_layer(page, "atlas_map")["legend"]]
         assert {"sport", "money", "space"} <= set(legend), legend      # coloured by label again
+        assert news == first_map, "the map on screen is not the first corpus's"
 
         # Forward
         page.go_forward()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser_support import browser, require_chromium, screenshot, streamlit_server, wait_for_app
+from tests.browser_support import browser, require_chromium, screenshot, streamlit_server, wait_for_app, wait_for_map
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,10 +65,10 @@ def test_injected_markup_never_runs(tmp_path):
             wait_for_app(page)
             assert page.locator("[data-testid='stException']").count() == 0, name
         # Atlas: wait for the map, hover every hostile point, search for the payloads
-        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-        page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
-            gd.data.forEach((t, c) => { for (let i = 0; i < Math.min(60, (t.x || []).length); i++)
-                window.Plotly && window.Plotly.Fx && window.Plotly.Fx.hover(gd, [{curveNumber: c, pointNumber: i}]); }); }""")
+        wait_for_map(page, "atlas_map", points=len(PAYLOADS) + 41)
+        tips = _hover(page, [*range(len(PAYLOADS)), len(PAYLOADS) + 40])     # the payloads and the huge document
+        assert tips and all(markup == 0 for _, markup in tips), tips        # the tooltip is text, never markup
+        assert any("<script>window.__xss=7</script>" in text for text, _ in tips), tips   # a label, shown literally
         page.get_by_placeholder("Search the corpus, then press Enter").fill("script")
         page.get_by_placeholder("Search the corpus, then press Enter").press("Enter")
         wait_for_app(page)
@@ -80,6 +80,30 @@ def test_injected_markup_never_runs(tmp_path):
         assert dialogs == []
         assert "window.__xss" in body  # the payloads are shown as text
         assert page.evaluate("document.querySelectorAll('iframe[srcdoc], img[onerror], svg[onload]').length") == 0
+
+
+def _hover(page, indices: list[int]) -> list[tuple[str, int]]:
+    """Move the mouse onto each of these documents on the Atlas's map; (the tooltip's text, its count of child
+    elements) for each hover that showed one."""
+    out = []
+    for i in indices:
+        box = page.evaluate("""() => { const canvas = window.__embedlabMaps.atlas_map.canvas;
+            canvas.scrollIntoView({block: 'nearest', behavior: 'instant'}); const r = canvas.getBoundingClientRect();
+            return {x: r.x, y: r.y, width: r.width, height: r.height}; }""")
+        x, y = page.evaluate(f"window.__embedlabMaps.atlas_map.sp.getScreenPosition({i})")
+        if not (0 <= x < box["width"] and 0 <= y < box["height"]):
+            continue
+        tip = page.locator(".embedlab-map-tip").first
+        tip.evaluate("el => { el.style.display = 'none'; }")       # shown again only by this hover
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
+        try:
+            tip.wait_for(state="visible", timeout=5_000)
+        except Exception as e:          # playwright's TimeoutError: no point under the cursor
+            if type(e).__name__ != "TimeoutError":
+                raise
+            continue
+        out.append((tip.text_content(), tip.evaluate("el => el.childElementCount")))
+    return out
 
 
 def _big_db(path: Path, n: int) -> None:
@@ -120,7 +144,7 @@ def test_ten_simultaneous_users_on_a_20k_atlas(tmp_path, capsys):
         idle = _rss_mb(server_pid)
         first = b.new_context(viewport={"width": 1400, "height": 900}).new_page()
         first.goto(f"{url}/atlas?session=scale")
-        first.wait_for_selector(".js-plotly-plot canvas", timeout=180_000)
+        wait_for_map(first, "atlas_map", points=20_000, timeout_ms=180_000)
         wait_for_app(first, timeout_ms=180_000)
         one_user = _rss_mb(server_pid)
         pages = [b.new_context(viewport={"width": 1400, "height": 900}).new_page() for _ in range(10)]
@@ -129,14 +153,13 @@ def test_ten_simultaneous_users_on_a_20k_atlas(tmp_path, capsys):
             p.goto(f"{url}/atlas?session=scale", wait_until="commit")
         for p in pages:
             p.bring_to_front()
-            p.wait_for_selector(".js-plotly-plot canvas", state="attached", timeout=300_000)
+            wait_for_map(p, "atlas_map", points=20_000, timeout_ms=300_000)      # every map holds every point
             wait_for_app(p, timeout_ms=300_000)
         all_drawn = time.perf_counter() - t0
         ten_users = _rss_mb(server_pid)
         for p in pages:
             assert p.locator("[data-testid='stException']").count() == 0
-            assert p.evaluate("document.querySelector('.js-plotly-plot')._fullData"
-                              ".reduce((s, t) => s + (t.x ? t.x.length : 0), 0)") >= 20_000
+            assert p.evaluate("window.__embedlabMaps.atlas_map.sp.get('points').length") == 20_000
         screenshot(pages[-1], "ten-users-atlas")
     per_user = (ten_users - one_user) / 10
     with capsys.disabled():

@@ -67,7 +67,7 @@ def test_no_page_loads_anything_from_the_network(mapped_db: Path) -> None:
             assert page.locator("[data-testid='stException']").count() == 0, name
         page.goto(f"{url}/atlas?session=s")
         wait_for_app(page)
-        wait_for_points(page, 100, timeout_ms=120_000)
+        assert wait_for_points(page, 1100, timeout_ms=120_000) == 1100      # the WebGL map, every document
         tabs = page.locator("[role='tab']")
         for i in range(tabs.count()):
             tabs.nth(i).click()

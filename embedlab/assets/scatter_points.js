@@ -54,10 +54,24 @@ function tooltipText(map, index) {
   return parts.join(" · ") + (text ? ` — ${text}` : "");
 }
 
+function drawFinished(map) {
+  // regl-scatterplot ignores a draw called while another is in flight (the points' first draw and the layer
+  // arrive together, e.g. in the offline report): a layer that came meanwhile is drawn now.
+  map.drawing = false;
+  if (map.layerWaiting) {
+    map.layerWaiting = false;
+    applyLayer(map);
+  }
+}
+
 function applyLayer(map) {
   // Colour codes (z), emphasis (w), selection outline and focus cross: one upload, one draw.
   const layer = map.layer;
   if (!map.sp || !map.points || !layer || layer.header.n !== map.points.header.n) return;
+  if (map.drawing) {
+    map.layerWaiting = true;
+    return;
+  }
   const h = layer.header;
   const sp = map.sp;
   const props = {
@@ -84,9 +98,9 @@ function applyLayer(map) {
   if (map.indexedRevision === map.revision && sp.get("spatialIndex")) options.spatialIndex = sp.get("spatialIndex");
   const t0 = performance.now();
   sp.draw(points, options).then(() => {
+    if (map.sp !== sp) return;                     // a remount replaced this scatterplot meanwhile
     map.indexedRevision = map.revision;
     map.lastDrawMs = performance.now() - t0;
-    map.drawing = false;
     if (layer.selected && layer.selected.length) sp.select(Array.from(layer.selected), { preventEvent: true });
     else sp.deselect({ preventEvent: true });
     const marks = [];
@@ -115,6 +129,7 @@ function applyLayer(map) {
     map.zoomToken = zoomToken;
     map.layersDrawn = (map.layersDrawn || 0) + 1;
     map.lastDrawnAt = performance.now();
+    drawFinished(map);
   });
 }
 
@@ -160,6 +175,7 @@ export default function mountPoints(args) {
       opacityInactiveMax: 1,
       opacityInactiveScale: 1,
     });
+    map.drawing = false;                           // nothing is drawing on the new scatterplot yet
     if (keptView) map.sp.set({ cameraView: keptView });
     const tip = root.querySelector(".embedlab-map-tip");
     // A lasso publishes "lassoStart", then "select" (or "deselect" when it caught nothing), then "lassoEnd".
@@ -196,7 +212,12 @@ export default function mountPoints(args) {
     if (map.layer && map.layer.header.n === payload.header.n) applyLayer(map);
     else {
       map.drawing = true;
-      map.sp.draw({ x: payload.x, y: payload.y }).then(() => { map.drawing = false; map.lastDrawnAt = performance.now(); });
+      const sp = map.sp;
+      sp.draw({ x: payload.x, y: payload.y }).then(() => {
+        if (map.sp !== sp) return;
+        map.lastDrawnAt = performance.now();
+        drawFinished(map);
+      });
     }
     if (fresh && map.shownRevision !== undefined) map.sp.reset();   // another map: start from the whole of it
     map.shownRevision = map.revision;
