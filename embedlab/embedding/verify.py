@@ -4,8 +4,9 @@ shared cache (`storage.transfer`, which samples the rows and calls this module's
 `verify_tokens`: the module is its `MatrixVerifier`); anything that cannot be checked here counts as not verified.
 
 The claimed embedder is rebuilt only from what this machine has: the TF-IDF baseline (fitted on the corpus's texts,
-through `EmbeddingSpace`, as the cache computes it) and sentence-transformers models in a local folder (the bundled
-MiniLM, or a folder path) whose weights match the claimed identity, run with the claimed backend. A hub name is
+through `EmbeddingSpace`, as the cache computes it), the static model distilled from the bundled MiniLM, and
+sentence-transformers models in a local folder (the bundled MiniLM, or a folder path) whose weights match the claimed
+identity, run with the claimed backend. A hub name is
 never downloaded to check a file: it stays unverified.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from embedlab.embedding.embedders import (
     resolve_model_path,
 )
 from embedlab.embedding.space import EmbeddingSpace
+from embedlab.embedding.static import StaticEmbedder
 from storage.transfer import Verdict
 
 MIN_COSINE = 0.999      # fp32 and bf16 encodings of MiniLM agree to ~0.9999, per document and per token
@@ -53,6 +55,8 @@ def claimed_embedder(identity: dict) -> Embedder:
             raise NotVerifiable(f"model {model!r} is not a local model here (a hub model is not downloaded to "
                                 "check an import)")
         embedder = SentenceTransformerEmbedder(model, backend=backend)
+    elif kind == "model2vec":      # minilm-static: distilled here from the bundled teacher (identity names both)
+        embedder = StaticEmbedder()
     else:
         raise NotVerifiable(f"embedder {str(kind)[:40]!r} is unknown here")
     if embedder.identity() != identity:
