@@ -1,6 +1,7 @@
 """Judging in Chromium: a focused document's neighbours judged by click and by keyboard (Streamlit's button
-shortcuts: J moves the cursor, 2/1/0 grade), the grades stored under the judge's name from the URL, and still shown
-after a reload; a new tab of the same browser judges under the same name (local storage)."""
+shortcuts: J moves the cursor, 2/1/0 grade), then two semantic-search hits (a click hands the keyboard to the hits),
+the grades stored under the judge's name from the URL, and still shown after a reload; a new tab of the same browser
+judges under the same name (local storage)."""
 from __future__ import annotations
 
 import re
@@ -50,9 +51,21 @@ def card_docs(page) -> list[int]:
     return [int(re.search(rf"st-key-atlas-nb-{FOCUS}-card-(\d+)", c).group(1)) for c in classes]
 
 
+def hit_docs(page) -> list[int]:
+    """The search hits' documents, in the order listed."""
+    classes = page.eval_on_selector_all("[class*='st-key-atlas-hits-']", "els => els.map(e => e.className)")
+    rows = [re.search(r"st-key-atlas-hits-(\d+)-(\d+)(?:\s|$)", c) for c in classes]
+    return [int(m.group(2)) for m in sorted((m for m in rows if m), key=lambda m: int(m.group(1)))]
+
+
 def chosen(doc: int, grade: int) -> str:
     """The selector of document `doc`'s grade button drawn as chosen (primary)."""
     return f".st-key-atlas-nb-{FOCUS}-judge-{doc}-g{grade} [data-testid='stBaseButton-primary']:visible"
+
+
+def hit_chosen(n: int, doc: int, grade: int) -> str:
+    """The selector of the `n`-th hit's grade button drawn as chosen."""
+    return f".st-key-atlas-hits-{n}-{doc}-g{grade} [data-testid='stBaseButton-primary']:visible"
 
 
 def test_neighbours_judged_by_click_and_keyboard_are_kept_after_a_reload(tmp_path):
@@ -88,6 +101,29 @@ def test_neighbours_judged_by_click_and_keyboard_are_kept_after_a_reload(tmp_pat
             wait_for_app(page)
             q = Query.document(FOCUS).key
             want = {(q, docs[0], "ann"): 2, (q, docs[1], "ann"): 0, (q, docs[2], "ann"): 1}
+            assert stored(db) == want
+            # two search hits (semantic, the default): the first by click (the hits take the keyboard), J then 0 for the second
+            box = page.locator(".st-key-atlas_query input")
+            box.fill("rocket orbit")
+            box.press("Enter")
+            page.get_by_role("tab", name="🔎 Search hits").click()
+            page.wait_for_selector("[class*='st-key-atlas-hits-0-']", timeout=60_000)
+            wait_for_app(page)
+            hits = hit_docs(page)
+            assert len(hits) >= 3
+            page.locator(f".st-key-atlas-hits-0-{hits[0]}-g2 button:visible").click()
+            page.wait_for_selector(hit_chosen(0, hits[0], 2), timeout=60_000)
+            wait_for_app(page)
+            page.evaluate("() => document.activeElement && document.activeElement.blur()")   # keys to the page
+            page.keyboard.press("j")
+            page.wait_for_function("""() => { const bar = document.querySelector('.st-key-atlas-hits-keys');
+                return bar && bar.innerText.includes('Hit 2 of'); }""", timeout=60_000)
+            wait_for_app(page)
+            page.keyboard.press("0")
+            page.wait_for_selector(hit_chosen(1, hits[1], 0), timeout=60_000)
+            wait_for_app(page)
+            typed = Query.typed("rocket orbit").key
+            want |= {(typed, hits[0], "ann"): 2, (typed, hits[1], "ann"): 0}
             assert stored(db) == want
             # a reload: the grades are drawn again from the database, the judge's name from the URL
             page.reload()
