@@ -48,6 +48,9 @@ def texts(n: int, k: int) -> list[str] | None:
     return [f"point {i} of cluster {v}" for i, v in enumerate(labels)] if n <= 100_000 else None
 
 
+with_texts = st.query_params.get("texts", "1") != "0"      # ?texts=0: no hover snippets (what they cost)
+
+
 coords, labels = points(n, k)
 by = st.radio("Colour by", ["cluster", "x", "parity"], horizontal=True, key="colour")
 focus = st.number_input("Focus", min_value=-1, max_value=n - 1, value=-1, key="focus_input")
@@ -63,7 +66,7 @@ else:
     layer = layer_of(spec)
     layer.focus = focus if focus is not None else st.session_state.get("clicked")
     layer.selected = picked
-    scatter_map(coords, layer, key="demo", revision=f"demo-{n}-{k}", hover=texts(n, k),
+    scatter_map(coords, layer, key="demo", revision=f"demo-{n}-{k}-{int(with_texts)}", hover=texts(n, k) if with_texts else None,
                 on_click=lambda i: st.session_state.__setitem__("clicked", i),
                 on_select=lambda ids: st.session_state.__setitem__("picked", ids))
 st.tabs(["one", "two"])

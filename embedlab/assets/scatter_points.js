@@ -6,6 +6,8 @@
 // scatterplot draws only when something changed (no animation loop does any drawing work), so a software-rendered
 // frame is paid once per change.
 const MAPS = (window.__embedlabMaps = window.__embedlabMaps || {});
+// How long new points wait for their layer before they are drawn plain (the layer, when it comes, draws them).
+const LAYER_WAIT_MS = 300;
 
 function readPoints(bytes) {
   const copy = bytes.slice();                      // the message's bytes are not 4-byte aligned
@@ -68,6 +70,10 @@ function applyLayer(map) {
   // Colour codes (z), emphasis (w), selection outline and focus cross: one upload, one draw.
   const layer = map.layer;
   if (!map.sp || !map.points || !layer || layer.header.n !== map.points.header.n) return;
+  if (map.pointsPending) {                         // this draw draws the waiting points too: one draw, not two
+    map.pointsPending = false;
+    map.drawing = false;
+  }
   if (map.drawing) {
     map.layerWaiting = true;
     return;
@@ -176,6 +182,7 @@ export default function mountPoints(args) {
       opacityInactiveScale: 1,
     });
     map.drawing = false;                           // nothing is drawing on the new scatterplot yet
+    map.pointsPending = false;
     if (keptView) map.sp.set({ cameraView: keptView });
     const tip = root.querySelector(".embedlab-map-tip");
     // A lasso publishes "lassoStart", then "select" (or "deselect" when it caught nothing), then "lassoEnd".
@@ -211,13 +218,20 @@ export default function mountPoints(args) {
     map.firstDrawStarted = performance.now();
     if (map.layer && map.layer.header.n === payload.header.n) applyLayer(map);
     else {
+      // The layer (colours) usually arrives a moment after the points: wait for it briefly, so that a software-
+      // rendered frame (about 0.2 s per 100k points without a GPU) is drawn once, not once plain and once coloured.
       map.drawing = true;
+      map.pointsPending = true;
       const sp = map.sp;
-      sp.draw({ x: payload.x, y: payload.y }).then(() => {
-        if (map.sp !== sp) return;
-        map.lastDrawnAt = performance.now();
-        drawFinished(map);
-      });
+      setTimeout(() => {
+        if (map.sp !== sp || !map.pointsPending) return;      // the layer came and drew them, or a remount
+        map.pointsPending = false;
+        sp.draw({ x: payload.x, y: payload.y }).then(() => {
+          if (map.sp !== sp) return;
+          map.lastDrawnAt = performance.now();
+          drawFinished(map);
+        });
+      }, LAYER_WAIT_MS);
     }
     if (fresh && map.shownRevision !== undefined) map.sp.reset();   // another map: start from the whole of it
     map.shownRevision = map.revision;
