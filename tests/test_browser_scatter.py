@@ -141,3 +141,21 @@ def test_without_webgl_the_map_says_so(demo_url: str) -> None:
         message = page.locator(".embedlab-map-message")
         message.wait_for(state="visible", timeout=60_000)
         assert "needs WebGL" in message.inner_text()
+
+
+def test_hovering_a_point_shows_its_snippet_sent_deflated(demo_url: str) -> None:
+    """The hover snippets travel deflated with the points and are inflated after the first frame: hovering a
+    point shows "#i · category — its text"."""
+    with chromium() as b:
+        page = b.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(f"{demo_url}/?n=500")
+        _wait_for_layer(page, 1)
+        page.wait_for_function("() => !!window.__embedlabMaps.demo.texts", timeout=60_000)
+        index = 123
+        x, y = page.evaluate(f"() => window.__embedlabMaps.demo.sp.getScreenPosition({index})")
+        box = _canvas_box(page)
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        tip = page.locator(".embedlab-map-tip")
+        tip.wait_for(state="visible", timeout=30_000)
+        text = tip.inner_text()
+        assert text.startswith(f"#{index} · c") and f"— point {index} of cluster" in text, text

@@ -20,11 +20,14 @@ function readPoints(bytes) {
   const n = header.n;
   const x = new Float32Array(copy.buffer, offset, n); offset += 4 * n;
   const y = new Float32Array(copy.buffer, offset, n); offset += 4 * n;
-  let texts = null;
-  if (header.texts_bytes) {
-    texts = new TextDecoder().decode(copy.subarray(offset, offset + header.texts_bytes)).split("\u001e");
-  }
-  return { header, x, y, texts };
+  const packedTexts = header.texts_bytes ? copy.subarray(offset, offset + header.texts_bytes) : null;
+  return { header, x, y, packedTexts };
+}
+
+async function inflateTexts(packed) {
+  // The hover snippets, zlib-deflated by pack_points: inflated off the draw's path (they are needed on hover only).
+  const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return (await new Response(stream).text()).split("\u001e");
 }
 
 function webglAvailable() {
@@ -214,7 +217,11 @@ export default function mountPoints(args) {
     const fresh = map.revision !== payload.header.revision;
     map.revision = payload.header.revision;
     map.points = payload;
-    map.texts = payload.texts;
+    map.texts = null;
+    if (payload.packedTexts) {
+      inflateTexts(payload.packedTexts).then((texts) => { if (map.points === payload) map.texts = texts; },
+                                             () => {});   // without snippets the hover still names the document
+    }
     map.firstDrawStarted = performance.now();
     if (map.layer && map.layer.header.n === payload.header.n) applyLayer(map);
     else {
