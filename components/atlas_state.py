@@ -27,8 +27,6 @@ FOCUS_KEY = "atlas_focus"
 SELECTION_KEY = "atlas_selection"
 SCOPE_KEY = "atlas_scope"                        # (corpus id, model) the focus, selection and map settings are of
 TAB_KEY = "atlas_tab"
-MAP_SELECTION_KEY = "atlas_map_selection"        # the selection last made with the main map's box or lasso
-SELECTION_EPOCH_KEY = "atlas_selection_epoch"    # counts selections made elsewhere: each one redraws the main map
 RETRIEVAL_RUN_KEY, FAILURE_RUN_KEY, OOD_RUN_KEY = "atlas_rmap_run", "atlas_fail_run", "atlas_oodx_run"
 RETRIEVAL_ORDER_KEY = "atlas_rmap_order"
 
@@ -88,16 +86,12 @@ def set_focus(idx: int | None) -> None:
 
 
 def set_selection(indices: Iterable[int]) -> None:
-    """Select documents (from a table, a cluster, the hits, the compare maps, or clear): the main map is redrawn."""
+    """Select documents (a box or lasso on a map, a table, a cluster, the hits, or clear): every map outlines
+    them through its layer."""
     st.session_state[SELECTION_KEY] = [int(i) for i in indices]
-    st.session_state[MAP_SELECTION_KEY] = None
-    st.session_state[SELECTION_EPOCH_KEY] = st.session_state.get(SELECTION_EPOCH_KEY, 0) + 1
 
 
-def select_on_map(indices: Iterable[int]) -> None:
-    """A box or lasso selection on the main map: the chart already shows it (Plotly greys the rest itself)."""
-    st.session_state[SELECTION_KEY] = [int(i) for i in indices]
-    st.session_state[MAP_SELECTION_KEY] = list(st.session_state[SELECTION_KEY])
+select_on_map = set_selection     # the main map's box and lasso
 
 
 def enter_corpus(corpus_id: int) -> None:

@@ -278,8 +278,10 @@ def cancel_job(db: sqlite_utils.Database, job_id: int) -> None:
 def resume_job(db_path: str | Path, job_id: int) -> int:
     """Start an interrupted, failed or cancelled job again with its parameters (work resumes from storage)."""
     db = connect(db_path)
-    job = get_job(db, job_id)
-    db.close()
+    try:
+        job = get_job(db, job_id)
+    finally:
+        db.close()
     return submit_job(db_path, job.kind, job.params, session_id=job.session_id)
 
 

@@ -88,13 +88,6 @@ def export_contents(db: sqlite_utils.Database, name: str) -> list[ExportPart]:
     return parts
 
 
-def human_bytes(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} bytes"
-
-
 def export_session_with_options(db: sqlite_utils.Database, name: str, out_path: str | os.PathLike, *,
                                 without: Iterable[str] = (), overwrite: bool = False) -> Path:
     """`transfer.export_session`, then leave out the matrix kinds named in `without` ("tokens", "projections")
