@@ -9,7 +9,7 @@ import streamlit as st
 from components.atlas_context import AtlasContext
 from components.atlas_map_settings import describe_map
 from components.atlas_state import select_on_map
-from components.data import map_quality
+from components.data import map_quality, neighbour_index
 from components.judge_buttons import JudgeScope
 from components.map_view import draw_map
 from components.neighbour_panel import neighbour_panel
@@ -54,7 +54,8 @@ def focus_column(ctx: AtlasContext) -> list[dict]:
     doc = {**doc, "label": None if label is None else ctx.label_names.get(str(label)) or label}
     rows = neighbour_panel(X=ctx.X, coords=ctx.coords, focus=ctx.focus, doc=doc, texts=ctx.texts,
                            labels=ctx.shown_labels, on_focus=ctx.set_focus, on_clear=lambda: ctx.set_focus(None),
-                           judging=JudgeScope(ctx.session_id, ctx.corpus.id))
+                           judging=JudgeScope(ctx.session_id, ctx.corpus.id),
+                           index=neighbour_index(ctx.emb_id, len(ctx.X)))
     with st.popover("🔖 Bookmark this document", width="stretch"):
         bookmark_form(ctx.ws, ctx.session_id, ctx.corpus.id, [ctx.focus], key="atlas-bm-focus")
     return rows

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from components.state import get_workspace
+from embedlab.ann import IvfIndex, stored_or_built, use_index
 from embedlab.clusters import assign_noise, cluster, keyword_labels
 from embedlab.compare import linear_cka, mean_neighbour_overlap, neighbour_disagreement
 from embedlab.diagnostics import diagnose, k_occurrence
@@ -49,6 +50,21 @@ def shared_matrix(matrix_id: int) -> np.ndarray:
     """A finished matrix, loaded once per server and shared read-only by all users (keyed by its cache key too:
     an evicted matrix's id may come back for another matrix)."""
     return _shared_matrix(*get_workspace().matrix_cache_key(matrix_id))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Building the neighbour index (once per embedding)…")
+def _neighbour_index(path: str, matrix_id: int, cache_key: str) -> IvfIndex:
+    X = _shared_matrix(path, matrix_id, cache_key)
+    with Workspace.open(path) as ws:
+        return stored_or_built(ws.db, X, embedding_key=cache_key)
+
+
+def neighbour_index(matrix_id: int, n: int) -> IvfIndex | None:
+    """The approximate neighbour index of an embedding of n documents (`embedlab.ann`: stored, or built once and
+    stored), or None where exact search is fast enough."""
+    if not use_index(n):
+        return None
+    return _neighbour_index(*get_workspace().matrix_cache_key(matrix_id))
 
 
 @st.cache_resource(show_spinner=False)

@@ -22,6 +22,7 @@ from components.judge_buttons import (
     set_cursor,
     take_keys,
 )
+from embedlab.ann import IvfIndex
 from embedlab.judgments import Query
 from embedlab.nearest_documents import neighbour_rows
 from embedlab.text_display import display_text
@@ -33,10 +34,12 @@ PANEL_KEY = "atlas-nb"    # the Atlas's panel: its widgets' prefix and its judge
 def neighbour_panel(*, X: np.ndarray, coords: np.ndarray | None, focus: int, doc: dict,
                     texts: Sequence[str], labels: Sequence[Any] | None, on_focus: Callable[[int], None],
                     on_clear: Callable[[], None] | None = None, key: str = PANEL_KEY,
-                    height: int = 620, judging: JudgeScope | None = None) -> list[dict]:
+                    height: int = 620, judging: JudgeScope | None = None,
+                    index: IvfIndex | None = None) -> list[dict]:
     """Render the panel for document `focus` (`doc` as from `load_documents`, its label as shown); return the
     neighbour rows (see `neighbour_rows`). With `judging`, the neighbours are judged for the focused document, and
-    the panel takes the page's keyboard unless another list took it."""
+    the panel takes the page's keyboard unless another list took it. With `index` (a large corpus) the neighbours
+    are approximate, and the panel says so."""
     head = f"**Document #{focus}**"
     if doc.get("label") is not None:
         head += f" · label *{display_text(doc['label'])}*"
@@ -50,8 +53,12 @@ def neighbour_panel(*, X: np.ndarray, coords: np.ndarray | None, focus: int, doc
     st.caption(display_text(" · ".join(f"{k}: {v}" for k, v in meta.items() if v not in (None, ""))[:300]))
 
     k = st.slider("Neighbours (k)", 5, 50, 10, key=f"{key}-k")
-    rows = neighbour_rows(X, coords, focus, k=k, labels=labels, texts=texts)
+    rows = neighbour_rows(X, coords, focus, k=k, labels=labels, texts=texts, index=index)
     n_far = sum(r["far on map"] for r in rows)
+    if index is not None:
+        st.caption(f"≈ Approximate neighbours: {len(X):,} documents are searched through an index (the "
+                   f"{index.params['nprobe']} of {index.params['nlist']:,} groups nearest to this document), which "
+                   "may miss a true neighbour now and then.")
     if n_far:
         st.caption(f"⚠ {n_far} of {len(rows)} neighbours lie far away on the map (farther than 90 % of all "
                    "documents): the map tore their neighbourhood apart.")

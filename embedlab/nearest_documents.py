@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from embedlab.ann import IvfIndex
 from embedlab.neighbours import far_on_map, l2_normalise, top_k
 from embedlab.text_display import short_text
 
@@ -16,11 +17,16 @@ NEIGHBOUR_TEXT_CHARS = 320
 
 def neighbour_rows(X: np.ndarray, coords: np.ndarray | None, focus: int, *, k: int = 10,
                    labels: Sequence[Any] | None = None, texts: Sequence[str] | None = None,
-                   quantile: float = 0.9, text_chars: int = NEIGHBOUR_TEXT_CHARS) -> list[dict]:
+                   quantile: float = 0.9, text_chars: int = NEIGHBOUR_TEXT_CHARS,
+                   index: IvfIndex | None = None) -> list[dict]:
     """The k nearest documents to `focus` in the original space (cosine), best first, with a flag for
     those the map puts far away (see `embedlab.neighbours.far_on_map`). "text" is the document cut to
-    `text_chars` characters (enough to read: the panel shows it wrapped), "cut" says whether it was cut."""
-    idx, scores = top_k(X, int(focus), k=int(k))
+    `text_chars` characters (enough to read: the panel shows it wrapped), "cut" says whether it was cut.
+    With `index` (a large corpus: `embedlab.ann`) the neighbours are approximate: found by the index."""
+    if index is not None:
+        idx, scores = index.search(X, int(focus), k=int(k))
+    else:
+        idx, scores = top_k(X, int(focus), k=int(k))
     far = far_on_map(coords, int(focus), idx, quantile=quantile) if coords is not None else \
         np.zeros(len(idx), dtype=bool)
     rows = []

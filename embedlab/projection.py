@@ -42,6 +42,10 @@ TSNE_ONE_THREAD_ROWS = 20_000
 # umap-learn computes exact distances below this many rows, and NN-descent above.
 UMAP_SMALL_DATA = 4096
 EXACT_KNN_ROWS = 50_000   # up to here UMAP's kNN graph is exact (blockwise products), NN-descent above
+# Above this many rows UMAP is fitted on a random sample of this many and the other rows are placed by umap-learn's
+# `transform` (their neighbours among the sample, then a short optimisation with the sample fixed): see `_umap_sampled`.
+UMAP_FIT_ROWS = 100_000
+PLACE_BLOCK_ROWS = 100_000   # rows placed per `transform` call (progress, and memory)
 # Rows closer than this (relative to the largest value) to the first row are the same point: identical documents.
 SAME_POINT_TOLERANCE = 1e-5
 
@@ -50,14 +54,17 @@ Progress = Callable[[float, str], None]
 
 def projection_params(*, method: str = "umap", n_components: int = 2, seed: int | None = 42,
                       n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine",
-                      perplexity: float = 30.0, pca_dims: int = 100, n_epochs: int | None = None) -> dict:
+                      perplexity: float = 30.0, pca_dims: int = 100, n_epochs: int | None = None,
+                      fit_rows: int | None = None) -> dict:
     """The normalised parameters of a projection, with "version": a cache key's content.
 
-    Only what changes the result of `method` is kept, so equal maps get equal keys.
+    Only what changes the result of `method` is kept, so equal maps get equal keys. `fit_rows` (UMAP): fit on a
+    sample of this many rows and place the others (None: `UMAP_FIT_ROWS`, the default rule; it is kept in the
+    params only when given, so maps made before it keep their keys; up to UMAP_FIT_ROWS rows the default fits all).
     """
     method = _check_method(method)
     _check_options(n_components=n_components, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist,
-                   perplexity=perplexity, pca_dims=pca_dims, n_epochs=n_epochs)
+                   perplexity=perplexity, pca_dims=pca_dims, n_epochs=n_epochs, fit_rows=fit_rows)
     params: dict = {"version": PROJECTION_VERSION, "method": method, "n_components": int(n_components)}
     metric = str(metric).lower()
     if method == "pca":
@@ -67,6 +74,8 @@ def projection_params(*, method: str = "umap", n_components: int = 2, seed: int 
                       min_dist=float(min_dist), metric=metric, pca_dims=int(pca_dims))
         if n_epochs is not None:
             params["n_epochs"] = int(n_epochs)
+        if fit_rows is not None:
+            params["fit_rows"] = int(fit_rows)
     else:
         params.update(seed=None if seed is None else int(seed), perplexity=float(perplexity), metric=metric,
                       pca_dims=int(pca_dims))
@@ -75,8 +84,9 @@ def projection_params(*, method: str = "umap", n_components: int = 2, seed: int 
 
 def projection_plan(n: int, dim: int, *, method: str = "umap", n_components: int = 2, n_neighbors: int = 15,
                     metric: str = "cosine", perplexity: float = 30.0, pca_dims: int = 100,
-                    n_epochs: int | None = None) -> dict:
-    """What `project` will do for an n x dim matrix: PCA or not, the metric, the effective parameters."""
+                    n_epochs: int | None = None, fit_rows: int | None = None) -> dict:
+    """What `project` will do for an n x dim matrix: PCA or not, the metric, the effective parameters; for UMAP
+    "fit_rows", the rows of the sample it is fitted on (None: all rows)."""
     method = _check_method(method)
     metric = str(metric).lower()
     plan = {"method": method, "n": int(n), "dim": int(dim), "n_components": int(n_components),
@@ -86,8 +96,11 @@ def projection_plan(n: int, dim: int, *, method: str = "umap", n_components: int
         plan["metric"] = "euclidean"
     if method == "umap":
         plan["n_neighbors"] = int(max(2, min(n_neighbors, n - 1)))
+        fit = int(fit_rows) if fit_rows is not None else UMAP_FIT_ROWS
+        plan["fit_rows"] = fit if n > fit else None
+        m = fit if n > fit else n         # the epochs suit the rows the layout is fitted on
         if n_epochs is None:
-            n_epochs = 500 if n <= 10_000 else 200 if n <= FEW_EPOCHS_ROWS else LARGE_N_EPOCHS
+            n_epochs = 500 if m <= 10_000 else 200 if m <= FEW_EPOCHS_ROWS else LARGE_N_EPOCHS
         plan["n_epochs"] = int(n_epochs)
     elif method == "tsne":
         plan["perplexity"] = float(max(1.0, min(perplexity, (n - 1) / 3.0)))
@@ -96,8 +109,8 @@ def projection_plan(n: int, dim: int, *, method: str = "umap", n_components: int
 
 def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed: int | None = 42,
             n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine", perplexity: float = 30.0,
-            pca_dims: int = 100, n_epochs: int | None = None, progress: Progress | None = None,
-            info: dict | None = None) -> np.ndarray:
+            pca_dims: int = 100, n_epochs: int | None = None, fit_rows: int | None = None,
+            progress: Progress | None = None, info: dict | None = None) -> np.ndarray:
     """The rows of X placed in `n_components` dimensions: float32 array (n, n_components).
 
     UMAP (default), PCA or t-SNE. With a seed the result is identical from run to run (umap-learn then
@@ -107,7 +120,8 @@ def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed:
     `info["caveat"]`: a line for the user when the map of these rows says little (else None).
     Fewer than 3 rows are laid out on a line; rows that are all the same point (identical documents, or
     all zero) share the origin, where UMAP and t-SNE would scatter them at random (and t-SNE would crash on
-    all-zero rows); tiny inputs get smaller n_neighbors and perplexity.
+    all-zero rows); tiny inputs get smaller n_neighbors and perplexity. UMAP of more than `fit_rows` rows
+    (default UMAP_FIT_ROWS) is fitted on a sample and the other rows are placed (`_umap_sampled`).
     """
     X = _check_matrix(X)
     n, dim = X.shape
@@ -115,7 +129,8 @@ def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed:
     if n_components not in (2, 3):
         raise InputError(f"a map has 2 or 3 dimensions, got {n_components}")
     plan = projection_plan(n, dim, method=method, n_components=n_components, n_neighbors=n_neighbors,
-                           metric=metric, perplexity=perplexity, pca_dims=pca_dims, n_epochs=n_epochs)
+                           metric=metric, perplexity=perplexity, pca_dims=pca_dims, n_epochs=n_epochs,
+                           fit_rows=fit_rows)
     report = _Stages(progress, plan)
     if info is not None:
         info.clear()
@@ -141,7 +156,9 @@ def project(X: np.ndarray, *, method: str = "umap", n_components: int = 2, seed:
         if plan["pca_dims"] is not None:
             report.stage(f"PCA to {plan['pca_dims']} dimensions")
             X = _pca(X, plan["pca_dims"])
-        if method == "umap":
+        if method == "umap" and plan["fit_rows"] is not None:
+            Y = _umap_sampled(X, plan, seed=seed, min_dist=min_dist, report=report)
+        elif method == "umap":
             Y = _umap(X, plan, seed=seed, min_dist=min_dist, report=report)
         else:
             Y = _tsne(X, plan, seed=seed, report=report)
@@ -190,7 +207,9 @@ def knn_overlap(X: np.ndarray, Y: np.ndarray, *, k: int = 10, sample: int | None
 # --- stages ---------------------------------------------------------------------------------------
 
 
-def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages") -> np.ndarray:
+def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages", keep: bool = False):
+    """The UMAP layout of X; with `keep`, the fitted umap object instead (its kNN search index kept, for
+    `transform`: the kNN graph then always comes from NN-descent, whose index `transform` searches)."""
     import numba
     from numba.core.errors import NumbaWarning
 
@@ -214,7 +233,7 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
             warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
             # umap falls back to a random start by itself when its spectral start fails (a too small eigengap)
             warnings.filterwarnings("ignore", message="Spectral initialisation failed", category=UserWarning)
-            if UMAP_SMALL_DATA < n <= EXACT_KNN_ROWS and plan["metric"] == "euclidean":
+            if UMAP_SMALL_DATA < n <= EXACT_KNN_ROWS and plan["metric"] == "euclidean" and not keep:
                 report.stage("kNN graph")
                 kwargs["precomputed_knn"] = exact_euclidean_knn(X, n_neighbors)
             elif n > UMAP_SMALL_DATA:
@@ -224,10 +243,44 @@ def _umap(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages"
                     X, n_neighbors, plan["metric"], {}, False, random_state, low_memory=True,
                     use_pynndescent=True, n_jobs=kwargs["n_jobs"], verbose=False)  # (indices, distances, index)
             report.stage("fuzzy graph and spectral start")
-            Y = umap.UMAP(**kwargs).fit_transform(X)
+            reducer = umap.UMAP(**kwargs)
+            Y = reducer.fit_transform(X)
     finally:
         numba.set_num_threads(threads)
     report.raise_deferred()
+    return reducer if keep else Y
+
+
+def _umap_sampled(X: np.ndarray, plan: dict, *, seed, min_dist: float, report: "_Stages") -> np.ndarray:
+    """UMAP fitted on a random sample of plan["fit_rows"] rows (seeded), the other rows placed block by block by
+    umap-learn's `transform`: each row starts at the weighted mean of its nearest sampled rows and moves for a third
+    of the epochs while the sample stays fixed. At 1M x 384 on 2 cores a full fit would take far longer (NN-descent
+    on 1M rows, and every epoch over 15M edges): see bench/million.py, which also measures the trustworthiness of
+    the sampled map against a full fit at 100k."""
+    import numba
+    from numba.core.errors import NumbaWarning
+
+    n, m = len(X), int(plan["fit_rows"])
+    rng = np.random.default_rng(0 if seed is None else seed)
+    sample = np.sort(rng.choice(n, size=m, replace=False))
+    reducer = _umap(np.ascontiguousarray(X[sample]), {**plan, "n": m}, seed=seed, min_dist=min_dist,
+                    report=report, keep=True)
+    Y = np.empty((n, plan["n_components"]), dtype=np.float32)
+    Y[sample] = reducer.embedding_
+    rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+    reducer.tqdm_kwds = {**(reducer.tqdm_kwds or {}), "disable": True}
+    reducer.verbose = False
+    threads = numba.get_num_threads()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+            for start in range(0, len(rest), PLACE_BLOCK_ROWS):
+                report.placing(start, len(rest))
+                rows = rest[start:start + PLACE_BLOCK_ROWS]
+                Y[rows] = reducer.transform(np.ascontiguousarray(X[rows]))
+    finally:
+        numba.set_num_threads(threads)
+    report.placing(len(rest), len(rest))
     return Y
 
 
@@ -300,6 +353,10 @@ class _Stages:
         self.starts = {"PCA": 0.0, "kNN graph": 0.02 if plan["pca_dims"] else 0.0,
                        "fuzzy graph and spectral start": 0.12 if big else 0.0,
                        "epochs": 0.3 if big else 0.1, "t-SNE layout": 0.05}
+        # A sampled UMAP: the fit (kNN graph, start, epochs) takes the first share, placing the other rows the rest.
+        self.place_start = 0.35 if plan.get("fit_rows") else 0.99
+        if plan.get("fit_rows"):
+            self.starts.update({"kNN graph": 0.01, "fuzzy graph and spectral start": 0.06, "epochs": 0.12})
 
     def stage(self, message: str) -> None:
         self._close()
@@ -312,7 +369,15 @@ class _Stages:
             self._close()
             self._name = "epochs"
         start = self.starts["epochs"]
-        self._emit(start + (0.99 - start) * done / max(total, 1), f"layout: epoch {done}/{total}")
+        self._emit(start + (self.place_start - start) * done / max(total, 1), f"layout: epoch {done}/{total}")
+
+    def placing(self, done: int, total: int) -> None:
+        """Progress of placing the rows outside a sampled UMAP's sample."""
+        if self._name != "placing":
+            self._close()
+            self._name = "placing"
+        self._emit(self.place_start + (0.99 - self.place_start) * done / max(total, 1),
+                   f"placing the other rows: {done:,}/{total:,}")
 
     def done(self, caveat: str | None = None) -> None:
         """The last progress call: "done", with the map's caveat when there is one (the CLI prints it)."""
@@ -411,7 +476,8 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _check_options(*, n_components, seed, n_neighbors, min_dist, perplexity, pca_dims, n_epochs) -> None:
+def _check_options(*, n_components, seed, n_neighbors, min_dist, perplexity, pca_dims, n_epochs,
+                   fit_rows=None) -> None:
     """User-set projection options in their valid ranges, or one InputError line naming the option."""
     def number(name: str, value, kind, lo, hi) -> None:
         try:
@@ -431,6 +497,8 @@ def _check_options(*, n_components, seed, n_neighbors, min_dist, perplexity, pca
     number("pca_dims", pca_dims, int, 2, 4096)
     if n_epochs is not None:
         number("n_epochs", n_epochs, int, 1, 10_000)
+    if fit_rows is not None:
+        number("fit_rows", fit_rows, int, 100, 10_000_000)
 
 
 def _check_matrix(X) -> np.ndarray:

@@ -10,7 +10,7 @@ from embedlab.embedding.imported import embedder_for
 from embedlab.embedding.space import EmbeddingSpace, embed_corpus
 from embedlab.jobs import JobContext, job_kind
 from embedlab.progress import StageProgress
-from embedlab.projection import project, projection_params
+from embedlab.projection import UMAP_FIT_ROWS, project, projection_params
 from storage.cache_keys import corpus_key, projection_cache_key
 from storage.corpora import get_corpus
 from storage.matrices import MatrixMeta, find_matrix, save_matrix
@@ -41,9 +41,20 @@ def tokens_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> str
 def projection_key(db: sqlite_utils.Database, corpus_id: int, model: str, params: dict) -> str:
     """The key of the projection (`params`) of a corpus's embedding under `model`: derived from the embedding's
     shared key, and private to the corpus when its embedding (or this projection) is (see `corpus_key`)."""
-    content_hash = get_corpus(db, corpus_id).content_hash
+    info = get_corpus(db, corpus_id)
+    content_hash = info.content_hash
     emb_key = cache_key(embedder_for(db, model, content_hash, corpus_id), content_hash)
-    return corpus_key(db, projection_cache_key(emb_key, params), corpus_id, derived_from=emb_key)
+    return corpus_key(db, projection_cache_key(emb_key, with_fit_rows(params, info.n_docs)), corpus_id,
+                      derived_from=emb_key)
+
+
+def with_fit_rows(params: dict, n_docs: int) -> dict:
+    """Projection params as keyed and stored for a corpus of `n_docs` documents: a UMAP of more than UMAP_FIT_ROWS
+    documents is fitted on a sample of that many (`embedlab.projection`), and its params say so ("fit_rows"), so
+    that its key differs from a full fit's; smaller corpora keep the params (and the keys) they always had."""
+    if params.get("method") == "umap" and "fit_rows" not in params and n_docs > UMAP_FIT_ROWS:
+        return {**params, "fit_rows": UMAP_FIT_ROWS}
+    return params
 
 
 def map_params(corpus_id: int, model: str) -> dict:
@@ -60,14 +71,16 @@ def project_task(db: sqlite_utils.Database, params: dict, ctx: JobContext) -> st
     """params: corpus_id, model, and the keyword arguments of `embedlab.projection.projection_params`."""
     corpus_id, model = int(params["corpus_id"]), params.get("model") or DEFAULT_MODEL
     options = {k: v for k, v in params.items() if k not in ("corpus_id", "model")}
-    pparams = projection_params(**options)
+    info = get_corpus(db, corpus_id)
+    pparams = with_fit_rows(projection_params(**options), info.n_docs)
+    if "fit_rows" in pparams:
+        options["fit_rows"] = pparams["fit_rows"]
     key = projection_key(db, corpus_id, model, pparams)
     hit = find_matrix(db, key)
     if hit is not None:
         ctx.progress(1.0, "cached: already projected")
         return f"matrix:{hit.id}"
     space = EmbeddingSpace.for_corpus(db, corpus_id, model)
-    info = get_corpus(db, corpus_id)
     # Embedding dominates a fresh corpus's time to map (AG News 7,600: ~80 %); a stored one costs nothing.
     share = 0.0 if space.stored() is not None else EMBED_SHARE
     X = space.documents(progress=StageProgress(ctx.progress, "embedding", end=share, total=info.n_docs),

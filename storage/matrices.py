@@ -259,6 +259,7 @@ def delete_orphan_matrices(db: sqlite_utils.Database, content_hashes: set[str]) 
         gone = conn.execute("DELETE FROM matrices WHERE cache_key LIKE ? AND (corpus_id IS NULL OR corpus_id NOT IN "
                             "(SELECT id FROM corpora))", [PRIVATE_PREFIX + "%"]).rowcount
         for h in content_hashes:
-            gone += conn.execute("DELETE FROM matrices WHERE content_hash = ? AND NOT EXISTS "
-                                 "(SELECT 1 FROM corpora WHERE content_hash = ?)", [h, h]).rowcount
+            # "ann:" + hash: a neighbour index of one of its embeddings (embedlab.ann), never listed as a matrix
+            gone += conn.execute("DELETE FROM matrices WHERE content_hash IN (?, ?) AND NOT EXISTS "
+                                 "(SELECT 1 FROM corpora WHERE content_hash = ?)", [h, "ann:" + h, h]).rowcount
         return gone

@@ -136,7 +136,7 @@ def load_corpus_with_vectors_bytes(data: bytes, filename: str, *, vectors_col: s
     an .npz's array). Vector row i belongs to the table's data row i; a skipped document drops its vector."""
     file = basename(filename)
     limit = doc_limit(max_doc_bytes)
-    table = _parse(data, file, max_bytes, encoding, limit)
+    table = _parse(data, file, max_bytes, encoding, limit, matrix_col=vectors_col if vectors_data is None else None)
     n_rows = len(table.frame)
     if vectors_data is not None:
         vfile = basename(vectors_filename or "vectors")
@@ -211,7 +211,7 @@ def _check_regular(mode: int, shown: str) -> None:
 
 
 def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None,
-           max_doc_bytes: int | None = None) -> Table:
+           max_doc_bytes: int | None = None, matrix_col: str | None = None) -> Table:
     max_bytes = check_max_bytes(max_bytes)
     max_doc_bytes = doc_limit(max_doc_bytes)
     encoding = check_encoding_name(encoding, file)
@@ -227,7 +227,7 @@ def _parse(data: bytes, file: str, max_bytes: int, encoding: str | None = None,
     if not data:
         raise InputError("the file is empty", file=file)
     if fmt == "parquet":
-        return read_parquet(data, file, max_bytes)
+        return read_parquet(data, file, max_bytes, matrix_col=matrix_col)
     if fmt == "zip":
         return read_zip(data, file, max_bytes, encoding, max_doc_bytes)
     if fmt == "txt" and len(data) > max_doc_bytes:

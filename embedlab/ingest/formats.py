@@ -5,7 +5,7 @@ import gzip
 import io
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -26,6 +26,8 @@ class Table:
     encoding: str | None = None
     header: bool | None = None       # CSV/TSV: whether the first line was a header
     raw_strings: bool = False        # CSV/TSV: values are the strings as read, numbers not inferred
+    # Parquet: a column of numeric lists asked for as vectors, read straight into a 2-D array (not in `frame`)
+    matrices: dict = field(default_factory=dict)
 
 
 def format_of(file: str, data: bytes) -> str:

@@ -69,6 +69,10 @@ class CorpusVectors:
 def pop_vectors_column(table: Table, column: str, file: str) -> np.ndarray:
     """Take the vectors column out of the table (so it is neither text nor metadata) and read it as a matrix."""
     table.frame.columns = [str(c) for c in table.frame.columns]
+    if column in table.matrices:       # a Parquet column of numeric lists, read by Arrow (`read_parquet`)
+        matrix = table.matrices.pop(column)
+        _check_dim(matrix.shape[1], file, column)
+        return matrix
     col = pick(table.frame, column, "vectors", file)
     values = table.frame[col].tolist()
     table.frame = table.frame.drop(columns=[col])
