@@ -8,7 +8,7 @@ A clustered synthetic corpus (short texts of 50 topics, 4 words each, and 384-d 
 - `ingest_s`: `embedlab ingest FILE.parquet --vectors-col emb --vectors-model synthetic` (a subprocess, wall time);
 - `load_s`: the stored matrix read back from SQLite (median of 3);
 - `top10_ms`: top-10 neighbours of one document as the Atlas's neighbour panel finds them at this size (exact, or
-  the persisted HNSW index above `embedlab.ann.ANN_MIN_ROWS`; median over 100 documents), with `exact_top10_ms`,
+  the persisted IVF index above `embedlab.ann.ANN_MIN_ROWS`; median over 100 documents), with `exact_top10_ms`,
   the index's build time `ann_build_s` and `ann_recall_at_10` against exact top-10 on 500 documents;
 - `first_map_s`: `embedlab project --method pca` (a subprocess: load, PCA, store);
 - `full_map_s`: `embedlab project --method umap` (UMAP fitted on a sample, the rest placed: `embedlab.projection`);
