@@ -122,9 +122,8 @@ def test_datasets_lists_samples(tmp_path):
 
 
 @pytest.mark.slow
-def test_ag_news_300_rows_embed_then_cache_hit_is_fast(tmp_path, shared_data):
+def test_ag_news_300_rows_embed_then_a_second_embed_is_a_cache_hit(tmp_path, shared_data):
     import csv
-    import time
 
     rows = list(csv.reader(open(shared_data / "ag-news-test" / "test.csv", encoding="utf-8")))[:300]
     src = tmp_path / "ag300.csv"
@@ -136,11 +135,8 @@ def test_ag_news_300_rows_embed_then_cache_hit_is_fast(tmp_path, shared_data):
     assert cli("ingest", str(src), "--session", "ag", "--name", "ag300", db=db).returncode == 0
     first = cli("embed", "--session", "ag", "--corpus", "ag300", db=db)
     assert first.returncode == 0 and "300 x 384" in first.stdout, first.stderr
-    t0 = time.perf_counter()
     second = cli("embed", "--session", "ag", "--corpus", "ag300", db=db)
-    elapsed = time.perf_counter() - t0
-    assert second.returncode == 0 and "cached" in second.stderr
-    assert elapsed < 5, f"cache hit took {elapsed:.1f} s"
+    assert second.returncode == 0 and "cached" in second.stderr      # (its time: bench/embed_throughput.py)
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM matrices WHERE kind='embedding'").fetchone()[0] == 1
     assert json.loads(conn.execute("SELECT params_json FROM matrices").fetchone()[0])["model"] == "all-MiniLM-L6-v2"

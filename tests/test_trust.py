@@ -273,9 +273,8 @@ def test_jsonl_19_digit_ids_with_a_missing_value_stay_exact(capsys, tmp_path):
     lines.insert(1, json.dumps({"id": None, "text": ""}))        # skipped: no text, no id
     (tmp_path / "ids.jsonl").write_text("\n".join(lines) + "\n")
     db = tmp_path / "db.sqlite"
-    rc, err, out, elapsed = cli(capsys, "--db", db, "ingest", tmp_path / "ids.jsonl", "--session", "s",
-                                "--id-col", "id")
-    assert rc == 0 and err == [] and elapsed < 20
+    rc, err, out, _ = cli(capsys, "--db", db, "ingest", tmp_path / "ids.jsonl", "--session", "s", "--id-col", "id")
+    assert rc == 0 and err == []
     assert _stored_ids(db) == [str(i) for i in ids]
     assert db_state(db)["integrity"] == [("ok",)]
 
